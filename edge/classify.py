@@ -1,0 +1,228 @@
+"""Classify photos with a .tflite model and its contract: Classifier, Prediction, Failure."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from edge.contract import ModelContract, sidecar_path
+from edge.errors import CatDogError, ModelError
+from edge.preprocess import ImageSource, prepare
+from edge.runtime import Runtime, RuntimeName, find_runtime, load_interpreter
+
+#: File name of the bundled model (models/ in the repository, edge/bundled/ once installed).
+BUNDLED_MODEL = "catdog.tflite"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The answer for one photo."""
+
+    path: str | None
+    """The photo's path, None when classifying an image object."""
+    label: str
+    """The chosen label."""
+    index: int
+    """Index of the chosen label in the contract's labels."""
+    confidence: float
+    """Probability of the chosen label, 0..1."""
+    scores: dict[str, float]
+    """Probability of every label, in label order."""
+    ms: float
+    """Milliseconds spent on this photo: decoding, preprocessing and inference."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: {"path", "label", "confidence", "scores", "ms"}."""
+        return {
+            "path": self.path,
+            "label": self.label,
+            "confidence": round(self.confidence, 6),
+            "scores": {k: round(v, 6) for k, v in self.scores.items()},
+            "ms": round(self.ms, 3),
+        }
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A photo that could not be classified, and why."""
+
+    path: str
+    """The photo's path."""
+    error: str
+    """One line saying what is wrong and what to do."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: {"path", "error"}."""
+        return {"path": self.path, "error": self.error}
+
+
+def default_model_path() -> Path:
+    """The model used when none is given: $CATDOG_MODEL, else the bundled models/catdog.tflite."""
+    env = os.environ.get("CATDOG_MODEL")
+    if env:
+        return Path(env)
+    try:
+        bundled = Path(str(resources.files("edge.bundled") / BUNDLED_MODEL))
+        if bundled.is_file():
+            return bundled
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parent.parent / "models" / BUNDLED_MODEL
+
+
+def scores_from_output(raw: np.ndarray, contract: ModelContract) -> np.ndarray:
+    """Turn the raw output tensor into one probability per label.
+
+    Args:
+        raw: the model's output for one photo, shape (1, 1) for sigmoid or (1, n_labels) for softmax.
+        contract: the model's contract (output quantization and activation).
+
+    Returns:
+        float32 array (n_labels,) of probabilities in label order.
+    """
+    values = np.asarray(raw).reshape(-1)
+    if contract.output_quantization is not None:
+        values = contract.output_quantization.dequantize(values)
+    values = np.clip(values.astype(np.float32), 0.0, 1.0)
+    if contract.activation == "sigmoid":
+        p = float(values[0])
+        return np.array([1.0 - p, p], dtype=np.float32)
+    return values
+
+
+def decide(scores: np.ndarray, contract: ModelContract) -> int:
+    """Index of the chosen label: the threshold on labels[1] for binary models, else the top score."""
+    if contract.activation == "sigmoid":
+        return int(scores[1] >= contract.threshold)
+    return int(np.argmax(scores))
+
+
+def check_contract(contract: ModelContract, input_detail: dict, output_detail: dict, source: str) -> None:
+    """Check that the interpreter's tensors are what the contract says.
+
+    Raises:
+        ModelError: shape, dtype or quantization differ.
+    """
+    expected_shape = (1, *contract.input_shape)
+    actual_shape = tuple(int(x) for x in input_detail["shape"])
+    if actual_shape != expected_shape:
+        raise ModelError(
+            f"{source}: model input shape={actual_shape}, contract expects {expected_shape}; "
+            "the .tflite and its .json do not belong together, re-export the model"
+        )
+    for name, detail, want, quant in (
+        ("input", input_detail, contract.input_dtype, contract.input_quantization),
+        ("output", output_detail, contract.output_dtype, contract.output_quantization),
+    ):
+        got = np.dtype(detail["dtype"]).name
+        if got != want:
+            raise ModelError(f"{source}: model {name} dtype={got}, contract says {want}; re-export the model")
+        scale, zero_point = detail["quantization"]
+        if quant is not None and (not np.isclose(scale, quant.scale, rtol=1e-5) or zero_point != quant.zero_point):
+            raise ModelError(
+                f"{source}: model {name} quantization=({scale}, {zero_point}), contract says "
+                f"({quant.scale}, {quant.zero_point}); re-export the model"
+            )
+    n_out = int(np.prod(output_detail["shape"]))
+    expected_out = 1 if contract.activation == "sigmoid" else len(contract.labels)
+    if n_out != expected_out:
+        raise ModelError(
+            f"{source}: model has {n_out} output(s), contract expects {expected_out} for "
+            f"{len(contract.labels)} labels with {contract.activation}; re-export the model"
+        )
+
+
+class Classifier:
+    """A loaded .tflite model with its contract. One instance is not safe to share across threads."""
+
+    def __init__(self, interpreter: Any, contract: ModelContract, runtime: Runtime, model_path: Path):
+        self.interpreter = interpreter
+        self.contract = contract
+        self.runtime = runtime
+        self.model_path = Path(model_path)
+        self._input = interpreter.get_input_details()[0]
+        self._output = interpreter.get_output_details()[0]
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path | None = None,
+        runtime: RuntimeName | str = RuntimeName.auto,
+        threads: int | None = None,
+    ) -> "Classifier":
+        """Load a .tflite model and the contract beside it (models/x.tflite -> models/x.json).
+
+        Args:
+            path: the .tflite file; None for $CATDOG_MODEL or the bundled model.
+            runtime: "auto" (ai-edge-litert, else tflite-runtime), "litert" or "tflite-runtime".
+            threads: interpreter threads; None for the runtime's default.
+
+        Raises:
+            ModelError: model or contract missing, invalid, or not matching each other.
+            RuntimeMissingError: no TFLite runtime is installed.
+        """
+        model_path = Path(path) if path is not None else default_model_path()
+        rt = find_runtime(runtime)
+        interpreter = load_interpreter(model_path, rt, threads)
+        contract = ModelContract.load(sidecar_path(model_path))
+        check_contract(
+            contract, interpreter.get_input_details()[0], interpreter.get_output_details()[0], str(model_path)
+        )
+        return cls(interpreter, contract, rt, model_path)
+
+    def preprocess(self, source: ImageSource) -> np.ndarray:
+        """Photo -> uint8 pixels (height, width, channels) exactly as this model wants them."""
+        c = self.contract
+        return prepare(source, c.input_hw, c.color, c.resize)
+
+    def predict(self, pixels: np.ndarray) -> np.ndarray:
+        """Run the model on prepared pixels.
+
+        Args:
+            pixels: uint8 array (height, width, channels) from preprocess().
+
+        Returns:
+            float32 array (n_labels,) of probabilities.
+        """
+        c = self.contract
+        if c.input_quantization is not None:
+            batch = c.input_quantization.quantize(pixels[np.newaxis], c.input_dtype)
+        else:
+            batch = pixels[np.newaxis].astype(c.input_dtype)
+        self.interpreter.set_tensor(self._input["index"], batch)
+        self.interpreter.invoke()
+        return scores_from_output(self.interpreter.get_tensor(self._output["index"]), c)
+
+    def classify(self, source: ImageSource) -> Prediction:
+        """Classify one photo (path, PIL image or RGB uint8 array).
+
+        Raises:
+            ImageError: the photo cannot be read.
+        """
+        start = time.perf_counter()
+        scores = self.predict(self.preprocess(source))
+        ms = (time.perf_counter() - start) * 1000.0
+        index = decide(scores, self.contract)
+        labels = self.contract.labels
+        return Prediction(
+            path=str(source) if isinstance(source, (str, Path)) else None,
+            label=labels[index],
+            index=index,
+            confidence=float(scores[index]),
+            scores={label: float(s) for label, s in zip(labels, scores)},
+            ms=ms,
+        )
+
+    def classify_many(self, paths: Iterable[str | Path]) -> Iterator[Prediction | Failure]:
+        """Classify photos one after another; a photo that fails yields a Failure and the rest go on."""
+        for path in paths:
+            try:
+                yield self.classify(path)
+            except CatDogError as exc:
+                yield Failure(path=str(path), error=str(exc))

@@ -1,0 +1,200 @@
+"""The model contract: what a model expects and promises, travelling beside it as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.errors import ModelError
+
+FORMAT_VERSION = 1
+COLORS = ("RGB", "L")
+RESIZE_METHODS = ("bilinear",)
+ACTIVATIONS = ("sigmoid", "softmax")
+DTYPES = ("uint8", "int8", "float32")
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """Affine quantization of a tensor: real = (q - zero_point) * scale.
+
+    This is the one place the quantization formula is written.
+    """
+
+    scale: float
+    zero_point: int
+
+    def quantize(self, real: np.ndarray, dtype: str) -> np.ndarray:
+        """Map real values to integers of ``dtype``: q = round(real / scale) + zero_point, clipped."""
+        info = np.iinfo(np.dtype(dtype))
+        q = np.round(np.asarray(real, dtype=np.float32) / self.scale) + self.zero_point
+        return np.clip(q, info.min, info.max).astype(dtype)
+
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        """Map integers back to real values (float32)."""
+        return (np.asarray(q, dtype=np.float32) - self.zero_point) * np.float32(self.scale)
+
+
+@dataclass(frozen=True)
+class ModelContract:
+    """Everything needed to feed a model and read its answer, and how it was made and measured."""
+
+    labels: tuple[str, ...]
+    """Class names in output index order (folder names, sorted)."""
+    input_hw: tuple[int, int]
+    """Model input (height, width) in pixels."""
+    color: str = "RGB"
+    """Channel layout the model takes: "RGB" (3 channels) or "L" (grayscale, 1 channel)."""
+    resize: str = "bilinear"
+    """Resize method of edge.preprocess used to reach input_hw (whole image, aspect not kept)."""
+    input_dtype: str = "float32"
+    """dtype of the input tensor; pixels are raw 0..255 values in every case."""
+    input_quantization: Quantization | None = None
+    """Quantization of an integer input tensor, None for float input."""
+    output_dtype: str = "float32"
+    """dtype of the output tensor."""
+    output_quantization: Quantization | None = None
+    """Quantization of an integer output tensor, None for float output."""
+    activation: str = "sigmoid"
+    """"sigmoid": one output, the probability of labels[1]; "softmax": one output per label."""
+    threshold: float = 0.5
+    """Binary models: labels[1] is chosen when its probability is >= threshold."""
+    mode: str = "float32"
+    """How the weights are stored: "keras", "float32" or "int8"."""
+    training: dict[str, Any] = field(default_factory=dict)
+    """How the model was trained: command, data, seed, library versions (free form)."""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    """Figures measured on this model: accuracy, parity with the full model (free form)."""
+    format_version: int = FORMAT_VERSION
+    """Version of this contract's layout."""
+
+    def __post_init__(self) -> None:
+        if len(self.labels) < 2:
+            raise ModelError(f"the model contract lists {len(self.labels)} label(s); a classifier needs at least 2")
+        if len(self.input_hw) != 2 or min(self.input_hw) < 8:
+            raise ModelError(f"the model contract has input_hw={self.input_hw}; expected (height, width) of at least 8 px")
+        if self.color not in COLORS:
+            raise ModelError(f"the model contract has color={self.color!r}; expected one of {COLORS}")
+        if self.resize not in RESIZE_METHODS:
+            raise ModelError(f"the model contract has resize={self.resize!r}; expected one of {RESIZE_METHODS}")
+        if self.activation not in ACTIVATIONS:
+            raise ModelError(f"the model contract has activation={self.activation!r}; expected one of {ACTIVATIONS}")
+        if self.activation == "sigmoid" and len(self.labels) != 2:
+            raise ModelError("the model contract has a sigmoid output with more than 2 labels; use softmax")
+        for name in ("input_dtype", "output_dtype"):
+            if getattr(self, name) not in DTYPES:
+                raise ModelError(f"the model contract has {name}={getattr(self, name)!r}; expected one of {DTYPES}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ModelError(f"the model contract has threshold={self.threshold}; expected a value between 0 and 1")
+
+    @property
+    def channels(self) -> int:
+        """Number of input channels (3 for RGB, 1 for grayscale)."""
+        return 3 if self.color == "RGB" else 1
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """Shape of one model input, (height, width, channels)."""
+        return (*self.input_hw, self.channels)
+
+    def replace(self, **changes: Any) -> "ModelContract":
+        """Return a copy with some fields changed."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return ModelContract(**values)
+
+    # --- JSON -------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of this contract."""
+        data = asdict(self)
+        data["labels"] = list(self.labels)
+        data["input_hw"] = list(self.input_hw)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "contract") -> "ModelContract":
+        """Build a contract from a dict; unknown fields (from a newer catdog) are ignored with a warning.
+
+        Raises:
+            ModelError: a required field is missing or a value is invalid.
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            warnings.warn(
+                f"{source}: ignoring unknown contract field(s) {', '.join(unknown)} "
+                "(written by a newer catdog? upgrade catdog to use them)",
+                stacklevel=2,
+            )
+        values = {k: v for k, v in data.items() if k in known}
+        for required in ("labels", "input_hw"):
+            if required not in values:
+                raise ModelError(f"{source}: the contract has no {required!r}; re-export the model with catdog-train export")
+        try:
+            values["labels"] = tuple(str(x) for x in values["labels"])
+            values["input_hw"] = tuple(int(x) for x in values["input_hw"])
+            for name in ("input_quantization", "output_quantization"):
+                if values.get(name) is not None:
+                    q = values[name]
+                    values[name] = Quantization(scale=float(q["scale"]), zero_point=int(q["zero_point"]))
+            return cls(**values)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ModelError(f"{source}: the contract is malformed ({exc}); re-export the model") from exc
+
+    def save(self, path: Path) -> None:
+        """Write the contract as JSON, atomically (a failed write leaves the old file)."""
+        atomic_write_bytes(Path(path), (json.dumps(self.to_dict(), indent=2) + "\n").encode())
+
+    @classmethod
+    def load(cls, path: Path) -> "ModelContract":
+        """Read a JSON contract.
+
+        Raises:
+            ModelError: the file is missing or is not a valid contract.
+        """
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ModelError(
+                f"{path}: model contract not found; it is written beside the model by catdog-train fit/export"
+            ) from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelError(f"{path}: cannot read the model contract ({exc}); re-export the model") from exc
+        if not isinstance(data, dict):
+            raise ModelError(f"{path}: the model contract is not a JSON object; re-export the model")
+        return cls.from_dict(data, source=str(path))
+
+
+def sidecar_path(model_path: Path) -> Path:
+    """The JSON contract that sits beside a model: models/catdog.tflite -> models/catdog.json."""
+    return Path(model_path).with_suffix(".json")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a file so that readers see either the old file or the whole new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

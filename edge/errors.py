@@ -1,0 +1,40 @@
+"""The one exception family of catdog: every message says what went wrong and what to do."""
+
+from __future__ import annotations
+
+
+class CatDogError(Exception):
+    """Base of every error catdog raises on purpose; the CLIs print it as one line."""
+
+    #: Exit code the command-line tools use for this kind of error.
+    exit_code: int = 1
+
+
+class ImageError(CatDogError):
+    """A photo could not be read or decoded (one photo fails, the others go on)."""
+
+    exit_code = 1
+
+
+class ModelError(CatDogError):
+    """A model file or its contract is missing, unreadable or inconsistent."""
+
+    exit_code = 2
+
+
+class RuntimeMissingError(CatDogError):
+    """Neither ai-edge-litert nor tflite-runtime can be imported."""
+
+    exit_code = 2
+
+
+class DataError(CatDogError):
+    """A training or evaluation photo folder is missing, empty or laid out wrongly."""
+
+    exit_code = 2
+
+
+class ParityError(CatDogError):
+    """The quantized model disagrees with the full model more than the agreed bar allows."""
+
+    exit_code = 1

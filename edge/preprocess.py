@@ -1,0 +1,141 @@
+"""Photo preprocessing, defined once: decode, EXIF orientation, colour, resize, dtype.
+
+The trainer imports these functions for evaluation, calibration, parity and training data,
+so the model sees the same pixels in training as on the device.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from edge.errors import ImageError
+
+ImageSource = Union[str, Path, Image.Image, np.ndarray]
+
+#: Pillow resampling filter for each contract resize method. Pillow's BILINEAR widens its
+#: support when shrinking (antialiased), like tf.image.resize(..., antialias=True).
+RESAMPLING = {"bilinear": Image.Resampling.BILINEAR}
+
+#: Images above this many pixels are refused (decompression-bomb guard, ~ an 8k x 8k photo).
+MAX_PIXELS = 64_000_000
+
+#: File suffixes classify picks up from a directory.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Decode a photo file fully into memory, upright (EXIF orientation applied).
+
+    Returns:
+        A loaded PIL image in its original mode.
+
+    Raises:
+        ImageError: the file is missing, unreadable, empty, not an image, truncated or too large.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file; check the path") from None
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read the file ({exc.strerror})") from None
+    if path.is_dir():
+        raise ImageError(f"{path}: is a directory, not a photo")
+    if size == 0:
+        raise ImageError(f"{path}: empty file (0 bytes); replace it with a real photo")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise ImageError(
+                        f"{path}: image is {img.width}x{img.height} px, above the {MAX_PIXELS:,} pixel limit; "
+                        "downscale it first"
+                    )
+                img.load()
+                return ImageOps.exif_transpose(img)
+    except ImageError:
+        raise
+    except PermissionError:
+        raise ImageError(f"{path}: permission denied; make the file readable") from None
+    except UnidentifiedImageError:
+        raise ImageError(
+            f"{path}: not an image Pillow can decode; use JPEG, PNG, WebP, BMP, GIF or TIFF"
+        ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{path}: refused as a decompression bomb ({exc})") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{path}: truncated or corrupt image ({exc}); re-export or re-download it") from None
+
+
+def to_color(img: Image.Image, color: str) -> Image.Image:
+    """Convert any Pillow mode to "RGB" or "L"; transparency is composited onto white.
+
+    16-bit and 32-bit greyscale images are scaled to 8 bits by their full range, not clipped.
+    """
+    if img.mode == color:
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    return img.convert(color)
+
+
+def resize(img: Image.Image, input_hw: tuple[int, int], method: str = "bilinear") -> Image.Image:
+    """Resize the whole image to (height, width) with the contract's method (aspect not kept)."""
+    height, width = input_hw
+    if img.size == (width, height):
+        return img
+    return img.resize((width, height), resample=RESAMPLING[method])
+
+
+def prepare(
+    source: ImageSource, input_hw: tuple[int, int], color: str = "RGB", method: str = "bilinear"
+) -> np.ndarray:
+    """Turn a photo path, PIL image or RGB array into model pixels.
+
+    Args:
+        source: a file path, a PIL image, or a uint8 array (H, W, 3) in RGB order.
+        input_hw: model input (height, width).
+        color: "RGB" or "L".
+        method: resize method name (see RESAMPLING).
+
+    Returns:
+        uint8 array of shape (height, width, channels), raw 0..255 pixel values.
+
+    Raises:
+        ImageError: the photo cannot be read.
+    """
+    if isinstance(source, (str, Path)):
+        img = open_image(source)
+    elif isinstance(source, Image.Image):
+        img = ImageOps.exif_transpose(source)
+    elif isinstance(source, np.ndarray):
+        img = _array_to_image(source)
+    else:
+        raise ImageError(f"cannot classify an object of type {type(source).__name__}; pass a path, PIL image or array")
+    img = resize(to_color(img, color), input_hw, method)
+    arr = np.asarray(img, dtype=np.uint8)
+    return arr[..., np.newaxis] if arr.ndim == 2 else arr
+
+
+def _array_to_image(arr: np.ndarray) -> Image.Image:
+    if arr.dtype != np.uint8:
+        raise ImageError(f"image arrays must be uint8 0..255, got {arr.dtype}; convert with arr.astype(np.uint8)")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4)):
+        return Image.fromarray(arr)
+    raise ImageError(f"image arrays must be (H, W), (H, W, 3) RGB or (H, W, 4) RGBA, got shape {arr.shape}")

@@ -1,0 +1,85 @@
+"""The TFLite interpreter, imported in this one place: ai-edge-litert, else tflite-runtime."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from enum import Enum
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from edge.errors import ModelError, RuntimeMissingError
+
+
+class RuntimeName(str, Enum):
+    """Which interpreter package to use."""
+
+    auto = "auto"
+    litert = "litert"
+    tflite_runtime = "tflite-runtime"
+
+
+# (choice, module holding Interpreter, distribution name for the version)
+_CANDIDATES = {
+    RuntimeName.litert: ("ai_edge_litert.interpreter", "ai-edge-litert"),
+    RuntimeName.tflite_runtime: ("tflite_runtime.interpreter", "tflite-runtime"),
+}
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """An importable interpreter package."""
+
+    name: str
+    """"litert" or "tflite-runtime"."""
+    version: str
+    """Installed version of the package."""
+    interpreter_class: Any
+    """The package's Interpreter class."""
+
+
+def find_runtime(choice: RuntimeName | str = RuntimeName.auto) -> Runtime:
+    """Import the interpreter package asked for ("auto": ai-edge-litert first, then tflite-runtime).
+
+    Raises:
+        RuntimeMissingError: the package (or, for "auto", either package) is not installed.
+    """
+    choice = RuntimeName(choice)
+    order = list(_CANDIDATES) if choice is RuntimeName.auto else [choice]
+    problems = []
+    for name in order:
+        module_name, dist = _CANDIDATES[name]
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            problems.append(f"{dist}: {exc}")
+            continue
+        try:
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            version = "unknown"
+        return Runtime(name=name.value, version=version, interpreter_class=module.Interpreter)
+    wanted = "ai-edge-litert or tflite-runtime" if choice is RuntimeName.auto else _CANDIDATES[choice][1]
+    raise RuntimeMissingError(
+        f"no TFLite runtime: install {wanted} (pip install 'catdog[edge]'; "
+        f"older Raspberry Pi OS: pip install tflite-runtime 'numpy<2') [{'; '.join(problems)}]"
+    )
+
+
+def load_interpreter(model_path: Path, runtime: Runtime, threads: int | None = None) -> Any:
+    """Create an interpreter for a .tflite file and allocate its tensors.
+
+    Raises:
+        ModelError: the file is missing or is not a TFLite model.
+    """
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise ModelError(f"{model_path}: model not found; pass --model with a .tflite file made by catdog-train export")
+    try:
+        interpreter = runtime.interpreter_class(model_path=str(model_path), num_threads=threads)
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{model_path}: not a valid TFLite model ({first}); export one with catdog-train export") from None
+    return interpreter

@@ -1,0 +1,36 @@
+"""Shared fixtures: the real photo data set beside the project, and a tiny model trained once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("CATDOG_DATA", ROOT.parent / "shared" / "datasets" / "catdog"))
+BUNDLED = ROOT / "models" / "catdog.tflite"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """../shared/datasets/catdog: skipped when absent, a failure under CI=true."""
+    if not (DATA / "train").is_dir() or not (DATA / "val").is_dir():
+        reason = f"photo data set not found at {DATA} (expected train/ and val/ with cat/ and dog/ inside)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must provide ../shared beside the clone")
+        pytest.skip(reason)
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def val_photos(data_dir: Path) -> dict[str, list[Path]]:
+    """Validation photo paths per label, sorted."""
+    return {label: sorted((data_dir / "val" / label).glob("*.jpg")) for label in ("cat", "dog")}
+
+
+@pytest.fixture(scope="session")
+def bundled_model() -> Path:
+    """The shipped int8 model."""
+    assert BUNDLED.is_file(), f"{BUNDLED} is missing: the repository must ship a trained model"
+    return BUNDLED

@@ -1,0 +1,66 @@
+"""Classifier on the bundled model: real photos, scores, failures, contract checks on load."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from edge import Classifier, Failure, ModelError, Prediction
+from edge.classify import decide, scores_from_output
+from edge.contract import ModelContract, Quantization
+
+
+def test_bundled_model_classifies_real_photos(bundled_model, val_photos):
+    classifier = Classifier.load(bundled_model)
+    photos = val_photos["cat"][:25] + val_photos["dog"][:25]
+    truth = ["cat"] * 25 + ["dog"] * 25
+    predictions = [classifier.classify(p) for p in photos]
+    assert all(isinstance(p, Prediction) for p in predictions)
+    accuracy = np.mean([p.label == t for p, t in zip(predictions, truth)])
+    assert accuracy >= 0.75, accuracy
+    for p in predictions:
+        assert abs(sum(p.scores.values()) - 1.0) < 1e-5
+        assert p.confidence == max(p.scores.values()) and p.ms > 0
+
+
+def test_classify_many_keeps_going_after_a_bad_photo(bundled_model, val_photos, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_text("not a photo")
+    results = list(Classifier.load(bundled_model).classify_many([val_photos["cat"][0], bad, val_photos["dog"][0]]))
+    assert [type(r) for r in results] == [Prediction, Failure, Prediction]
+    assert "not an image" in results[1].error
+
+
+def test_contract_that_does_not_match_the_model_is_refused(bundled_model, tmp_path):
+    model = tmp_path / "m.tflite"
+    shutil.copy(bundled_model, model)
+    data = json.loads(bundled_model.with_suffix(".json").read_text())
+    data["input_hw"] = [32, 32]
+    model.with_suffix(".json").write_text(json.dumps(data))
+    with pytest.raises(ModelError, match="input shape"):
+        Classifier.load(model)
+
+
+def test_missing_and_invalid_models(tmp_path):
+    with pytest.raises(ModelError, match="model not found"):
+        Classifier.load(tmp_path / "absent.tflite")
+    fake = tmp_path / "fake.tflite"
+    fake.write_bytes(b"definitely not a flatbuffer" * 10)
+    with pytest.raises(ModelError, match="not a valid TFLite model"):
+        Classifier.load(fake)
+
+
+def test_scores_and_decision_are_pure_functions():
+    contract = ModelContract(
+        labels=("cat", "dog"), input_hw=(8, 8), output_dtype="uint8", output_quantization=Quantization(1 / 256, 0),
+        threshold=0.6,
+    )
+    scores = scores_from_output(np.array([[128]], dtype=np.uint8), contract)
+    assert scores.tolist() == [0.5, 0.5]
+    assert decide(scores, contract) == 0  # 0.5 < threshold 0.6
+    assert decide(np.array([0.3, 0.7]), contract) == 1
+    softmax = ModelContract(labels=("a", "b", "c"), input_hw=(8, 8), activation="softmax")
+    assert decide(scores_from_output(np.array([[0.1, 0.7, 0.2]]), softmax), softmax) == 1

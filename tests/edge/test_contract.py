@@ -1,0 +1,85 @@
+"""The model contract: JSON round trip, validation, the quantization formula, interpreter checks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edge.classify import check_contract
+from edge.contract import ModelContract, Quantization, sidecar_path
+from edge.errors import ModelError
+
+
+def make_contract(**changes) -> ModelContract:
+    base = dict(
+        labels=("cat", "dog"), input_hw=(128, 96), input_dtype="uint8", input_quantization=Quantization(1.0, 0),
+        output_dtype="uint8", output_quantization=Quantization(1 / 256, 0), mode="int8",
+    )
+    base.update(changes)
+    return ModelContract(**base)
+
+
+def test_json_round_trip(tmp_path):
+    contract = make_contract(metrics={"parity": {"agreement": 0.99}})
+    path = tmp_path / "m.json"
+    contract.save(path)
+    assert ModelContract.load(path) == contract
+    assert json.loads(path.read_text())["input_hw"] == [128, 96]
+
+
+def test_sidecar_path_is_beside_the_model(tmp_path):
+    assert sidecar_path(tmp_path / "catdog.tflite") == tmp_path / "catdog.json"
+
+
+def test_unknown_fields_load_with_a_warning(tmp_path):
+    data = make_contract().to_dict() | {"future_field": 1}
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(data))
+    with pytest.warns(UserWarning, match="future_field"):
+        assert ModelContract.load(path).labels == ("cat", "dog")
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"labels": ("cat",)}, "at least 2"),
+        ({"color": "BGR"}, "color"),
+        ({"resize": "nearest"}, "resize"),
+        ({"labels": ("a", "b", "c")}, "sigmoid"),
+        ({"threshold": 1.5}, "threshold"),
+    ],
+)
+def test_invalid_contracts_are_refused(changes, message):
+    with pytest.raises(ModelError, match=message):
+        make_contract(**changes)
+
+
+def test_missing_or_broken_contract_file(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        ModelContract.load(tmp_path / "absent.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ModelError, match="cannot read"):
+        ModelContract.load(tmp_path / "bad.json")
+
+
+def test_quantization_round_trip_and_clipping():
+    q = Quantization(scale=0.5, zero_point=10)
+    values = np.array([0.0, 1.0, 100.0, 1000.0, -50.0])
+    quantized = q.quantize(values, "uint8")
+    assert quantized.tolist() == [10, 12, 210, 255, 0]
+    assert q.dequantize(quantized[:3]).tolist() == [0.0, 1.0, 100.0]
+
+
+def test_check_contract_reports_shape_and_dtype_mismatch():
+    contract = make_contract()
+    good_in = {"shape": np.array([1, 128, 96, 3]), "dtype": np.uint8, "quantization": (1.0, 0)}
+    good_out = {"shape": np.array([1, 1]), "dtype": np.uint8, "quantization": (1 / 256, 0)}
+    check_contract(contract, good_in, good_out, "m.tflite")
+    with pytest.raises(ModelError, match=r"input shape=\(1, 64, 64, 3\)"):
+        check_contract(contract, good_in | {"shape": np.array([1, 64, 64, 3])}, good_out, "m.tflite")
+    with pytest.raises(ModelError, match="dtype=float32"):
+        check_contract(contract, good_in | {"dtype": np.float32}, good_out, "m.tflite")
+    with pytest.raises(ModelError, match="2 output"):
+        check_contract(contract, good_in, good_out | {"shape": np.array([1, 2])}, "m.tflite")

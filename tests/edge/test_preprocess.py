@@ -1,0 +1,73 @@
+"""Preprocessing: decode, EXIF orientation, colour conversion, resize, and clear errors for bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edge.errors import ImageError
+from edge.preprocess import open_image, prepare, to_color
+
+
+def test_real_photo_becomes_uint8_rgb_of_the_input_size(val_photos):
+    pixels = prepare(val_photos["cat"][0], (128, 96))
+    assert pixels.shape == (128, 96, 3) and pixels.dtype == np.uint8
+    assert 20 < pixels.mean() < 235  # a real photo, not a blank
+
+
+def test_grayscale_output_has_one_channel(val_photos):
+    assert prepare(val_photos["dog"][0], (64, 64), color="L").shape == (64, 64, 1)
+
+
+def test_path_pil_and_array_inputs_agree(val_photos):
+    path = val_photos["cat"][1]
+    from_path = prepare(path, (64, 64))
+    with Image.open(path) as img:
+        rgb = img.convert("RGB")
+    assert np.array_equal(prepare(rgb, (64, 64)), from_path)
+    assert np.array_equal(prepare(np.asarray(rgb), (64, 64)), from_path)
+
+
+def test_exif_rotation_is_applied(val_photos, tmp_path):
+    """A photo stored sideways with an EXIF orientation tag reaches the model upright."""
+    upright = Image.open(val_photos["dog"][2]).convert("RGB")
+    sideways = upright.transpose(Image.Transpose.ROTATE_90)  # what a camera sensor stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to view": undoes ROTATE_90 (which turns 90 CCW)
+    path = tmp_path / "rotated.jpg"
+    sideways.save(path, exif=exif.tobytes(), quality=95)
+    seen = prepare(path, (96, 96)).astype(int)
+    expected = prepare(upright, (96, 96)).astype(int)
+    ignored = prepare(sideways, (96, 96)).astype(int)
+    assert np.abs(seen - expected).mean() < 4  # JPEG re-encoding noise only
+    assert np.abs(seen - ignored).mean() > 4 * np.abs(seen - expected).mean()
+
+
+def test_alpha_and_16_bit_images_convert_sensibly():
+    rgba = Image.new("RGBA", (4, 4), (255, 0, 0, 0))  # fully transparent red
+    assert to_color(rgba, "RGB").getpixel((0, 0)) == (255, 255, 255)
+    deep = Image.fromarray(np.full((4, 4), 65535, dtype=np.uint16))
+    assert to_color(deep, "RGB").getpixel((0, 0)) == (255, 255, 255)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(b"", "empty file"), (b"this is text, not a photo", "not an image"), (None, "truncated")],
+)
+def test_bad_files_raise_one_clear_error(tmp_path, val_photos, content, message):
+    path = tmp_path / "bad.jpg"
+    if content is None:  # a real JPEG cut in half
+        content = Path(val_photos["cat"][0]).read_bytes()
+        content = content[: len(content) // 2]
+    path.write_bytes(content)
+    with pytest.raises(ImageError, match=message) as err:
+        open_image(path)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_file_error(tmp_path):
+    with pytest.raises(ImageError, match="no such file"):
+        open_image(tmp_path / "nope.jpg")

@@ -1,0 +1,75 @@
+"""The vertical slice through the CLIs: tiny fit -> export --quantize -> parity -> catdog-edge classify."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from edge.cli import app as edge_app
+from edge.contract import ModelContract
+from trainer.cli import app
+
+runner = CliRunner()
+
+
+def test_fit_writes_model_contract_and_history(tiny_model):
+    assert tiny_model.keras.is_file() and tiny_model.keras.with_suffix(".history.json").is_file()
+    history = json.loads(tiny_model.keras.with_suffix(".history.json").read_text())
+    assert len(history["val_accuracy"]) == 1 and "loss" in history
+    assert "val accuracy" in tiny_model.fit_output
+
+
+def test_export_writes_int8_model_with_contract_and_parity(tiny_model):
+    contract = ModelContract.load(tiny_model.contract)
+    assert contract.labels == ("cat", "dog") and contract.input_hw == (64, 64)
+    assert contract.mode == "int8" and contract.input_dtype == "uint8" and contract.output_dtype == "uint8"
+    assert contract.input_quantization.zero_point == 0 and abs(contract.input_quantization.scale - 1.0) < 1e-3
+    parity = contract.metrics["parity"]
+    assert parity["photos"] == 32 and 0.0 <= parity["agreement"] <= 1.0
+    assert contract.training["config"]["limit_per_class"] == 16
+    assert "parity on 32 validation photos" in tiny_model.export_output
+
+
+def test_classify_with_the_exported_model(tiny_model, val_photos):
+    photos = [str(p) for p in val_photos["cat"][:2] + val_photos["dog"][:2]]
+    result = runner.invoke(edge_app, ["classify", *photos, "--model", str(tiny_model.tflite), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    labels = [json.loads(line)["label"] for line in result.stdout.splitlines()]
+    assert len(labels) == 4 and set(labels) <= {"cat", "dog"}
+
+
+def test_parity_command_reports_and_enforces_the_bar(tiny_model, data_dir):
+    args = ["parity", str(tiny_model.keras), str(tiny_model.tflite), "--data", str(data_dir / "val"),
+            "--limit-per-class", "10", "--format", "json"]
+    result = runner.invoke(app, args)
+    report = json.loads(result.stdout.splitlines()[0])
+    assert report["photos"] == 20
+    assert set(report) == {"photos", "agreement", "mean_abs_diff", "max_abs_diff", "keras_accuracy", "tflite_accuracy"}
+    assert result.exit_code == (0 if report["agreement"] >= 0.98 else 1)
+    strict = runner.invoke(app, [*args, "--min-agreement", "1.01"])
+    assert strict.exit_code == 1 and "below --min-agreement" in strict.stderr
+
+
+def test_failed_export_leaves_no_file(tiny_model, tmp_path):
+    out = tmp_path / "never.tflite"
+    result = runner.invoke(
+        app, ["export", str(tiny_model.keras), "--quantize", "--out", str(out), "--calibration", str(tmp_path / "none")]
+    )
+    assert result.exit_code == 2
+    assert "photo folder not found" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_evaluate_tflite_and_keras_agree_on_photo_count(tiny_model, data_dir):
+    for model in (tiny_model.tflite, tiny_model.keras):
+        result = runner.invoke(app, ["evaluate", str(model), "--data", str(data_dir / "val"), "--format", "json"])
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        assert report["photos"] == 1000 and sum(map(sum, report["confusion"])) == 1000
+
+
+def test_fit_on_a_missing_folder_is_a_clear_error(tmp_path):
+    result = runner.invoke(app, ["fit", str(tmp_path / "nothing"), "--out", str(tmp_path / "m.keras")])
+    assert result.exit_code == 2 and "photo folder not found" in result.stderr
+    assert not (tmp_path / "m.keras").exists()

@@ -1,0 +1,159 @@
+"""catdog-train: fit a Keras CNN on a photo folder, evaluate it, export it to TFLite, check parity."""
+
+from __future__ import annotations
+
+import json
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from edge.errors import CatDogError
+from trainer.config import Arch, ExportConfig, ExportMode, FitConfig
+
+# Keep TensorFlow's C++ start-up chatter out of the user's terminal.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+ExistingDir = Annotated[Path, typer.Argument(exists=True, file_okay=False, show_default=False)]
+
+
+class OutputFormat(str, Enum):
+    """How results are printed."""
+
+    text = "text"
+    json = "json"
+
+
+def fail(exc: CatDogError) -> typer.Exit:
+    """Print one error line on stderr and return the Exit to raise."""
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(code=exc.exit_code)
+
+
+def _log(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@app.callback()
+def main() -> None:
+    """catdog-train: fit, evaluate, export --quantize and parity for cat/dog (or any class-per-folder) photos."""
+
+
+@app.command()
+def fit(
+    data_dir: Annotated[Path, typer.Argument(help="Training photos: DATA_DIR/<label>/<photo>.", show_default=False)],
+    val: Annotated[Optional[Path], typer.Option(help="Validation photos, same layout. Default: split off DATA_DIR.")] = None,
+    val_split: Annotated[float, typer.Option(help="Fraction per class held out when --val is not given.")] = 0.2,
+    out: Annotated[Path, typer.Option(help="Best model path (.keras); contract and history go beside it.")] = Path(
+        "runs/catdog.keras"
+    ),
+    arch: Annotated[Arch, typer.Option(help="compact (edge-friendly) or seed (the seed article's CNN).")] = Arch.compact,
+    image_size: Annotated[int, typer.Option(help="Square input size in pixels.")] = 128,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping may end sooner).")] = 30,
+    batch_size: Annotated[int, typer.Option(help="Photos per step.")] = 32,
+    lr: Annotated[float, typer.Option(help="Initial Adam learning rate.")] = 2e-3,
+    seed: Annotated[int, typer.Option(help="Seed for split, shuffling, augmentation and weights.")] = 1337,
+    augment: Annotated[bool, typer.Option(help="Random flip/rotate/zoom/shift/contrast while training.")] = True,
+    patience: Annotated[int, typer.Option(help="Early stopping patience in epochs.")] = 8,
+    limit_per_class: Annotated[Optional[int], typer.Option(help="Use at most N photos per class (quick runs).")] = None,
+) -> None:
+    """Train a CNN and save the best epoch (by validation accuracy) with its contract and history."""
+    from trainer.train import fit as run_fit
+
+    try:
+        config = FitConfig(
+            data_dir=data_dir, out=out, val_dir=val, val_split=val_split, arch=arch, image_hw=(image_size, image_size),
+            epochs=epochs, batch_size=batch_size, learning_rate=lr, seed=seed, augment=augment, patience=patience,
+            limit_per_class=limit_per_class,
+        )
+        result = run_fit(config, verbose=2, log=_log)
+    except CatDogError as exc:
+        raise fail(exc) from None
+    typer.echo(
+        f"saved {result.model_path} (best epoch {result.best_epoch}/{result.epochs_run}, "
+        f"val accuracy {result.best_val_accuracy:.4f} on {result.val_photos} photos); "
+        f"contract {result.contract_path}; history {result.history_path}"
+    )
+
+
+@app.command()
+def export(
+    model: Annotated[Path, typer.Argument(help="The .keras model.", show_default=False)],
+    quantize: Annotated[bool, typer.Option("--quantize", help="Full-integer int8 (the edge default).")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Output .tflite path. Default: MODEL with .tflite.")] = None,
+    calibration: Annotated[Optional[Path], typer.Option(help="Calibration photos. Default: the training photos.")] = None,
+    calibration_count: Annotated[int, typer.Option(help="Calibration photos, even across classes.")] = 200,
+    parity_data: Annotated[Optional[Path], typer.Option(help="Parity photos. Default: the validation photos.")] = None,
+) -> None:
+    """Convert to .tflite (float32, or int8 with --quantize), check parity on validation photos, write atomically."""
+    from trainer.export import export as run_export
+
+    try:
+        config = ExportConfig(
+            model_path=model, out=out, mode=ExportMode.int8 if quantize else ExportMode.float32,
+            calibration_dir=calibration, calibration_count=calibration_count, parity_dir=parity_data,
+        )
+        result = run_export(config, log=_log)
+    except CatDogError as exc:
+        raise fail(exc) from None
+    p = result.parity
+    typer.echo(
+        f"wrote {result.out_path} ({result.mode.value}, {result.size_bytes / 1024:.1f} KiB) and {result.contract_path}\n"
+        f"parity on {p.photos} validation photos: agreement {p.agreement:.4f}, mean |dp| {p.mean_abs_diff:.4f}, "
+        f"max |dp| {p.max_abs_diff:.4f}; accuracy keras {p.keras_accuracy:.4f}, tflite {p.tflite_accuracy:.4f}"
+    )
+
+
+@app.command()
+def parity(
+    keras_model: Annotated[Path, typer.Argument(help="The full .keras model.", show_default=False)],
+    tflite_model: Annotated[Path, typer.Argument(help="The exported .tflite model.", show_default=False)],
+    data: Annotated[Path, typer.Option(help="Photos: DATA/<label>/<photo>.", show_default=False)],
+    min_agreement: Annotated[float, typer.Option(help="Exit 1 when top-1 agreement is below this.")] = 0.98,
+    limit_per_class: Annotated[Optional[int], typer.Option(help="Compare at most N photos per class.")] = None,
+    format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.text,
+) -> None:
+    """Run both models on the same prepared photos and report agreement and probability differences."""
+    from trainer.parity import check_parity
+
+    try:
+        report = check_parity(keras_model, tflite_model, data, limit_per_class=limit_per_class)
+    except CatDogError as exc:
+        raise fail(exc) from None
+    if format is OutputFormat.json:
+        typer.echo(json.dumps(report.to_dict()))
+    else:
+        typer.echo(
+            f"photos {report.photos}\nagreement {report.agreement:.4f}\nmean |dp| {report.mean_abs_diff:.4f}\n"
+            f"max |dp| {report.max_abs_diff:.4f}\nkeras accuracy {report.keras_accuracy:.4f}\n"
+            f"tflite accuracy {report.tflite_accuracy:.4f}"
+        )
+    if report.agreement < min_agreement:
+        typer.echo(f"error: agreement {report.agreement:.4f} is below --min-agreement {min_agreement}", err=True)
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="A .keras or .tflite model.", show_default=False)],
+    data: Annotated[Path, typer.Option(help="Photos: DATA/<label>/<photo>.", show_default=False)],
+    format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.text,
+) -> None:
+    """Accuracy, per-class precision and recall, and the confusion matrix on labelled photos."""
+    from trainer.evaluate import evaluate as run_evaluate
+
+    try:
+        report = run_evaluate(model, data)
+    except CatDogError as exc:
+        raise fail(exc) from None
+    if format is OutputFormat.json:
+        typer.echo(json.dumps(report.to_dict()))
+        return
+    typer.echo(f"{report.model}: accuracy {report.accuracy:.4f} on {report.photos} photos ({report.skipped} skipped)")
+    for c in report.per_class:
+        typer.echo(f"  {c.label:>12}  photos {c.photos:5d}  precision {c.precision:.4f}  recall {c.recall:.4f}")
+    typer.echo("confusion (rows true, columns predicted): " + json.dumps([list(r) for r in report.confusion]))

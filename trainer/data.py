@@ -1,0 +1,147 @@
+"""Photo folders for training: scan class-per-folder trees, split, and load with edge preprocessing."""
+
+from __future__ import annotations
+
+import os
+import random
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.errors import DataError, ImageError
+from edge.preprocess import IMAGE_SUFFIXES, prepare
+
+
+@dataclass(frozen=True)
+class PhotoSet:
+    """Labelled photo paths. labels[i] indexes class_names."""
+
+    paths: tuple[Path, ...]
+    labels: tuple[int, ...]
+    class_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def subset(self, indices: list[int]) -> "PhotoSet":
+        """The photos at these indices, in that order."""
+        return PhotoSet(
+            tuple(self.paths[i] for i in indices), tuple(self.labels[i] for i in indices), self.class_names
+        )
+
+    def counts(self) -> dict[str, int]:
+        """Photos per class name."""
+        return {name: self.labels.count(i) for i, name in enumerate(self.class_names)}
+
+
+@dataclass(frozen=True)
+class LoadedPhotos:
+    """Photos decoded and resized by edge.preprocess, ready for a model."""
+
+    images: np.ndarray
+    """uint8 (N, height, width, channels), raw 0..255 pixels."""
+    labels: np.ndarray
+    """int64 (N,), indexes class_names."""
+    paths: tuple[Path, ...]
+    """Path of each image."""
+    class_names: tuple[str, ...]
+    """Label names in index order."""
+    skipped: tuple[tuple[str, str], ...]
+    """(path, reason) for photos that could not be read."""
+
+
+def scan_folder(root: Path, class_names: tuple[str, ...] | None = None) -> PhotoSet:
+    """List a class-per-folder photo tree: root/<label>/<photo>. Labels are the sorted folder names.
+
+    Args:
+        root: the folder.
+        class_names: expected labels (e.g. a model's); folders must match them exactly.
+
+    Raises:
+        DataError: the folder is missing, has fewer than 2 classes, an empty class, or other labels.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: photo folder not found; expected {root}/<label>/<photo>.jpg, e.g. cat/ and dog/")
+    names = tuple(sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")))
+    if class_names is not None and names != tuple(class_names):
+        raise DataError(f"{root}: class folders {list(names)} do not match the model's labels {list(class_names)}")
+    if len(names) < 2:
+        raise DataError(f"{root}: found {len(names)} class folder(s); need at least 2, e.g. {root}/cat and {root}/dog")
+    paths: list[Path] = []
+    labels: list[int] = []
+    for index, name in enumerate(names):
+        found = sorted(
+            p for p in (root / name).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        )
+        if not found:
+            raise DataError(f"{root / name}: class folder has no photos; add some or remove the folder")
+        paths.extend(found)
+        labels.extend([index] * len(found))
+    return PhotoSet(tuple(paths), tuple(labels), names)
+
+
+def per_class_sample(photos: PhotoSet, per_class: int, seed: int) -> PhotoSet:
+    """At most per_class photos of each class, drawn with a seed, in a stable order."""
+    rng = random.Random(seed)
+    chosen: list[int] = []
+    for index in range(len(photos.class_names)):
+        members = [i for i, label in enumerate(photos.labels) if label == index]
+        chosen.extend(sorted(rng.sample(members, min(per_class, len(members)))))
+    return photos.subset(chosen)
+
+
+def stratified_split(photos: PhotoSet, val_fraction: float, seed: int) -> tuple[PhotoSet, PhotoSet]:
+    """Split each class with a seed into (train, val); every class keeps at least one photo in each.
+
+    Raises:
+        DataError: a class has fewer than 2 photos.
+    """
+    rng = random.Random(seed)
+    train: list[int] = []
+    val: list[int] = []
+    for index, name in enumerate(photos.class_names):
+        members = [i for i, label in enumerate(photos.labels) if label == index]
+        if len(members) < 2:
+            raise DataError(f"class {name!r} has {len(members)} photo(s); a train/val split needs at least 2")
+        rng.shuffle(members)
+        n_val = min(max(1, round(len(members) * val_fraction)), len(members) - 1)
+        val.extend(sorted(members[:n_val]))
+        train.extend(sorted(members[n_val:]))
+    return photos.subset(train), photos.subset(val)
+
+
+def load_photos(
+    photos: PhotoSet, input_hw: tuple[int, int], color: str = "RGB", method: str = "bilinear"
+) -> LoadedPhotos:
+    """Decode and resize every photo with edge.preprocess.prepare (in threads; Pillow releases the GIL).
+
+    Unreadable photos are skipped and listed in the result.
+
+    Raises:
+        DataError: no photo could be read.
+    """
+
+    def one(path: Path) -> np.ndarray | str:
+        try:
+            return prepare(path, input_hw, color, method)
+        except ImageError as exc:
+            return str(exc)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        results = list(pool.map(one, photos.paths))
+    keep = [i for i, r in enumerate(results) if not isinstance(r, str)]
+    skipped = tuple((str(photos.paths[i]), r) for i, r in enumerate(results) if isinstance(r, str))
+    if not keep:
+        raise DataError(f"none of the {len(photos)} photos could be read; first problem: {skipped[0][1]}")
+    channels = 3 if color == "RGB" else 1
+    images = np.stack([results[i] for i in keep]) if keep else np.zeros((0, *input_hw, channels), np.uint8)
+    return LoadedPhotos(
+        images=images,
+        labels=np.array([photos.labels[i] for i in keep], dtype=np.int64),
+        paths=tuple(photos.paths[i] for i in keep),
+        class_names=photos.class_names,
+        skipped=skipped,
+    )

@@ -1,0 +1,145 @@
+"""Convert a .keras model to .tflite (int8 calibrated on real photos, or float32), check parity, write atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from edge.classify import Classifier
+from edge.contract import ModelContract, Quantization, sidecar_path
+from edge.errors import DataError, ModelError
+from edge.runtime import find_runtime, load_interpreter
+from trainer.config import ExportConfig, ExportMode
+from trainer.data import LoadedPhotos, PhotoSet, load_photos, per_class_sample, scan_folder
+from trainer.keras_model import load_keras
+from trainer.parity import ParityReport, parity_on_photos
+from trainer.train import recorded_photos
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What export wrote and measured."""
+
+    out_path: Path
+    """The .tflite file."""
+    contract_path: Path
+    """Its contract (.json)."""
+    mode: ExportMode
+    """int8 or float32."""
+    size_bytes: int
+    """Size of the .tflite file."""
+    calibration_photos: int
+    """Photos used for int8 calibration (0 for float32)."""
+    parity: ParityReport
+    """Parity with the Keras model on the validation photos."""
+
+
+def _photos_for(contract: ModelContract, explicit: Path | None, which: int, what: str) -> PhotoSet:
+    """Photos from an explicit folder, else the training (which=0) or validation (1) set in the contract."""
+    if explicit is not None:
+        return scan_folder(explicit, class_names=contract.labels)
+    try:
+        return recorded_photos(contract)[which]
+    except DataError as exc:
+        raise DataError(f"cannot find the {what} photos recorded in the contract ({exc}); pass them explicitly") from None
+
+
+def convert(keras_model: Any, mode: ExportMode, calibration: LoadedPhotos | None) -> bytes:
+    """Convert a Keras model to TFLite flatbuffer bytes.
+
+    int8: full-integer ops, uint8 input of raw pixels and uint8 output, calibrated on the given photos.
+
+    Raises:
+        ModelError: the converter failed.
+    """
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
+    if mode is ExportMode.int8:
+        if calibration is None or len(calibration.images) == 0:
+            raise DataError("int8 export needs calibration photos")
+
+        def representative() -> Iterator[list[np.ndarray]]:
+            for image in calibration.images:
+                yield [image[np.newaxis].astype(np.float32)]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
+    try:
+        return converter.convert()
+    except Exception as exc:  # the converter raises many types; report it as one clear error
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"TFLite conversion failed ({first})") from None
+
+
+def _contract_for(tflite_path: Path, base: ModelContract, mode: ExportMode) -> ModelContract:
+    """The base contract with the tensor details of the converted model."""
+    interpreter = load_interpreter(tflite_path, find_runtime())
+    details = {"input": interpreter.get_input_details()[0], "output": interpreter.get_output_details()[0]}
+    values: dict[str, Any] = {"mode": mode.value}
+    for name, detail in details.items():
+        values[f"{name}_dtype"] = np.dtype(detail["dtype"]).name
+        scale, zero_point = detail["quantization"]
+        values[f"{name}_quantization"] = Quantization(float(scale), int(zero_point)) if scale else None
+    return base.replace(**values)
+
+
+def export(config: ExportConfig, log: Callable[[str], None] = lambda _: None) -> ExportResult:
+    """Export a .keras model to .tflite with its contract, after checking parity on validation photos.
+
+    Nothing is written at config.out_path unless conversion and the parity run both succeed.
+
+    Raises:
+        ModelError: the model cannot be loaded or converted.
+        DataError: calibration or validation photos cannot be found.
+    """
+    keras_model, contract = load_keras(config.model_path)
+    calibration = None
+    if config.mode is ExportMode.int8:
+        per_class = max(1, config.calibration_count // len(contract.labels))
+        cal_set = per_class_sample(_photos_for(contract, config.calibration_dir, 0, "training"), per_class, config.seed)
+        calibration = load_photos(cal_set, contract.input_hw, contract.color, contract.resize)
+        log(f"calibrating int8 on {len(calibration.labels)} photos")
+    parity_set = _photos_for(contract, config.parity_dir, 1, "validation")
+    data = convert(keras_model, config.mode, calibration)
+
+    out = config.out_path
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export-") as tmp:
+        tmp_model = Path(tmp) / out.name
+        tmp_model.write_bytes(data)
+        tflite_contract = _contract_for(tmp_model, contract, config.mode)
+        tflite_contract.save(sidecar_path(tmp_model))
+        classifier = Classifier.load(tmp_model)
+        val = load_photos(parity_set, contract.input_hw, contract.color, contract.resize)
+        report = parity_on_photos(keras_model, classifier, val)
+        metrics = dict(contract.metrics)
+        metrics.update(
+            {
+                "val_photos": report.photos,
+                "keras_val_accuracy": round(report.keras_accuracy, 4),
+                "tflite_val_accuracy": round(report.tflite_accuracy, 4),
+                "parity": report.to_dict(),
+                "calibration_photos": 0 if calibration is None else len(calibration.labels),
+            }
+        )
+        tflite_contract = tflite_contract.replace(metrics=metrics)
+        tflite_contract.save(sidecar_path(tmp_model))
+        os.replace(tmp_model, out)
+        os.replace(sidecar_path(tmp_model), sidecar_path(out))
+    return ExportResult(
+        out_path=out,
+        contract_path=sidecar_path(out),
+        mode=config.mode,
+        size_bytes=out.stat().st_size,
+        calibration_photos=metrics["calibration_photos"],
+        parity=report,
+    )

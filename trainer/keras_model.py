@@ -1,0 +1,50 @@
+"""Load a saved .keras model safely and get per-label probabilities from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.classify import scores_from_output
+from edge.contract import ModelContract, sidecar_path
+from edge.errors import ModelError
+
+
+def load_keras(path: Path) -> tuple[Any, ModelContract]:
+    """Load a .keras model in Keras safe mode, with the contract beside it.
+
+    Raises:
+        ModelError: file or contract missing, not a Keras model, or it holds unsafe (lambda) code.
+    """
+    path = Path(path)
+    if path.suffix != ".keras" or not path.is_file():
+        raise ModelError(f"{path}: no such .keras model; train one with catdog-train fit")
+    contract = ModelContract.load(sidecar_path(path))
+    import keras
+
+    try:
+        model = keras.models.load_model(path, compile=False, safe_mode=True)
+    except ValueError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ModelError(f"{path}: cannot load the Keras model safely ({first})") from None
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read the Keras model ({exc})") from None
+    return model, contract
+
+
+def keras_scores(model: Any, images: np.ndarray, contract: ModelContract, batch_size: int = 64) -> np.ndarray:
+    """Per-label probabilities of a Keras model.
+
+    Args:
+        model: the Keras model.
+        images: uint8 (N, H, W, C) from edge.preprocess.
+        contract: its contract.
+
+    Returns:
+        float32 (N, n_labels), the same layout as edge.classify.scores_from_output.
+    """
+    raw = model.predict(images.astype(np.float32), batch_size=batch_size, verbose=0)
+    float_contract = contract.replace(output_quantization=None)
+    return np.stack([scores_from_output(row, float_contract) for row in raw])

@@ -1,0 +1,99 @@
+"""Parity: does the exported .tflite model answer like the Keras model on the same prepared photos?"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.classify import Classifier, decide
+from edge.contract import ModelContract
+from edge.errors import ModelError
+from trainer.data import LoadedPhotos, load_photos, per_class_sample, scan_folder
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    """Agreement between the full and the exported model on the same photos."""
+
+    photos: int
+    """Photos compared."""
+    agreement: float
+    """Fraction of photos where both models chose the same label."""
+    mean_abs_diff: float
+    """Mean |p_keras - p_tflite| of the positive class (labels[1]); of all classes for softmax."""
+    max_abs_diff: float
+    """Largest such difference."""
+    keras_accuracy: float
+    """Accuracy of the Keras model on these photos."""
+    tflite_accuracy: float
+    """Accuracy of the .tflite model on these photos."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, rounded."""
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def compare(keras_scores: np.ndarray, tflite_scores: np.ndarray, labels: np.ndarray, contract: ModelContract) -> ParityReport:
+    """Compare two models' per-label probabilities, (N, n_labels) each, against true labels (N,)."""
+    if keras_scores.shape != tflite_scores.shape or len(labels) != len(keras_scores) or len(labels) == 0:
+        raise ValueError(f"score shapes differ or are empty: {keras_scores.shape} vs {tflite_scores.shape}")
+    k_pred = np.array([decide(s, contract) for s in keras_scores])
+    t_pred = np.array([decide(s, contract) for s in tflite_scores])
+    diff = np.abs(keras_scores - tflite_scores)
+    per_photo = diff[:, 1] if contract.activation == "sigmoid" else diff.max(axis=1)
+    return ParityReport(
+        photos=int(len(labels)),
+        agreement=float(np.mean(k_pred == t_pred)),
+        mean_abs_diff=float(per_photo.mean()),
+        max_abs_diff=float(per_photo.max()),
+        keras_accuracy=float(np.mean(k_pred == labels)),
+        tflite_accuracy=float(np.mean(t_pred == labels)),
+    )
+
+
+def tflite_scores(classifier: Classifier, images: np.ndarray) -> np.ndarray:
+    """Per-label probabilities of a .tflite model for prepared uint8 images (N, H, W, C)."""
+    return np.stack([classifier.predict(image) for image in images])
+
+
+def parity_on_photos(keras_model: Any, classifier: Classifier, photos: LoadedPhotos) -> ParityReport:
+    """Run both models on the same prepared photos and compare."""
+    from trainer.keras_model import keras_scores
+
+    contract = classifier.contract
+    return compare(keras_scores(keras_model, photos.images, contract), tflite_scores(classifier, photos.images),
+                   photos.labels, contract)
+
+
+def check_parity(
+    keras_path: Path, tflite_path: Path, data_dir: Path, limit_per_class: int | None = None, seed: int = 1337
+) -> ParityReport:
+    """Parity of a .keras and a .tflite model on a class-per-folder photo tree.
+
+    Args:
+        keras_path: the full model (contract beside it).
+        tflite_path: the exported model (contract beside it).
+        data_dir: photos, data_dir/<label>/<photo>; labels must match the model's.
+        limit_per_class: compare at most this many photos per class.
+
+    Raises:
+        ModelError: a model cannot be loaded or the two have different labels.
+        DataError: the photo folder is unusable.
+    """
+    from trainer.keras_model import load_keras
+
+    keras_model, keras_contract = load_keras(keras_path)
+    classifier = Classifier.load(tflite_path)
+    contract = classifier.contract
+    if keras_contract.labels != contract.labels or keras_contract.input_hw != contract.input_hw:
+        raise ModelError(
+            f"{keras_path} and {tflite_path} have different labels or input sizes; export the .tflite from this .keras"
+        )
+    photos = scan_folder(data_dir, class_names=contract.labels)
+    if limit_per_class is not None:
+        photos = per_class_sample(photos, limit_per_class, seed)
+    loaded = load_photos(photos, contract.input_hw, contract.color, contract.resize)
+    return parity_on_photos(keras_model, classifier, loaded)
