@@ -55,10 +55,10 @@ def fit(
     image_size: Annotated[int, typer.Option(help="Square input size in pixels.")] = 128,
     epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping may end sooner).")] = 30,
     batch_size: Annotated[int, typer.Option(help="Photos per step.")] = 32,
-    lr: Annotated[float, typer.Option(help="Initial Adam learning rate.")] = 2e-3,
+    lr: Annotated[float, typer.Option(help="Peak Adam learning rate (cosine decay).")] = 2e-3,
     seed: Annotated[int, typer.Option(help="Seed for split, shuffling, augmentation and weights.")] = 1337,
     augment: Annotated[bool, typer.Option(help="Random flip/rotate/zoom/shift/contrast while training.")] = True,
-    patience: Annotated[int, typer.Option(help="Early stopping patience in epochs.")] = 8,
+    patience: Annotated[int, typer.Option(help="Early stopping patience in epochs.")] = 10,
     limit_per_class: Annotated[Optional[int], typer.Option(help="Use at most N photos per class (quick runs).")] = None,
 ) -> None:
     """Train a CNN and save the best epoch (by validation accuracy) with its contract and history."""

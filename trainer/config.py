@@ -44,12 +44,12 @@ class FitConfig:
     batch_size: int = 32
     """Photos per training step."""
     learning_rate: float = 2e-3
-    """Initial Adam learning rate."""
+    """Peak Adam learning rate (cosine decay to 2% of it over the epochs)."""
     seed: int = 1337
     """Seed for the split, shuffling, augmentation and weights."""
     augment: bool = True
     """Random flips, rotations, zooms and contrast changes while training."""
-    patience: int = 8
+    patience: int = 10
     """Epochs without a better validation accuracy before training stops."""
     limit_per_class: int | None = None
     """Use at most this many photos per class from each folder (quick runs, tests)."""

@@ -47,20 +47,26 @@ def _seed(keras: Any, input_shape: tuple[int, int, int], n_classes: int) -> Any:
 
 def _compact(keras: Any, input_shape: tuple[int, int, int], n_classes: int) -> Any:
     """A small CNN for the edge: a strided stem, depthwise-separable blocks with batch norm,
-    global average pooling. About 0.2M parameters and 0.1 GFLOPs at 128x128."""
+    residual connections where shapes allow, global average pooling. About 0.2M parameters and
+    0.09 GFLOPs (45M multiply-adds) at 128x128. Batch-norm momentum 0.9: with ~60 steps an epoch on
+    small folders, the default 0.99 leaves the inference statistics far behind the weights."""
     layers = keras.layers
     inputs = keras.Input(input_shape, name="pixels")
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0)(inputs)
     x = layers.Conv2D(24, 3, strides=2, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = layers.BatchNormalization(momentum=0.9)(x)
     x = layers.ReLU()(x)
-    # (filters, stride) of each separable block; the spatial size halves where stride is 2.
+    # (filters, stride) of each separable block; the spatial size halves where stride is 2, and a
+    # block that keeps shape adds its input back (residual), which makes the deep stack train faster.
     for filters, stride in ((48, 1), (96, 2), (96, 1), (192, 2), (192, 1), (256, 2), (256, 1)):
+        shortcut = x
         x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
+        x = layers.BatchNormalization(momentum=0.9)(x)
         x = layers.ReLU()(x)
         x = layers.Conv2D(filters, 1, use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
+        x = layers.BatchNormalization(momentum=0.9)(x)
+        if stride == 1 and shortcut.shape[-1] == filters:
+            x = layers.Add()([shortcut, x])
         x = layers.ReLU()(x)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(0.3)(x)

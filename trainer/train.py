@@ -127,8 +127,13 @@ def fit(config: FitConfig, verbose: int = 2, log: Callable[[str], None] = lambda
     n_classes = len(contract.labels)
     model = build_model(config.arch, contract.input_shape, n_classes, config.seed)
     binary = n_classes == 2
+    steps_per_epoch = -(-len(train.labels) // config.batch_size)
+    # Cosine decay over the whole run: large steps early, fine ones at the end; no noisy plateau logic.
+    schedule = keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, decay_steps=config.epochs * steps_per_epoch, alpha=0.02
+    )
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=keras.optimizers.Adam(schedule),
         loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
@@ -142,7 +147,6 @@ def fit(config: FitConfig, verbose: int = 2, log: Callable[[str], None] = lambda
         best = Path(tmp) / "best.keras"
         callbacks = [
             keras.callbacks.ModelCheckpoint(str(best), monitor="val_accuracy", mode="max", save_best_only=True),
-            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-5),
             keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience),
         ]
         history = model.fit(

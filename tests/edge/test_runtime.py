@@ -1,0 +1,30 @@
+"""Runtime selection: ai-edge-litert first, tflite-runtime second, a clear error when neither exists."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from edge.errors import RuntimeMissingError
+from edge.runtime import RuntimeName, find_runtime
+
+
+def test_auto_prefers_litert():
+    runtime = find_runtime("auto")
+    assert runtime.name == "litert" and runtime.version[0].isdigit()
+
+
+def test_missing_runtimes_give_an_install_hint(monkeypatch):
+    real_import = importlib.import_module
+
+    def no_tflite(name, *args):
+        if name.startswith(("ai_edge_litert", "tflite_runtime")):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", no_tflite)
+    with pytest.raises(RuntimeMissingError, match=r"install ai-edge-litert or tflite-runtime.*catdog\[edge\]"):
+        find_runtime(RuntimeName.auto)
+    with pytest.raises(RuntimeMissingError, match="install tflite-runtime"):
+        find_runtime("tflite-runtime")
