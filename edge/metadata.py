@@ -1,0 +1,310 @@
+"""The model contract inside the .tflite file: embed and read it in the flatbuffer's metadata, without TensorFlow.
+
+A TFLite file is a flatbuffer (schema: tensorflow/compiler/mlir/lite/schema/schema.fbs) whose root
+``Model`` table has ``buffers: [Buffer]`` (field 4) and ``metadata: [Metadata]`` (field 6), where
+``Metadata {name: string; buffer: uint}`` names a buffer and ``Buffer {data: [ubyte]; ...}`` holds bytes.
+The contract is stored as UTF-8 JSON in one such buffer, under the name ``CONTRACT_NAME``.
+
+Reading needs only the few tables above, so it is written by hand here (no flatbuffers package, no
+generated schema code, nothing beyond the standard library): it works wherever the TFLite runtime does.
+
+Writing inserts a block right after the file's 8-byte header (root offset + "TFL3") holding a new root
+``Model`` table, new ``metadata`` and ``buffers`` vectors, and the new entry. Flatbuffer offsets are
+relative and point forward, so every old table keeps pointing at its old children when the old bytes
+move back as a whole; the block's length is a multiple of 16 so tensor data keeps its alignment. Every
+old field, metadata entry and buffer is kept as it was; an older catdog contract entry is dropped from
+the metadata list (its bytes stay in the file, unreferenced).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+from edge.errors import ModelError
+
+#: Metadata name of the embedded contract (the TFLite converter uses names such as "min_runtime_version").
+CONTRACT_NAME = "catdog_contract"
+
+_IDENTIFIER = b"TFL3"
+_HEADER = 8  # root uoffset (4 bytes) + file identifier (4 bytes)
+_ALIGN = 16  # Buffer.data is force_align: 16 in the schema
+# Model table fields (schema.fbs): 0 version: uint, then offsets to strings, vectors and tables.
+_MODEL_FIELDS = 10
+_BUFFERS, _METADATA, _EXTERNAL_GROUPS, _EXTERNAL_BUFFERS = 4, 6, 8, 9
+
+
+class _Reader:
+    """Bounds-checked reads of flatbuffer primitives from a TFLite file."""
+
+    def __init__(self, data: bytes, source: str):
+        self.data = data
+        self.source = source
+
+    def fail(self, what: str) -> ModelError:
+        return ModelError(f"{self.source}: not a valid TFLite flatbuffer ({what}); export it with catdog-train export")
+
+    def _unpack(self, fmt: str, pos: int) -> int:
+        size = struct.calcsize(fmt)
+        if pos < 0 or pos + size > len(self.data):
+            raise self.fail(f"offset {pos} outside the {len(self.data)}-byte file")
+        return struct.unpack_from(fmt, self.data, pos)[0]
+
+    def u16(self, pos: int) -> int:
+        return self._unpack("<H", pos)
+
+    def u32(self, pos: int) -> int:
+        return self._unpack("<I", pos)
+
+    def i32(self, pos: int) -> int:
+        return self._unpack("<i", pos)
+
+    def u64(self, pos: int) -> int:
+        return self._unpack("<Q", pos)
+
+    def field_pos(self, table: int, field: int) -> int | None:
+        """Absolute position of a table field, None when the field is absent (default)."""
+        vtable = table - self.i32(table)
+        vtable_size = self.u16(vtable)
+        slot = 4 + 2 * field
+        if slot + 2 > vtable_size:
+            return None
+        offset = self.u16(vtable + slot)
+        return table + offset if offset else None
+
+    def field_count(self, table: int) -> int:
+        """How many field slots the table's vtable has."""
+        return (self.u16(table - self.i32(table)) - 4) // 2
+
+    def deref(self, pos: int) -> int:
+        """Follow the uoffset stored at pos."""
+        return pos + self.u32(pos)
+
+    def vector(self, table: int, field: int) -> list[int]:
+        """Absolute positions of the elements' uoffset slots of a vector-of-tables field ([] when absent)."""
+        pos = self.field_pos(table, field)
+        if pos is None:
+            return []
+        start = self.deref(pos)
+        length = self.u32(start)
+        if start + 4 + 4 * length > len(self.data):
+            raise self.fail("vector runs past the end of the file")
+        return [start + 4 + 4 * i for i in range(length)]
+
+    def string(self, pos: int) -> bytes:
+        """The bytes of the string (or ubyte vector) whose uoffset is at pos."""
+        start = self.deref(pos)
+        length = self.u32(start)
+        if start + 4 + length > len(self.data):
+            raise self.fail("string runs past the end of the file")
+        return self.data[start + 4 : start + 4 + length]
+
+
+def _open(data: bytes, source: str) -> tuple[_Reader, int]:
+    reader = _Reader(data, source)
+    if len(data) < _HEADER + 4 or data[4:8] != _IDENTIFIER:
+        raise reader.fail("no TFL3 file identifier")
+    return reader, reader.u32(0)
+
+
+def _buffer_bytes(reader: _Reader, model: int, index: int) -> bytes:
+    buffers = reader.vector(model, _BUFFERS)
+    if index >= len(buffers):
+        raise reader.fail(f"metadata points at buffer {index} of {len(buffers)}")
+    buffer = reader.deref(buffers[index])
+    data_pos = reader.field_pos(buffer, 0)
+    if data_pos is not None:
+        return reader.string(data_pos)
+    offset_pos, size_pos = reader.field_pos(buffer, 1), reader.field_pos(buffer, 2)
+    if offset_pos is None or size_pos is None:
+        return b""
+    # Large models keep buffer bytes after the flatbuffer, at an offset from the start of the file.
+    offset, size = reader.u64(offset_pos), reader.u64(size_pos)
+    if offset + size > len(reader.data):
+        raise reader.fail("buffer runs past the end of the file")
+    return reader.data[offset : offset + size]
+
+
+def read_metadata(model: bytes, source: str = "model") -> dict[str, bytes]:
+    """Every metadata entry of a TFLite model, name -> bytes (e.g. "min_runtime_version").
+
+    Raises:
+        ModelError: the bytes are not a TFLite flatbuffer.
+    """
+    reader, root = _open(model, source)
+    entries: dict[str, bytes] = {}
+    for slot in reader.vector(root, _METADATA):
+        table = reader.deref(slot)
+        name_pos, buffer_pos = reader.field_pos(table, 0), reader.field_pos(table, 1)
+        if name_pos is None:
+            continue
+        name = reader.string(name_pos).decode("utf-8", errors="replace")
+        entries[name] = _buffer_bytes(reader, root, reader.u32(buffer_pos) if buffer_pos is not None else 0)
+    return entries
+
+
+def read_embedded_contract(model: str | Path | bytes) -> dict[str, Any] | None:
+    """The contract embedded in a .tflite file, as the dict ModelContract.from_dict takes.
+
+    Args:
+        model: a .tflite path, or the file's bytes.
+
+    Returns:
+        The contract dict, or None when the model has no embedded contract (e.g. exported by an
+        older catdog, or by another tool).
+
+    Raises:
+        ModelError: the file is missing, is not a TFLite flatbuffer, or its contract is not JSON.
+    """
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        data, source = bytes(model), "model"
+    else:
+        path = Path(model)
+        try:
+            data, source = path.read_bytes(), str(path)
+        except FileNotFoundError:
+            raise ModelError(f"{path}: model not found; pass a .tflite file made by catdog-train export") from None
+        except OSError as exc:
+            raise ModelError(f"{path}: cannot read the model ({exc.strerror})") from None
+    raw = read_metadata(data, source).get(CONTRACT_NAME)
+    if raw is None:
+        return None
+    try:
+        contract = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{source}: the embedded contract is not valid JSON ({exc}); re-export the model") from None
+    if not isinstance(contract, dict):
+        raise ModelError(f"{source}: the embedded contract is not a JSON object; re-export the model")
+    return contract
+
+
+def embed_contract(tflite_bytes: bytes, contract_json: bytes) -> bytes:
+    """A copy of a TFLite model with the contract JSON embedded in its metadata (replacing an older one).
+
+    Args:
+        tflite_bytes: the .tflite file's bytes.
+        contract_json: UTF-8 JSON of the contract (ModelContract.to_dict()).
+
+    Returns:
+        The new file's bytes; the graph, weights and other metadata are unchanged.
+
+    Raises:
+        ModelError: the bytes are not a TFLite flatbuffer, or the model keeps its weights outside the
+            flatbuffer (models over 2 GB), whose absolute offsets this cannot move.
+        ValueError: contract_json is not a JSON object.
+    """
+    if not isinstance(json.loads(contract_json), dict):
+        raise ValueError("contract_json must be a JSON object")
+    reader, root = _open(tflite_bytes, "model")
+    if reader.field_count(root) > _MODEL_FIELDS:
+        raise reader.fail(f"its Model table has {reader.field_count(root)} fields, newer than this reader knows")
+    if reader.vector(root, _EXTERNAL_GROUPS) or reader.vector(root, _EXTERNAL_BUFFERS):
+        raise ModelError("the model keeps its weights in external buffers; embed the contract before splitting it")
+    buffer_slots = reader.vector(root, _BUFFERS)
+    for slot in buffer_slots:
+        offset_pos = reader.field_pos(reader.deref(slot), 1)
+        if offset_pos is not None and reader.u64(offset_pos) > 1:
+            raise ModelError("the model keeps buffer data after the flatbuffer (over 2 GB?); cannot embed a contract")
+    kept_metadata = []
+    for slot in reader.vector(root, _METADATA):
+        name_pos = reader.field_pos(reader.deref(slot), 0)
+        if name_pos is None or reader.string(name_pos) != CONTRACT_NAME.encode():
+            kept_metadata.append(slot)
+    old_fields = {f: reader.field_pos(root, f) for f in range(_MODEL_FIELDS)}
+    name = CONTRACT_NAME.encode()
+
+    # Lay the block out first (sizes do not depend on where the old bytes go), then fill it in.
+    block = _Block()
+    model_vtable = block.take(4 + 2 * _MODEL_FIELDS, 2)
+    model_table = block.take(4 + 4 * _MODEL_FIELDS, 4)
+    metadata_vector = block.take(4 + 4 * (len(kept_metadata) + 1), 4)
+    buffers_vector = block.take(4 + 4 * (len(buffer_slots) + 1), 4)
+    entry_vtable = block.take(8, 2)
+    entry_table = block.take(12, 4)
+    buffer_vtable = block.take(6, 2)
+    buffer_table = block.take(8, 4)
+    name_string = block.take(4 + len(name) + 1, 4)
+    data_vector = block.take(4 + len(contract_json), _ALIGN, prefix=4)
+    shift = block.finish(_ALIGN)
+
+    out = bytearray(_HEADER + shift) + bytearray(tflite_bytes[_HEADER:])
+    out[4:8] = _IDENTIFIER
+
+    def put(fmt: str, pos: int, value: int) -> None:
+        struct.pack_into(fmt, out, pos, value)
+
+    def point(pos: int, target: int) -> None:
+        """Store at pos the uoffset to target (both absolute in the new file)."""
+        put("<I", pos, target - pos)
+
+    def moved(old_pos: int) -> int:
+        return old_pos + shift
+
+    put("<I", 0, model_table)
+    # Model: a vtable slot for every known field, each 4 bytes wide in the table.
+    put("<H", model_vtable, 4 + 2 * _MODEL_FIELDS)
+    put("<H", model_vtable + 2, 4 + 4 * _MODEL_FIELDS)
+    put("<i", model_table, model_table - model_vtable)
+    for field in range(_MODEL_FIELDS):
+        pos = model_table + 4 + 4 * field
+        put("<H", model_vtable + 4 + 2 * field, 4 + 4 * field)
+        if field == _METADATA:
+            point(pos, metadata_vector)
+        elif field == _BUFFERS:
+            point(pos, buffers_vector)
+        elif old_fields[field] is None:
+            put("<H", model_vtable + 4 + 2 * field, 0)
+        elif field == 0:
+            put("<I", pos, reader.u32(old_fields[0]))
+        else:
+            point(pos, moved(reader.deref(old_fields[field])))
+    # metadata: the kept entries, then ours.
+    put("<I", metadata_vector, len(kept_metadata) + 1)
+    for i, slot in enumerate(kept_metadata):
+        point(metadata_vector + 4 + 4 * i, moved(reader.deref(slot)))
+    point(metadata_vector + 4 + 4 * len(kept_metadata), entry_table)
+    # buffers: all old ones, then ours.
+    put("<I", buffers_vector, len(buffer_slots) + 1)
+    for i, slot in enumerate(buffer_slots):
+        point(buffers_vector + 4 + 4 * i, moved(reader.deref(slot)))
+    point(buffers_vector + 4 + 4 * len(buffer_slots), buffer_table)
+    # Metadata {name: string (field 0); buffer: uint (field 1)}.
+    put("<H", entry_vtable, 8)
+    put("<H", entry_vtable + 2, 12)
+    put("<H", entry_vtable + 4, 4)
+    put("<H", entry_vtable + 6, 8)
+    put("<i", entry_table, entry_table - entry_vtable)
+    point(entry_table + 4, name_string)
+    put("<I", entry_table + 8, len(buffer_slots))
+    # Buffer {data: [ubyte] (field 0)}.
+    put("<H", buffer_vtable, 6)
+    put("<H", buffer_vtable + 2, 8)
+    put("<H", buffer_vtable + 4, 4)
+    put("<i", buffer_table, buffer_table - buffer_vtable)
+    point(buffer_table + 4, data_vector)
+    put("<I", name_string, len(name))
+    out[name_string + 4 : name_string + 4 + len(name)] = name
+    put("<I", data_vector, len(contract_json))
+    out[data_vector + 4 : data_vector + 4 + len(contract_json)] = contract_json
+    return bytes(out)
+
+
+class _Block:
+    """Positions of the objects in the inserted block (absolute positions in the new file)."""
+
+    def __init__(self) -> None:
+        self.end = _HEADER
+
+    def take(self, size: int, align: int, prefix: int = 0) -> int:
+        """Reserve size bytes so that position + prefix is a multiple of align; return the position."""
+        self.end += (-(self.end + prefix)) % align
+        pos = self.end
+        self.end += size
+        return pos
+
+    def finish(self, align: int) -> int:
+        """Pad to align and return the block's length."""
+        self.end += (-self.end) % align
+        return self.end - _HEADER
