@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from edge.errors import CatDogError
-from trainer.config import Arch, ExportConfig, ExportMode, FitConfig
+from trainer.config import Arch, CheckConfig, ExportConfig, ExportMode, FitConfig
 
 # Keep TensorFlow's C++ start-up chatter out of the user's terminal.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -43,66 +44,160 @@ def main() -> None:
     """catdog-train: fit, evaluate, export --quantize and parity for cat/dog (or any class-per-folder) photos."""
 
 
+class _Progress:
+    """A progress bar on stderr for checking photos, opened on the first report (click hides it off a terminal)."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = typer.progressbar(length=total, label=self.label, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(1)
+        if done == total:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+ValOption = Annotated[Optional[Path], typer.Option(help="Validation photos, same layout. Default: split off DATA_DIR.")]
+ValSplitOption = Annotated[float, typer.Option(help="Fraction per class held out when --val is not given.")]
+SeedOption = Annotated[int, typer.Option(help="Seed for split, sampling, shuffling, augmentation and weights.")]
+LimitOption = Annotated[Optional[int], typer.Option(help="Use at most N photos per class (quick runs).")]
+MinPerClassOption = Annotated[int, typer.Option(help="Fewest usable training photos a class may have.")]
+MinSideOption = Annotated[int, typer.Option(help="Leave out photos whose shorter side is under this many pixels.")]
+StrictOption = Annotated[bool, typer.Option("--strict", help="Any problem file is an error, not a skipped file.")]
+
+
+@app.command()
+def check(
+    data_dir: Annotated[Path, typer.Argument(help="Training photos: DATA_DIR/<label>/<photo>.", show_default=False)],
+    val: ValOption = None,
+    val_split: ValSplitOption = 0.2,
+    seed: SeedOption = 1337,
+    limit_per_class: LimitOption = None,
+    min_per_class: MinPerClassOption = 10,
+    min_side: MinSideOption = 32,
+    strict: StrictOption = False,
+    format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.text,
+) -> None:
+    """Check a photo folder as fit would: photos per class, unreadable, too small and duplicate files, imbalance."""
+    from trainer.scan import check_data
+
+    progress = _Progress("checking photos")
+    try:
+        config = CheckConfig(
+            data_dir=data_dir, val_dir=val, val_split=val_split, seed=seed, limit_per_class=limit_per_class,
+            min_per_class=min_per_class, min_side=min_side, strict=strict,
+        )
+        report = check_data(config, progress)
+    except CatDogError as exc:
+        raise fail(exc) from None
+    finally:
+        progress.close()
+    if format is OutputFormat.json:
+        typer.echo(json.dumps({
+            "labels": list(report.train.class_names),
+            "train": report.train.counts(),
+            "val": report.val.counts(),
+            "problems": [{"path": p.path, "kind": p.kind, "detail": p.detail} for p in report.problems],
+            "warnings": list(report.warnings),
+        }))
+        return
+    typer.echo(report.table())
+    for problem in report.problems:
+        typer.echo(f"  {problem.kind:<11} {problem.path}: {problem.detail}")
+    for warning in report.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+
+
 @app.command()
 def fit(
     data_dir: Annotated[Path, typer.Argument(help="Training photos: DATA_DIR/<label>/<photo>.", show_default=False)],
-    val: Annotated[Optional[Path], typer.Option(help="Validation photos, same layout. Default: split off DATA_DIR.")] = None,
-    val_split: Annotated[float, typer.Option(help="Fraction per class held out when --val is not given.")] = 0.2,
-    out: Annotated[Path, typer.Option(help="Best model path (.keras); contract and history go beside it.")] = Path(
+    val: ValOption = None,
+    val_split: ValSplitOption = 0.2,
+    out: Annotated[Path, typer.Option(help="Best model path (.keras); contract, history and curves go beside it.")] = Path(
         "runs/catdog.keras"
     ),
     arch: Annotated[Arch, typer.Option(help="compact (edge-friendly) or seed (the seed article's CNN).")] = Arch.compact,
     image_size: Annotated[int, typer.Option(help="Square input size in pixels.")] = 128,
+    grayscale: Annotated[bool, typer.Option("--grayscale", help="Train a 1-channel model on grayscale photos.")] = False,
     epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping may end sooner).")] = 30,
     batch_size: Annotated[int, typer.Option(help="Photos per step.")] = 32,
     lr: Annotated[float, typer.Option(help="Peak Adam learning rate (cosine decay).")] = 2e-3,
-    seed: Annotated[int, typer.Option(help="Seed for split, shuffling, augmentation and weights.")] = 1337,
+    seed: SeedOption = 1337,
     augment: Annotated[bool, typer.Option(help="Random flip/rotate/zoom/shift/contrast while training.")] = True,
     patience: Annotated[int, typer.Option(help="Early stopping patience in epochs.")] = 10,
-    limit_per_class: Annotated[Optional[int], typer.Option(help="Use at most N photos per class (quick runs).")] = None,
+    limit_per_class: LimitOption = None,
+    min_per_class: MinPerClassOption = 10,
+    min_side: MinSideOption = 32,
+    strict: StrictOption = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoint.")] = False,
 ) -> None:
-    """Train a CNN and save the best epoch (by validation accuracy) with its contract and history."""
+    """Check the photos, train a CNN, and save the best epoch (by validation accuracy) with its contract,
+    history (JSON, CSV) and training curves (PNG). Ctrl-C saves the best model so far; --resume continues."""
     from trainer.train import fit as run_fit
 
+    progress = _Progress("checking photos")
     try:
         config = FitConfig(
             data_dir=data_dir, out=out, val_dir=val, val_split=val_split, arch=arch, image_hw=(image_size, image_size),
             epochs=epochs, batch_size=batch_size, learning_rate=lr, seed=seed, augment=augment, patience=patience,
-            limit_per_class=limit_per_class,
+            limit_per_class=limit_per_class, grayscale=grayscale, min_per_class=min_per_class, min_side=min_side,
+            strict=strict, resume=resume,
         )
-        result = run_fit(config, verbose=2, log=_log)
+        result = run_fit(config, verbose=2, log=_log, progress=progress)
     except CatDogError as exc:
         raise fail(exc) from None
+    finally:
+        progress.close()
+    resumed = f", resumed after epoch {result.resumed_from}" if result.resumed_from else ""
     typer.echo(
-        f"saved {result.model_path} (best epoch {result.best_epoch}/{result.epochs_run}, "
+        f"saved {result.model_path} (best epoch {result.best_epoch}/{result.epochs_run}{resumed}, "
         f"val accuracy {result.best_val_accuracy:.4f} on {result.val_photos} photos); "
         f"contract {result.contract_path}; history {result.history_path}"
+        + (f"; curves {result.curves_path}" if result.curves_path else "")
     )
 
 
 @app.command()
 def export(
     model: Annotated[Path, typer.Argument(help="The .keras model.", show_default=False)],
-    quantize: Annotated[bool, typer.Option("--quantize", help="Full-integer int8 (the edge default).")] = False,
+    mode: Annotated[
+        Optional[ExportMode],
+        typer.Option(help="int8 (full integer, calibrated: the edge default), float16, dynamic (int8 weights) or none (float32). Default: none."),
+    ] = None,
+    quantize: Annotated[bool, typer.Option("--quantize", help="Same as --mode int8.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Output .tflite path. Default: MODEL with .tflite.")] = None,
-    calibration: Annotated[Optional[Path], typer.Option(help="Calibration photos. Default: the training photos.")] = None,
-    calibration_count: Annotated[int, typer.Option(help="Calibration photos, even across classes.")] = 200,
+    calibration: Annotated[Optional[Path], typer.Option(help="int8 calibration photos. Default: the training photos.")] = None,
+    calibration_count: Annotated[int, typer.Option(help="int8 calibration photos, stratified by class.")] = 300,
     parity_data: Annotated[Optional[Path], typer.Option(help="Parity photos. Default: the validation photos.")] = None,
 ) -> None:
-    """Convert to .tflite (float32, or int8 with --quantize), check parity on validation photos, write atomically."""
+    """Convert to .tflite, check parity with the Keras model on validation photos, embed the contract in the
+    .tflite and write it beside it as JSON. Nothing is written if conversion or parity fails."""
     from trainer.export import export as run_export
 
+    if quantize and mode not in (None, ExportMode.int8):
+        typer.echo(f"error: --quantize means --mode int8; it cannot be combined with --mode {mode.value}", err=True)
+        raise typer.Exit(code=2)
+    chosen = ExportMode.int8 if quantize else (mode or ExportMode.none)
     try:
         config = ExportConfig(
-            model_path=model, out=out, mode=ExportMode.int8 if quantize else ExportMode.float32,
-            calibration_dir=calibration, calibration_count=calibration_count, parity_dir=parity_data,
+            model_path=model, out=out, mode=chosen, calibration_dir=calibration,
+            calibration_count=calibration_count, parity_dir=parity_data,
         )
         result = run_export(config, log=_log)
     except CatDogError as exc:
         raise fail(exc) from None
     p = result.parity
     typer.echo(
-        f"wrote {result.out_path} ({result.mode.value}, {result.size_bytes / 1024:.1f} KiB) and {result.contract_path}\n"
+        f"wrote {result.out_path} ({result.mode.stored_as}, {result.size_bytes / 1024:.1f} KiB, contract embedded) "
+        f"and {result.contract_path}\n"
         f"parity on {p.photos} validation photos: agreement {p.agreement:.4f}, mean |dp| {p.mean_abs_diff:.4f}, "
         f"max |dp| {p.max_abs_diff:.4f}; accuracy keras {p.keras_accuracy:.4f}, tflite {p.tflite_accuracy:.4f}"
     )

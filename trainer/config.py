@@ -20,7 +20,52 @@ class ExportMode(str, Enum):
     """How export stores the model's weights and tensors."""
 
     int8 = "int8"
-    float32 = "float32"
+    """Full integer: int8 weights and activations, uint8 input of raw pixels and uint8 output (calibrated)."""
+    float16 = "float16"
+    """float16 weights, float32 input, output and arithmetic: half the size, float accuracy."""
+    dynamic = "dynamic"
+    """Dynamic-range: int8 weights, float32 input and output, activations quantized on the fly."""
+    none = "none"
+    """No quantization: float32 throughout."""
+
+    @property
+    def stored_as(self) -> str:
+        """The contract's mode for this export: "int8", "float16", "dynamic" or "float32"."""
+        return "float32" if self is ExportMode.none else self.value
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    """Configuration of the data checks run before training (catdog-train check, and fit)."""
+
+    data_dir: Path
+    """Class-per-folder training photos (folder names are the labels, sorted)."""
+    val_dir: Path | None = None
+    """Class-per-folder validation photos; None to split val_split off data_dir."""
+    val_split: float = 0.2
+    """Fraction of each class held out for validation when val_dir is None."""
+    seed: int = 1337
+    """Seed for the split and for limit_per_class sampling."""
+    limit_per_class: int | None = None
+    """Check (and train on) at most this many photos per class from each folder."""
+    min_per_class: int = 10
+    """Fewest usable training photos a class may have."""
+    min_side: int = 32
+    """Photos whose shorter side is under this many pixels are left out."""
+    imbalance_ratio: float = 3.0
+    """Warn when the largest class has more than this many times the photos of the smallest."""
+    strict: bool = False
+    """Any problem file (unreadable, too small, duplicate, unsupported) is an error instead of a warning."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.val_split < 1.0:
+            raise DataError(f"--val-split must be between 0 and 1, got {self.val_split}")
+        if self.limit_per_class is not None and self.limit_per_class < 2:
+            raise DataError("--limit-per-class must be at least 2")
+        if self.min_per_class < 1 or self.min_side < 1:
+            raise DataError("--min-per-class and --min-side must be at least 1")
+        if self.imbalance_ratio < 1.0:
+            raise DataError(f"--imbalance-ratio must be at least 1, got {self.imbalance_ratio}")
 
 
 @dataclass(frozen=True)
@@ -53,20 +98,40 @@ class FitConfig:
     """Epochs without a better validation accuracy before training stops."""
     limit_per_class: int | None = None
     """Use at most this many photos per class from each folder (quick runs, tests)."""
+    grayscale: bool = False
+    """Train a 1-channel model on grayscale photos (contract color "L"; the edge converts likewise)."""
+    min_per_class: int = 10
+    """Fewest usable training photos a class may have."""
+    min_side: int = 32
+    """Photos whose shorter side is under this many pixels are left out."""
+    strict: bool = False
+    """Any problem file is an error instead of a warning."""
+    resume: bool = False
+    """Continue from the checkpoint an interrupted run with the same settings left beside out."""
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.val_split < 1.0:
-            raise DataError(f"--val-split must be between 0 and 1, got {self.val_split}")
+        self.check_config()  # validates the data fields
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
             raise DataError("--epochs, --batch-size and --patience must be at least 1")
         if min(self.image_hw) < 32:
             raise DataError(f"--image-size must be at least 32 px, got {self.image_hw}")
         if self.learning_rate <= 0:
             raise DataError(f"--lr must be positive, got {self.learning_rate}")
-        if self.limit_per_class is not None and self.limit_per_class < 2:
-            raise DataError("--limit-per-class must be at least 2")
         if self.out.suffix != ".keras":
             raise DataError(f"--out must end in .keras, got {self.out}")
+
+    def check_config(self) -> CheckConfig:
+        """The data checks this training run does first."""
+        return CheckConfig(
+            data_dir=self.data_dir, val_dir=self.val_dir, val_split=self.val_split, seed=self.seed,
+            limit_per_class=self.limit_per_class, min_per_class=self.min_per_class, min_side=self.min_side,
+            strict=self.strict,
+        )
+
+    @property
+    def color(self) -> str:
+        """The contract's colour: "L" for grayscale, else "RGB"."""
+        return "L" if self.grayscale else "RGB"
 
 
 @dataclass(frozen=True)
@@ -78,11 +143,11 @@ class ExportConfig:
     out: Path | None = None
     """Output .tflite path; None for the model's path with .tflite."""
     mode: ExportMode = ExportMode.int8
-    """int8: full-integer, calibrated, uint8 input of raw pixels; float32: no quantization."""
+    """How weights and tensors are stored (see ExportMode)."""
     calibration_dir: Path | None = None
     """Class-per-folder photos for int8 calibration; None for the training photos in the contract."""
-    calibration_count: int = 200
-    """Calibration photos, drawn evenly from each class."""
+    calibration_count: int = 300
+    """int8 calibration photos, stratified: each class in proportion to its share of the folder."""
     parity_dir: Path | None = None
     """Photos for the parity check after export; None for the validation photos in the contract."""
     seed: int = 1337

@@ -93,6 +93,28 @@ def per_class_sample(photos: PhotoSet, per_class: int, seed: int) -> PhotoSet:
     return photos.subset(chosen)
 
 
+def stratified_sample(photos: PhotoSet, count: int, seed: int) -> PhotoSet:
+    """About count photos drawn with a seed, each class in proportion to its share (at least one each).
+
+    Quotas are rounded by largest remainder, so they add up to count (when the classes hold that many).
+    """
+    sizes = [photos.labels.count(i) for i in range(len(photos.class_names))]
+    total = sum(sizes)
+    if count >= total:
+        return photos
+    exact = [count * size / total for size in sizes]
+    quota = [max(1, int(e)) for e in exact]
+    by_remainder = sorted(range(len(sizes)), key=lambda i: exact[i] - int(exact[i]), reverse=True)
+    for i in by_remainder[: max(0, count - sum(quota))]:
+        quota[i] += 1
+    rng = random.Random(seed)
+    chosen: list[int] = []
+    for index, want in enumerate(quota):
+        members = [i for i, label in enumerate(photos.labels) if label == index]
+        chosen.extend(sorted(rng.sample(members, min(want, len(members)))))
+    return photos.subset(chosen)
+
+
 def stratified_split(photos: PhotoSet, val_fraction: float, seed: int) -> tuple[PhotoSet, PhotoSet]:
     """Split each class with a seed into (train, val); every class keeps at least one photo in each.
 

@@ -1,7 +1,8 @@
-"""Convert a .keras model to .tflite (int8 calibrated on real photos, or float32), check parity, write atomically."""
+"""Convert a .keras model to .tflite (int8, float16, dynamic-range or float32), check parity, embed the contract."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -13,9 +14,10 @@ import numpy as np
 from edge.classify import Classifier
 from edge.contract import ModelContract, Quantization, sidecar_path
 from edge.errors import DataError, ModelError
+from edge.metadata import embed_contract, read_embedded_contract
 from edge.runtime import find_runtime, load_interpreter
 from trainer.config import ExportConfig, ExportMode
-from trainer.data import LoadedPhotos, PhotoSet, load_photos, per_class_sample, scan_folder
+from trainer.data import LoadedPhotos, PhotoSet, load_photos, scan_folder, stratified_sample
 from trainer.keras_model import load_keras
 from trainer.parity import ParityReport, parity_on_photos
 from trainer.train import recorded_photos
@@ -30,11 +32,13 @@ class ExportResult:
     contract_path: Path
     """Its contract (.json)."""
     mode: ExportMode
-    """int8 or float32."""
+    """How weights and tensors are stored."""
     size_bytes: int
     """Size of the .tflite file."""
     calibration_photos: int
-    """Photos used for int8 calibration (0 for float32)."""
+    """Photos used for int8 calibration (0 for the other modes)."""
+    calibration_counts: dict[str, int]
+    """Calibration photos per label."""
     parity: ParityReport
     """Parity with the Keras model on the validation photos."""
 
@@ -53,6 +57,9 @@ def convert(keras_model: Any, mode: ExportMode, calibration: LoadedPhotos | None
     """Convert a Keras model to TFLite flatbuffer bytes.
 
     int8: full-integer ops, uint8 input of raw pixels and uint8 output, calibrated on the given photos.
+    float16: float16 weights (dequantized at load), float32 input and output.
+    dynamic: int8 weights, float32 input and output, activations quantized at run time.
+    none: float32 throughout.
 
     Raises:
         ModelError: the converter failed.
@@ -73,6 +80,11 @@ def convert(keras_model: Any, mode: ExportMode, calibration: LoadedPhotos | None
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.uint8
         converter.inference_output_type = tf.uint8
+    elif mode is ExportMode.float16:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif mode is ExportMode.dynamic:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
     try:
         return converter.convert()
     except Exception as exc:  # the converter raises many types; report it as one clear error
@@ -84,7 +96,7 @@ def _contract_for(tflite_path: Path, base: ModelContract, mode: ExportMode) -> M
     """The base contract with the tensor details of the converted model."""
     interpreter = load_interpreter(tflite_path, find_runtime())
     details = {"input": interpreter.get_input_details()[0], "output": interpreter.get_output_details()[0]}
-    values: dict[str, Any] = {"mode": mode.value}
+    values: dict[str, Any] = {"mode": mode.stored_as}
     for name, detail in details.items():
         values[f"{name}_dtype"] = np.dtype(detail["dtype"]).name
         scale, zero_point = detail["quantization"]
@@ -95,19 +107,22 @@ def _contract_for(tflite_path: Path, base: ModelContract, mode: ExportMode) -> M
 def export(config: ExportConfig, log: Callable[[str], None] = lambda _: None) -> ExportResult:
     """Export a .keras model to .tflite with its contract, after checking parity on validation photos.
 
+    The contract is embedded in the .tflite metadata (edge.metadata) and written beside it as JSON.
     Nothing is written at config.out_path unless conversion and the parity run both succeed.
 
     Raises:
-        ModelError: the model cannot be loaded or converted.
+        ModelError: the model cannot be loaded or converted, or the embedded contract changed its answers.
         DataError: calibration or validation photos cannot be found.
     """
     keras_model, contract = load_keras(config.model_path)
     calibration = None
+    calibration_counts: dict[str, int] = {}
     if config.mode is ExportMode.int8:
-        per_class = max(1, config.calibration_count // len(contract.labels))
-        cal_set = per_class_sample(_photos_for(contract, config.calibration_dir, 0, "training"), per_class, config.seed)
+        pool = _photos_for(contract, config.calibration_dir, 0, "training")
+        cal_set = stratified_sample(pool, config.calibration_count, config.seed)
         calibration = load_photos(cal_set, contract.input_hw, contract.color, contract.resize)
-        log(f"calibrating int8 on {len(calibration.labels)} photos")
+        calibration_counts = {name: int(np.sum(calibration.labels == i)) for i, name in enumerate(contract.labels)}
+        log(f"calibrating int8 on {len(calibration.labels)} photos {calibration_counts}")
     parity_set = _photos_for(contract, config.parity_dir, 1, "validation")
     data = convert(keras_model, config.mode, calibration)
 
@@ -129,9 +144,11 @@ def export(config: ExportConfig, log: Callable[[str], None] = lambda _: None) ->
                 "tflite_val_accuracy": round(report.tflite_accuracy, 4),
                 "parity": report.to_dict(),
                 "calibration_photos": 0 if calibration is None else len(calibration.labels),
+                "calibration_per_label": calibration_counts,
             }
         )
         tflite_contract = tflite_contract.replace(metrics=metrics)
+        _embed(tmp_model, tflite_contract, val.images[0])
         tflite_contract.save(sidecar_path(tmp_model))
         os.replace(tmp_model, out)
         os.replace(sidecar_path(tmp_model), sidecar_path(out))
@@ -141,5 +158,22 @@ def export(config: ExportConfig, log: Callable[[str], None] = lambda _: None) ->
         mode=config.mode,
         size_bytes=out.stat().st_size,
         calibration_photos=metrics["calibration_photos"],
+        calibration_counts=calibration_counts,
         parity=report,
     )
+
+
+def _embed(model_path: Path, contract: ModelContract, probe: np.ndarray) -> None:
+    """Embed the contract in the .tflite file in place, then check the model still answers the same.
+
+    Raises:
+        ModelError: the rewritten file reads back a different contract or gives a different answer.
+    """
+    before = Classifier.load(model_path).predict(probe)
+    payload = json.dumps(contract.to_dict(), separators=(",", ":")).encode()
+    model_path.write_bytes(embed_contract(model_path.read_bytes(), payload))
+    if read_embedded_contract(model_path) != json.loads(payload):
+        raise ModelError(f"{model_path}: the embedded contract does not read back; please report this")
+    after = Classifier.load(model_path).predict(probe)
+    if not np.array_equal(before, after):
+        raise ModelError(f"{model_path}: embedding the contract changed the model's output; please report this")

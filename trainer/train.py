@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
-
-import numpy as np
+from typing import Any, Callable, Sequence
 
 from edge.contract import ModelContract, atomic_write_bytes, sidecar_path
-from edge.errors import DataError
+from edge.errors import CatDogError, DataError
 from trainer.config import FitConfig
 from trainer.data import LoadedPhotos, PhotoSet, load_photos, per_class_sample, scan_folder, stratified_split
+from trainer.scan import DataReport, check_data
 from trainer.versions import library_versions
+
+
+class TrainingInterrupted(CatDogError):
+    """Training was stopped (Ctrl-C); what had been learnt is saved and the run can be resumed."""
+
+    exit_code = 130
 
 
 @dataclass(frozen=True)
@@ -27,19 +32,23 @@ class FitResult:
     contract_path: Path
     """Its contract (.json)."""
     history_path: Path
-    """Per-epoch loss and accuracy (.history.json)."""
+    """Per-epoch loss, accuracy and learning rate (.history.json; the same as CSV in .history.csv)."""
+    curves_path: Path | None
+    """Training curves (.curves.png); None when matplotlib is missing."""
     best_val_accuracy: float
     """Validation accuracy of the saved model."""
     best_epoch: int
     """1-based epoch of the saved model."""
     epochs_run: int
-    """Epochs actually run."""
+    """Epochs run, counting those before a resume."""
+    resumed_from: int
+    """Epochs already done by the checkpoint this run resumed from (0 for a fresh run)."""
     train_photos: int
     """Photos trained on."""
     val_photos: int
     """Photos validated on."""
-    skipped: tuple[tuple[str, str], ...]
-    """(path, reason) of photos that could not be read."""
+    data: DataReport
+    """The data checks' findings (problem files left out, warnings)."""
 
 
 def history_path_for(model_path: Path) -> Path:
@@ -47,8 +56,13 @@ def history_path_for(model_path: Path) -> Path:
     return model_path.with_suffix(".history.json")
 
 
+def checkpoint_dir_for(model_path: Path) -> Path:
+    """models/catdog.keras -> models/catdog.ckpt/ (last and best epoch, run state; removed after success)."""
+    return model_path.with_suffix(".ckpt")
+
+
 def select_photos(config: FitConfig) -> tuple[PhotoSet, PhotoSet]:
-    """The (train, val) photo sets a fit config describes.
+    """The (train, val) photo sets a fit config describes, listed but not checked (see trainer.scan).
 
     Raises:
         DataError: folders missing, empty or with different labels.
@@ -95,27 +109,109 @@ def _dataset(tf: Any, photos: LoadedPhotos, batch_size: int, shuffle_seed: int |
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def fit(config: FitConfig, verbose: int = 2, log: Callable[[str], None] = lambda _: None) -> FitResult:
-    """Train a model as the config says and save the best epoch's weights, contract and history.
+def _run_state_callback(keras: Any, ckpt: Path, state: dict[str, Any], patience: int) -> Any:
+    """A Keras callback that, after every epoch, saves the last and best model and the run state.
+
+    It also stops training after `patience` epochs without a better validation accuracy; it replaces
+    ModelCheckpoint and EarlyStopping because their counters cannot be carried across a resume.
+    """
+
+    class RunState(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            logs = dict(logs or {})
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            for key, value in logs.items():
+                state["history"].setdefault(key, []).append(float(value))
+            accuracy = float(logs["val_accuracy"])
+            if state["best_epoch"] == 0 or accuracy > state["best_val_accuracy"]:
+                state.update(best_epoch=epoch + 1, best_val_accuracy=accuracy, wait=0)
+                _save_model(self.model, ckpt / "best.keras")
+            else:
+                state["wait"] += 1
+            _save_model(self.model, ckpt / "last.keras")
+            state["epoch"] = epoch + 1
+            atomic_write_bytes(ckpt / "state.json", (json.dumps(state, indent=1) + "\n").encode())
+            if state["wait"] >= patience:
+                self.model.stop_training = True
+
+    return RunState()
+
+
+def _save_model(model: Any, path: Path) -> None:
+    """model.save, atomically: an interruption mid-write leaves the previous file."""
+    tmp = path.with_name(f".tmp-{path.name}")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def _resume_state(config: FitConfig, ckpt: Path, labels: tuple[str, ...], log: Callable[[str], None]) -> dict | None:
+    """The saved run state to resume from, None to start afresh.
+
+    Raises:
+        DataError: --resume with a checkpoint made by different settings or photos.
+    """
+    state_path = ckpt / "state.json"
+    if not state_path.is_file() or not (ckpt / "last.keras").is_file():
+        if config.resume:
+            log(f"no checkpoint at {ckpt}; starting from scratch")
+        return None
+    if not config.resume:
+        log(f"warning: replacing the checkpoint of an interrupted run at {ckpt} (pass --resume to continue it)")
+        return None
+    state = json.loads(state_path.read_text())
+    ours = _config_record(config)
+    differs = sorted(k for k in set(ours) | set(state["config"]) if ours.get(k) != state["config"].get(k))
+    if differs or tuple(state["labels"]) != labels:
+        what = ", ".join(f"{k}: {state['config'].get(k)!r} -> {ours.get(k)!r}" for k in differs) or "the labels"
+        raise DataError(
+            f"--resume: the checkpoint at {ckpt} was made with other settings ({what}); "
+            f"rerun the interrupted command unchanged with --resume, or delete {ckpt}"
+        )
+    return state
+
+
+def fit(
+    config: FitConfig,
+    verbose: int = 2,
+    log: Callable[[str], None] = lambda _: None,
+    progress: Callable[[int, int], None] | None = None,
+    callbacks: Sequence[Any] = (),
+) -> FitResult:
+    """Check the photos, train a model as the config says, and save the best epoch with its contract.
+
+    Every epoch the last and best models and the run state are saved in checkpoint_dir_for(config.out);
+    on Ctrl-C the best model so far is written to config.out and TrainingInterrupted is raised; the
+    same config with resume=True continues from the last finished epoch. After a run completes, the
+    checkpoint folder is removed.
 
     Args:
         config: what to train on and how.
         verbose: Keras progress output (0 silent, 1 bar, 2 a line per epoch).
-        log: receives short progress messages (photo counts, skipped photos).
+        log: receives short progress messages (the data table, warnings, skipped photos).
+        progress: progress(done, total) while the photos are checked.
+        callbacks: extra Keras callbacks, run after catdog's own at each epoch end.
 
     Returns:
         The paths written and the best validation accuracy.
 
     Raises:
-        DataError: the photo folders are unusable.
+        DataError: the photo folders are unusable (raised before TensorFlow is imported).
+        TrainingInterrupted: Ctrl-C; the message says what was saved and how to resume.
     """
-    train_set, val_set = select_photos(config)
-    contract = ModelContract(labels=train_set.class_names, input_hw=config.image_hw, mode="keras")
-    log(f"photos: train {train_set.counts()}, val {val_set.counts()}")
-    train = load_photos(train_set, contract.input_hw, contract.color, contract.resize)
-    val = load_photos(val_set, contract.input_hw, contract.color, contract.resize)
-    skipped = train.skipped + val.skipped
-    for path, reason in skipped:
+    report = check_data(config.check_config(), progress)
+    log(report.table())
+    for problem in report.problems:
+        log(f"warning: skipped {problem.path}: {problem.kind} ({problem.detail})")
+    for warning in report.warnings:
+        log(f"warning: {warning}")
+    n_classes = len(report.train.class_names)
+    contract = ModelContract(
+        labels=report.train.class_names, input_hw=config.image_hw, color=config.color,
+        activation="sigmoid" if n_classes == 2 else "softmax", mode="keras",
+    )
+    train = load_photos(report.train, contract.input_hw, contract.color, contract.resize)
+    val = load_photos(report.val, contract.input_hw, contract.color, contract.resize)
+    for path, reason in train.skipped + val.skipped:  # files that changed since the check
         log(f"warning: skipped {reason}")
 
     import keras
@@ -123,42 +219,76 @@ def fit(config: FitConfig, verbose: int = 2, log: Callable[[str], None] = lambda
 
     from trainer.model import build_model
 
+    out = Path(config.out)
+    ckpt = checkpoint_dir_for(out)
+    state = _resume_state(config, ckpt, contract.labels, log)
     keras.utils.set_random_seed(config.seed)
-    n_classes = len(contract.labels)
-    model = build_model(config.arch, contract.input_shape, n_classes, config.seed)
-    binary = n_classes == 2
-    steps_per_epoch = -(-len(train.labels) // config.batch_size)
-    # Cosine decay over the whole run: large steps early, fine ones at the end; no noisy plateau logic.
-    schedule = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, decay_steps=config.epochs * steps_per_epoch, alpha=0.02
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
-        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    if state is not None:
+        log(f"resuming from {ckpt} after epoch {state['epoch']} (best so far: epoch {state['best_epoch']})")
+        model = keras.models.load_model(ckpt / "last.keras", compile=True, safe_mode=True)
+    else:
+        shutil.rmtree(ckpt, ignore_errors=True)
+        state = {"config": _config_record(config), "labels": list(contract.labels), "epoch": 0, "best_epoch": 0,
+                 "best_val_accuracy": 0.0, "wait": 0, "history": {}}
+        model = build_model(config.arch, contract.input_shape, n_classes, config.seed)
+        steps_per_epoch = -(-len(train.labels) // config.batch_size)
+        # Cosine decay over the whole run: large steps early, fine ones at the end; no noisy plateau logic.
+        schedule = keras.optimizers.schedules.CosineDecay(
+            config.learning_rate, decay_steps=config.epochs * steps_per_epoch, alpha=0.02
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(schedule),
+            loss="binary_crossentropy" if n_classes == 2 else "sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+    ckpt.mkdir(parents=True, exist_ok=True)
+    resumed_from = state["epoch"]
     augment = _augmenter(keras, config.seed) if config.augment else None
-    train_ds = _dataset(tf, train, config.batch_size, config.seed, augment)
+    train_ds = _dataset(tf, train, config.batch_size, config.seed + resumed_from, augment)
     val_ds = _dataset(tf, val, config.batch_size, None, None)
+    run_state = _run_state_callback(keras, ckpt, state, config.patience)
+    finished = state["epoch"] >= config.epochs or state["wait"] >= config.patience
+    try:
+        if not finished:
+            model.fit(
+                train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=state["epoch"],
+                callbacks=[run_state, *callbacks], verbose=verbose,
+            )
+    except KeyboardInterrupt:
+        if state["best_epoch"] == 0:
+            raise TrainingInterrupted("training interrupted before the first epoch ended; nothing was saved") from None
+        _finish(config, contract, state, ckpt, train, val, log)
+        raise TrainingInterrupted(
+            f"training interrupted after epoch {state['epoch']}; saved the best model so far (epoch "
+            f"{state['best_epoch']}, val accuracy {state['best_val_accuracy']:.4f}) to {out}; "
+            "run the same command with --resume to continue"
+        ) from None
+    result = _finish(config, contract, state, ckpt, train, val, log)
+    shutil.rmtree(ckpt, ignore_errors=True)
+    return FitResult(**result, resumed_from=resumed_from, data=report)
+
+
+def _finish(
+    config: FitConfig, contract: ModelContract, state: dict[str, Any], ckpt: Path, train: LoadedPhotos,
+    val: LoadedPhotos, log: Callable[[str], None],
+) -> dict[str, Any]:
+    """Write the best model, its contract, the history (JSON, CSV) and the curves beside config.out."""
+    from trainer.plots import PlotError, plot_history
 
     out = Path(config.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".fit-") as tmp:
-        best = Path(tmp) / "best.keras"
-        callbacks = [
-            keras.callbacks.ModelCheckpoint(str(best), monitor="val_accuracy", mode="max", save_best_only=True),
-            keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience),
-        ]
-        history = model.fit(
-            train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=verbose
-        )
-        shutil.move(best, out)
-
-    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-    best_epoch = int(np.argmax(hist["val_accuracy"])) + 1
-    best_acc = float(hist["val_accuracy"][best_epoch - 1])
+    tmp = out.with_name(f".tmp-{out.name}")
+    shutil.copyfile(ckpt / "best.keras", tmp)
+    os.replace(tmp, out)
+    hist = state["history"]
     history_path = history_path_for(out)
     atomic_write_bytes(history_path, (json.dumps(hist, indent=1) + "\n").encode())
+    atomic_write_bytes(out.with_suffix(".history.csv"), _history_csv(hist).encode())
+    try:
+        curves: Path | None = plot_history(hist, out.with_suffix(".curves.png"), title=out.stem)
+    except PlotError as exc:
+        log(f"warning: no training curves: {exc}")
+        curves = None
     contract = contract.replace(
         training={
             "arch": config.arch.value,
@@ -166,31 +296,43 @@ def fit(config: FitConfig, verbose: int = 2, log: Callable[[str], None] = lambda
             "val_dir": str(Path(config.val_dir).resolve()) if config.val_dir else None,
             "val_split": None if config.val_dir else config.val_split,
             "limit_per_class": config.limit_per_class,
+            "grayscale": config.grayscale,
             "train_photos": len(train.labels),
             "val_photos": len(val.labels),
-            "epochs_run": len(hist["val_accuracy"]),
-            "best_epoch": best_epoch,
+            "epochs_run": state["epoch"],
+            "best_epoch": state["best_epoch"],
             "config": _config_record(config),
             "versions": library_versions(),
         },
-        metrics={"keras_val_accuracy": round(best_acc, 4)},
+        metrics={"keras_val_accuracy": round(state["best_val_accuracy"], 4)},
     )
     contract.save(sidecar_path(out))
-    return FitResult(
-        model_path=out,
-        contract_path=sidecar_path(out),
-        history_path=history_path,
-        best_val_accuracy=best_acc,
-        best_epoch=best_epoch,
-        epochs_run=len(hist["val_accuracy"]),
-        train_photos=len(train.labels),
-        val_photos=len(val.labels),
-        skipped=skipped,
-    )
+    return {
+        "model_path": out,
+        "contract_path": sidecar_path(out),
+        "history_path": history_path,
+        "curves_path": curves,
+        "best_val_accuracy": float(state["best_val_accuracy"]),
+        "best_epoch": int(state["best_epoch"]),
+        "epochs_run": int(state["epoch"]),
+        "train_photos": len(train.labels),
+        "val_photos": len(val.labels),
+    }
+
+
+def _history_csv(history: dict[str, list[float]]) -> str:
+    """The history as CSV: an epoch column, then one column per metric."""
+    keys = sorted(history)
+    rows = [",".join(["epoch", *keys])]
+    for epoch in range(max((len(v) for v in history.values()), default=0)):
+        rows.append(",".join([str(epoch + 1), *(f"{history[k][epoch]:.6g}" if epoch < len(history[k]) else "" for k in keys)]))
+    return "\n".join(rows) + "\n"
 
 
 def _config_record(config: FitConfig) -> dict[str, Any]:
+    """The config as JSON-ready values, without resume (which does not change what is trained)."""
     record = asdict(config)
+    record.pop("resume")
     for key, value in record.items():
         if isinstance(value, Path):
             record[key] = str(value)
