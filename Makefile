@@ -6,8 +6,15 @@ VENV   ?= .venv
 DATA   ?= ../shared/datasets/catdog
 BIN    := $(VENV)/bin
 DEMO   := demo-out
+# Two more environments prove the edge runs without TensorFlow: edge-only (pip install .[edge],
+# ai-edge-litert) and legacy (tflite-runtime 2.14 with numpy < 2, as on older Raspberry Pi OS;
+# tflite-runtime has wheels for Python 3.8-3.11 only).
+EDGE_VENV   ?= .venv-edge
+LEGACY_VENV ?= .venv-legacy
+LEGACY_PYTHON ?= $(shell command -v python3.11 || echo $(PYTHON))
+DATA_ABS := $(abspath $(DATA))
 
-.PHONY: install test demo model clean
+.PHONY: install test test-main test-edge test-legacy demo model bench clean
 
 install: $(VENV)/.installed
 
@@ -18,9 +25,34 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[train,edge,dev]'
 	@touch $@
 
-## make test: the whole test suite (reads the photos in $(DATA); CI=true makes their absence a failure)
-test: install
-	CATDOG_DATA=$(abspath $(DATA)) $(BIN)/python -m pytest
+$(EDGE_VENV)/.installed: pyproject.toml $(wildcard edge/*.py) models/catdog.tflite models/catdog.json
+	rm -rf $(EDGE_VENV) build
+	$(PYTHON) -m venv $(EDGE_VENV)
+	$(EDGE_VENV)/bin/pip install --quiet --upgrade pip
+	$(EDGE_VENV)/bin/pip install --quiet '.[edge,dev]'
+	@! $(EDGE_VENV)/bin/python -c 'import tensorflow' 2>/dev/null || (echo "TensorFlow leaked into $(EDGE_VENV)"; exit 1)
+	@touch $@
+
+$(LEGACY_VENV)/.installed: pyproject.toml $(wildcard edge/*.py) models/catdog.tflite models/catdog.json
+	rm -rf $(LEGACY_VENV) build
+	$(LEGACY_PYTHON) -m venv $(LEGACY_VENV)
+	$(LEGACY_VENV)/bin/pip install --quiet --upgrade pip
+	$(LEGACY_VENV)/bin/pip install --quiet 'numpy<2' 'tflite-runtime==2.14.*' pillow typer pytest
+	$(LEGACY_VENV)/bin/pip install --quiet --no-deps .
+	@touch $@
+
+## make test: the whole suite in the full environment, then the edge tests in the edge-only and
+## legacy environments (photos from $(DATA); CI=true makes their absence a failure)
+test: test-main test-edge test-legacy
+
+test-main: install $(LEGACY_VENV)/.installed
+	CATDOG_DATA=$(DATA_ABS) CATDOG_LEGACY_EDGE=$(abspath $(LEGACY_VENV))/bin/catdog-edge $(BIN)/python -m pytest
+
+test-edge: $(EDGE_VENV)/.installed $(LEGACY_VENV)/.installed
+	CATDOG_DATA=$(DATA_ABS) CATDOG_LEGACY_EDGE=$(abspath $(LEGACY_VENV))/bin/catdog-edge $(EDGE_VENV)/bin/python -m pytest tests/edge -p no:cacheprovider
+
+test-legacy: $(LEGACY_VENV)/.installed
+	CATDOG_DATA=$(DATA_ABS) $(LEGACY_VENV)/bin/python -m pytest tests/edge -p no:cacheprovider
 
 ## make demo: the whole pipeline once, small: fit -> export --quantize -> parity -> classify
 demo: install
@@ -45,4 +77,4 @@ model: install
 	$(BIN)/catdog-train evaluate models/catdog.tflite --data $(DATA)/val
 
 clean:
-	rm -rf $(VENV) $(DEMO) runs .pytest_cache
+	rm -rf $(VENV) $(EDGE_VENV) $(LEGACY_VENV) $(DEMO) runs .pytest_cache build

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -36,6 +38,10 @@ class Prediction:
     """Probability of every label, in label order."""
     ms: float
     """Milliseconds spent on this photo: decoding, preprocessing and inference."""
+
+    def top(self, k: int) -> list[tuple[str, float]]:
+        """The k most likely (label, score) pairs, best first."""
+        return sorted(self.scores.items(), key=lambda item: -item[1])[:k]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: {"path", "label", "confidence", "scores", "ms"}."""
@@ -96,10 +102,11 @@ def scores_from_output(raw: np.ndarray, contract: ModelContract) -> np.ndarray:
     return values
 
 
-def decide(scores: np.ndarray, contract: ModelContract) -> int:
-    """Index of the chosen label: the threshold on labels[1] for binary models, else the top score."""
+def decide(scores: np.ndarray, contract: ModelContract, threshold: float | None = None) -> int:
+    """Index of the chosen label: labels[1] when its probability >= threshold (the contract's unless
+    given) for binary models, else the top score."""
     if contract.activation == "sigmoid":
-        return int(scores[1] >= contract.threshold)
+        return int(scores[1] >= (contract.threshold if threshold is None else threshold))
     return int(np.argmax(scores))
 
 
@@ -139,15 +146,33 @@ def check_contract(contract: ModelContract, input_detail: dict, output_detail: d
 
 
 class Classifier:
-    """A loaded .tflite model with its contract. One instance is not safe to share across threads."""
+    """A loaded .tflite model with its contract.
 
-    def __init__(self, interpreter: Any, contract: ModelContract, runtime: Runtime, model_path: Path):
+    Inference runs on the calling thread; classify_many decodes photos on worker threads meanwhile.
+    One instance must not be used from several threads at once.
+    """
+
+    def __init__(
+        self,
+        interpreter: Any,
+        contract: ModelContract,
+        runtime: Runtime,
+        model_path: Path,
+        threshold: float | None = None,
+        draft: bool = True,
+        threads: int | None = None,
+    ):
+        if threshold is not None and not 0.0 < threshold < 1.0:
+            raise ModelError(f"threshold must be between 0 and 1, got {threshold}")
         self.interpreter = interpreter
         self.contract = contract
         self.runtime = runtime
         self.model_path = Path(model_path)
-        self._input = interpreter.get_input_details()[0]
-        self._output = interpreter.get_output_details()[0]
+        self.threshold = contract.threshold if threshold is None else threshold
+        self.draft = draft
+        self.threads = threads
+        self.input_detail = interpreter.get_input_details()[0]
+        self.output_detail = interpreter.get_output_details()[0]
 
     @classmethod
     def load(
@@ -155,6 +180,8 @@ class Classifier:
         path: str | Path | None = None,
         runtime: RuntimeName | str = RuntimeName.auto,
         threads: int | None = None,
+        threshold: float | None = None,
+        draft: bool = True,
     ) -> "Classifier":
         """Load a .tflite model and the contract beside it (models/x.tflite -> models/x.json).
 
@@ -162,6 +189,10 @@ class Classifier:
             path: the .tflite file; None for $CATDOG_MODEL or the bundled model.
             runtime: "auto" (ai-edge-litert, else tflite-runtime), "litert" or "tflite-runtime".
             threads: interpreter threads; None for the runtime's default.
+            threshold: binary models: probability of labels[1] needed to choose it (default: contract's).
+            draft: decode JPEG files at reduced scale when they are much larger than the model input
+                (see edge.preprocess.open_image; label agreement with full decoding is measured by
+                benchmarks/draft_agreement.py).
 
         Raises:
             ModelError: model or contract missing, invalid, or not matching each other.
@@ -174,12 +205,12 @@ class Classifier:
         check_contract(
             contract, interpreter.get_input_details()[0], interpreter.get_output_details()[0], str(model_path)
         )
-        return cls(interpreter, contract, rt, model_path)
+        return cls(interpreter, contract, rt, model_path, threshold=threshold, draft=draft, threads=threads)
 
     def preprocess(self, source: ImageSource) -> np.ndarray:
         """Photo -> uint8 pixels (height, width, channels) exactly as this model wants them."""
         c = self.contract
-        return prepare(source, c.input_hw, c.color, c.resize)
+        return prepare(source, c.input_hw, c.color, c.resize, draft=self.draft)
 
     def predict(self, pixels: np.ndarray) -> np.ndarray:
         """Run the model on prepared pixels.
@@ -195,9 +226,9 @@ class Classifier:
             batch = c.input_quantization.quantize(pixels[np.newaxis], c.input_dtype)
         else:
             batch = pixels[np.newaxis].astype(c.input_dtype)
-        self.interpreter.set_tensor(self._input["index"], batch)
+        self.interpreter.set_tensor(self.input_detail["index"], batch)
         self.interpreter.invoke()
-        return scores_from_output(self.interpreter.get_tensor(self._output["index"]), c)
+        return scores_from_output(self.interpreter.get_tensor(self.output_detail["index"]), c)
 
     def classify(self, source: ImageSource) -> Prediction:
         """Classify one photo (path, PIL image or RGB uint8 array).
@@ -205,24 +236,63 @@ class Classifier:
         Raises:
             ImageError: the photo cannot be read.
         """
+        pixels, decode_ms = self._timed_preprocess(source)
+        path = str(source) if isinstance(source, (str, Path)) else None
+        return self._predict_timed(path, pixels, decode_ms)
+
+    def classify_many(self, paths: Iterable[str | Path], workers: int = 1) -> Iterator[Prediction | Failure]:
+        """Classify photos in order; a photo that fails yields a Failure and the rest go on.
+
+        Args:
+            paths: photo files.
+            workers: threads decoding photos ahead of inference (Pillow releases the GIL while it
+                decodes and resizes); 1 decodes on the calling thread.
+        """
+        if workers <= 1:
+            for path in paths:
+                try:
+                    yield self.classify(path)
+                except CatDogError as exc:
+                    yield Failure(path=str(path), error=str(exc))
+            return
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="catdog-decode") as pool:
+            pending: deque[tuple[str, Future]] = deque()
+            iterator = iter(paths)
+            exhausted = False
+            while True:
+                while not exhausted and len(pending) < 2 * workers:  # bounded read-ahead
+                    try:
+                        path = next(iterator)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    pending.append((str(path), pool.submit(self._timed_preprocess, path)))
+                if not pending:
+                    return
+                path, future = pending.popleft()
+                try:
+                    pixels, decode_ms = future.result()
+                except CatDogError as exc:
+                    yield Failure(path=path, error=str(exc))
+                    continue
+                yield self._predict_timed(path, pixels, decode_ms)
+
+    def _timed_preprocess(self, source: ImageSource) -> tuple[np.ndarray, float]:
         start = time.perf_counter()
-        scores = self.predict(self.preprocess(source))
-        ms = (time.perf_counter() - start) * 1000.0
-        index = decide(scores, self.contract)
+        pixels = self.preprocess(source)
+        return pixels, (time.perf_counter() - start) * 1000.0
+
+    def _predict_timed(self, path: str | None, pixels: np.ndarray, decode_ms: float) -> Prediction:
+        start = time.perf_counter()
+        scores = self.predict(pixels)
+        ms = decode_ms + (time.perf_counter() - start) * 1000.0
+        index = decide(scores, self.contract, self.threshold)
         labels = self.contract.labels
         return Prediction(
-            path=str(source) if isinstance(source, (str, Path)) else None,
+            path=path,
             label=labels[index],
             index=index,
             confidence=float(scores[index]),
             scores={label: float(s) for label, s in zip(labels, scores)},
             ms=ms,
         )
-
-    def classify_many(self, paths: Iterable[str | Path]) -> Iterator[Prediction | Failure]:
-        """Classify photos one after another; a photo that fails yields a Failure and the rest go on."""
-        for path in paths:
-            try:
-                yield self.classify(path)
-            except CatDogError as exc:
-                yield Failure(path=str(path), error=str(exc))

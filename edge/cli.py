@@ -2,32 +2,59 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import os
+import sys
+import warnings
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from edge.classify import Classifier, Failure, Prediction
 from edge.errors import CatDogError
-from edge.inputs import expand_inputs
 from edge.runtime import RuntimeName
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+# Only what every command needs is imported here; numpy, Pillow and the interpreter load on use.
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
 
 
 class OutputFormat(str, Enum):
-    """How classify prints results."""
+    """How results are printed."""
 
     text = "text"
     json = "json"
+    csv = "csv"
 
 
-def fail(exc: CatDogError) -> typer.Exit:
+ModelOption = Annotated[
+    Optional[Path],
+    typer.Option("--model", "-m", help="The .tflite model (its .json contract beside it). Default: the bundled model."),
+]
+RuntimeOption = Annotated[RuntimeName, typer.Option(help="Interpreter package: auto prefers ai-edge-litert.")]
+ThreadsOption = Annotated[Optional[int], typer.Option(min=1, help="Interpreter threads (default: the runtime's).")]
+
+
+def _fail(exc: CatDogError) -> typer.Exit:
     """Print one error line on stderr and return the Exit to raise."""
     typer.echo(f"error: {exc}", err=True)
     return typer.Exit(code=exc.exit_code)
+
+
+def _load(model: Optional[Path], runtime: RuntimeName, threads: Optional[int], **options):
+    from edge.classify import Classifier
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            classifier = Classifier.load(model, runtime=runtime, threads=threads, **options)
+    except CatDogError as exc:
+        raise _fail(exc) from None
+    for warning in caught:  # e.g. a contract written by a newer catdog: one line each
+        typer.echo(f"warning: {warning.message}", err=True)
+    return classifier
 
 
 @app.callback()
@@ -37,45 +64,157 @@ def main() -> None:
 
 @app.command()
 def classify(
-    paths: Annotated[list[Path], typer.Argument(help="Photos and/or directories of photos.", show_default=False)],
-    model: Annotated[
-        Optional[Path], typer.Option(help="The .tflite model (its .json contract beside it). Default: bundled model.")
-    ] = None,
-    format: Annotated[OutputFormat, typer.Option("--format", help="text, or json: one object per photo per line.")] = (
+    paths: Annotated[
+        list[str], typer.Argument(help="Photos, directories, glob patterns, or - to read paths from stdin.", show_default=False)
+    ],
+    model: ModelOption = None,
+    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="text table, json lines, or csv.")] = (
         OutputFormat.text
     ),
-    runtime: Annotated[RuntimeName, typer.Option(help="Interpreter package.")] = RuntimeName.auto,
-    threads: Annotated[Optional[int], typer.Option(min=1, help="Interpreter threads.")] = None,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-directories.")] = False,
+    threshold: Annotated[
+        Optional[float], typer.Option(min=0.0, max=1.0, help="Binary models: probability of the second label needed to choose it.")
+    ] = None,
+    top_k: Annotated[int, typer.Option(min=1, help="Show the k best labels (N-class models).")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Threads decoding photos ahead of inference.")] = os.cpu_count() or 1,
+    draft: Annotated[bool, typer.Option(help="Fast reduced-scale JPEG decoding for photos much larger than the model input.")] = True,
+    runtime: RuntimeOption = RuntimeName.auto,
+    threads: ThreadsOption = None,
 ) -> None:
     """Classify photos. Exit 0 when every photo was classified, 1 when any failed, 2 on usage or model errors."""
-    try:
-        classifier = Classifier.load(model, runtime=runtime, threads=threads)
-    except CatDogError as exc:
-        raise fail(exc) from None
-    expanded = expand_inputs(paths)
+    from edge.classify import Failure
+    from edge.inputs import expand_inputs
+
+    if threshold is not None and not 0.0 < threshold < 1.0:
+        typer.echo("error: --threshold must be strictly between 0 and 1", err=True)
+        raise typer.Exit(code=2)
+    classifier = _load(model, runtime, threads, threshold=threshold, draft=draft)
+    expanded = expand_inputs(paths, recursive=recursive)
+    printer = _Printer(format, classifier.contract.labels, top_k)
     failed = False
     for problem in expanded.problems:
         failed = True
-        _print_failure(Failure(problem.path, problem.error), format)
-    for result in classifier.classify_many(expanded.photos):
+        printer.failure(Failure(problem.path, problem.error))
+    for result in classifier.classify_many(expanded.photos, workers=workers):
         if isinstance(result, Failure):
             failed = True
-            _print_failure(result, format)
+            printer.failure(result)
         else:
-            _print_prediction(result, format)
+            printer.prediction(result)
     raise typer.Exit(code=1 if failed else 0)
 
 
-def _print_prediction(p: Prediction, format: OutputFormat) -> None:
-    if format is OutputFormat.json:
-        typer.echo(json.dumps(p.to_dict()))
-    else:
-        scores = "  ".join(f"{k}={v:.3f}" for k, v in p.scores.items())
-        typer.echo(f"{p.path}\t{p.label}\t{p.confidence:.3f}\t{scores}\t{p.ms:.1f} ms")
+class _Printer:
+    """Prints predictions and failures in one output format, flushing each line as it comes."""
+
+    def __init__(self, format: OutputFormat, labels: tuple[str, ...], top_k: int):
+        self.format = format
+        self.labels = labels
+        self.top_k = min(top_k, len(labels))
+        self.csv = csv.writer(sys.stdout, lineterminator="\n") if format is OutputFormat.csv else None
+        if self.csv:
+            self.csv.writerow(["path", "label", "confidence", *[f"score_{label}" for label in labels], "ms", "error"])
+            sys.stdout.flush()
+
+    def prediction(self, p) -> None:
+        if self.format is OutputFormat.json:
+            record = p.to_dict()
+            if self.top_k > 1:
+                record["top_k"] = [{"label": label, "score": round(score, 6)} for label, score in p.top(self.top_k)]
+            typer.echo(json.dumps(record))
+        elif self.csv:
+            self.csv.writerow([p.path, p.label, f"{p.confidence:.6f}", *[f"{p.scores[l]:.6f}" for l in self.labels], f"{p.ms:.3f}", ""])
+            sys.stdout.flush()
+        else:
+            best = "  ".join(f"{label} {score:.3f}" for label, score in p.top(max(self.top_k, 2)))
+            typer.echo(f"{p.label:<8} {p.confidence:6.3f}  {p.ms:7.1f} ms  {p.path}  [{best}]")
+
+    def failure(self, f) -> None:
+        if self.format is OutputFormat.json:
+            typer.echo(json.dumps(f.to_dict()))
+        elif self.csv:
+            self.csv.writerow([f.path, "", "", *["" for _ in self.labels], "", f.error])
+            sys.stdout.flush()
+            typer.echo(f"error: {f.error}", err=True)
+        else:
+            typer.echo(f"error: {f.error}", err=True)
 
 
-def _print_failure(f: Failure, format: OutputFormat) -> None:
+@app.command()
+def info(
+    model: ModelOption = None,
+    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="text or json.")] = OutputFormat.text,
+    runtime: RuntimeOption = RuntimeName.auto,
+) -> None:
+    """Print the model's contract, its input/output tensors and quantization, and the runtime in use."""
+    classifier = _load(model, runtime, None)
+    c = classifier.contract
+    tensors = {}
+    for name, detail in (("input", classifier.input_detail), ("output", classifier.output_detail)):
+        scale, zero_point = detail["quantization"]
+        tensors[name] = {
+            "shape": [int(x) for x in detail["shape"]],
+            "dtype": str(detail["dtype"].__name__ if hasattr(detail["dtype"], "__name__") else detail["dtype"]),
+            "quantization": {"scale": float(scale), "zero_point": int(zero_point)} if scale else None,
+        }
+    record = {
+        "model": str(classifier.model_path),
+        "size_bytes": classifier.model_path.stat().st_size,
+        "runtime": classifier.runtime.name,
+        "runtime_version": classifier.runtime.version,
+        "tensors": tensors,
+        "contract": c.to_dict(),
+    }
     if format is OutputFormat.json:
-        typer.echo(json.dumps(f.to_dict()))
-    else:
-        typer.echo(f"error: {f.error}", err=True)
+        typer.echo(json.dumps(record, indent=2))
+        return
+    typer.echo(f"model      {record['model']} ({record['size_bytes'] / 1024:.1f} KiB, {c.mode})")
+    typer.echo(f"runtime    {classifier.runtime.name} {classifier.runtime.version}")
+    typer.echo(f"labels     {', '.join(f'{i}={label}' for i, label in enumerate(c.labels))}")
+    typer.echo(f"input      {c.input_hw[0]}x{c.input_hw[1]} {c.color}, resize {c.resize}, raw 0..255 pixels")
+    for name, t in tensors.items():
+        q = t["quantization"]
+        quant = f"scale {q['scale']:.6g}, zero point {q['zero_point']}" if q else "not quantized"
+        typer.echo(f"{name:<10} {t['shape']} {t['dtype']}, {quant}")
+    typer.echo(f"output is  {c.activation}" + (f", threshold {c.threshold} for {c.labels[1]}" if c.activation == "sigmoid" else ""))
+    metrics = c.metrics
+    if metrics:
+        typer.echo("measured   " + json.dumps(metrics))
+    if c.training:
+        typer.echo(f"trained    {c.training.get('arch', '?')} on {c.training.get('train_photos', '?')} photos, "
+                   f"best epoch {c.training.get('best_epoch', '?')}")
+
+
+@app.command()
+def bench(
+    model: ModelOption = None,
+    runs: Annotated[int, typer.Option(min=1, help="Timed invoke() runs.")] = 200,
+    photos: Annotated[Optional[Path], typer.Option(help="A folder of photos to classify end to end (recursive).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Decoding threads for the end-to-end run.")] = os.cpu_count() or 1,
+    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="text or json.")] = OutputFormat.text,
+    runtime: RuntimeOption = RuntimeName.auto,
+    threads: ThreadsOption = None,
+) -> None:
+    """Invoke latency (min/p50/p95/p99) and end-to-end photos per second on this device."""
+    from edge.bench import bench as run_bench
+    from edge.inputs import expand_inputs
+
+    classifier = _load(model, runtime, threads)
+    paths: tuple[Path, ...] = ()
+    if photos is not None:
+        expanded = expand_inputs([photos], recursive=True)
+        if expanded.problems:
+            typer.echo(f"error: {expanded.problems[0].error}", err=True)
+            raise typer.Exit(code=2)
+        paths = expanded.photos
+    result = run_bench(classifier, runs=runs, photos=paths, workers=workers)
+    if format is OutputFormat.json:
+        typer.echo(json.dumps(result.to_dict()))
+        return
+    inv = result.invoke
+    typer.echo(f"model    {result.model}\nruntime  {result.runtime} {result.runtime_version}, threads {result.threads or 'default'}")
+    typer.echo("| invoke ms | min | p50 | p95 | p99 | runs |\n|---|---|---|---|---|---|")
+    typer.echo(f"| | {inv.min:.3f} | {inv.p50:.3f} | {inv.p95:.3f} | {inv.p99:.3f} | {inv.runs} |")
+    if result.photos_per_second is not None:
+        typer.echo(f"end to end: {result.photos} photos ({result.failed} failed), {result.photos_per_second:.1f} photos/s "
+                   f"with {result.workers} decoding thread(s)")

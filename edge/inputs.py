@@ -1,17 +1,21 @@
-"""Expand command-line inputs (files and directories) into the photo paths to classify."""
+"""Expand command-line inputs (files, directories, glob patterns, "-" for stdin) into photo paths."""
 
 from __future__ import annotations
 
+import glob
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, TextIO
 
 from edge.preprocess import IMAGE_SUFFIXES
+
+_GLOB_CHARS = frozenset("*?[")
 
 
 @dataclass(frozen=True)
 class InputProblem:
-    """An input that yields no photo at all (missing path, empty directory)."""
+    """An input that yields no photo at all (missing path, empty directory, pattern matching nothing)."""
 
     path: str
     """The input as given."""
@@ -26,26 +30,55 @@ class ExpandedInputs:
     photos: tuple[Path, ...]
     """Files named directly (any suffix) and image files found in directories (sorted by name)."""
     problems: tuple[InputProblem, ...]
-    """Missing paths and directories without photos."""
+    """Missing paths, directories without photos, patterns matching nothing."""
 
 
-def expand_inputs(inputs: Iterable[str | Path]) -> ExpandedInputs:
-    """Expand files and directories (not recursive) into photo paths.
+def _is_photo(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
 
-    A file named directly is always kept, whatever its suffix, so that a bad file gets its own error.
+
+def _directory(path: Path, recursive: bool) -> list[Path]:
+    found = path.rglob("*") if recursive else path.iterdir()
+    return sorted(p for p in found if _is_photo(p))
+
+
+def expand_inputs(inputs: Iterable[str | Path], recursive: bool = False, stdin: TextIO | None = None) -> ExpandedInputs:
+    """Expand files, directories, glob patterns and "-" into photo paths, in the order given.
+
+    A file named directly is kept whatever its suffix, so that a bad file gets its own error.
+    Directories give their photo files (by suffix), sorted; with recursive, sub-directories too.
+    "-" reads one path per line from stdin (blank lines skipped).
     """
     photos: list[Path] = []
     problems: list[InputProblem] = []
-    for item in inputs:
-        path = Path(item)
+    queue = list(inputs)
+    for item in queue:
+        text = str(item)
+        if text == "-":
+            lines = (stdin or sys.stdin).read().splitlines()
+            paths = [line.strip() for line in lines if line.strip()]
+            photos_before = len(photos)
+            sub = expand_inputs(paths, recursive)
+            photos.extend(sub.photos)
+            problems.extend(sub.problems)
+            if not paths and len(photos) == photos_before:
+                problems.append(InputProblem("-", "-: no paths on standard input; pipe one path per line"))
+            continue
+        path = Path(text)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            found = _directory(path, recursive)
             if not found:
-                suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
-                problems.append(InputProblem(str(item), f"{item}: directory has no photos ({suffixes})"))
+                hint = "" if recursive else " (use --recursive for sub-directories)"
+                problems.append(InputProblem(text, f"{text}: directory has no photos{hint}"))
             photos.extend(found)
         elif path.exists() or path.is_symlink():
             photos.append(path)
+        elif _GLOB_CHARS & set(text):
+            matches = sorted(Path(m) for m in glob.glob(text, recursive=recursive))
+            matched = [m for m in matches if m.is_file()]
+            if not matched:
+                problems.append(InputProblem(text, f"{text}: pattern matches no files"))
+            photos.extend(matched)
         else:
-            problems.append(InputProblem(str(item), f"{item}: no such file or directory; check the path"))
+            problems.append(InputProblem(text, f"{text}: no such file or directory; check the path"))
     return ExpandedInputs(photos=tuple(photos), problems=tuple(problems))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from enum import Enum
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +32,20 @@ class Runtime:
 
     name: str
     """"litert" or "tflite-runtime"."""
-    version: str
-    """Installed version of the package."""
+    distribution: str
+    """The pip distribution name, e.g. "ai-edge-litert"."""
     interpreter_class: Any
     """The package's Interpreter class."""
+
+    @property
+    def version(self) -> str:
+        """Installed version of the package (read on demand: importlib.metadata slows cold start)."""
+        from importlib import metadata
+
+        try:
+            return metadata.version(self.distribution)
+        except metadata.PackageNotFoundError:
+            return "unknown"
 
 
 def find_runtime(choice: RuntimeName | str = RuntimeName.auto) -> Runtime:
@@ -55,11 +64,7 @@ def find_runtime(choice: RuntimeName | str = RuntimeName.auto) -> Runtime:
         except ImportError as exc:
             problems.append(f"{dist}: {exc}")
             continue
-        try:
-            version = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            version = "unknown"
-        return Runtime(name=name.value, version=version, interpreter_class=module.Interpreter)
+        return Runtime(name=name.value, distribution=dist, interpreter_class=module.Interpreter)
     wanted = "ai-edge-litert or tflite-runtime" if choice is RuntimeName.auto else _CANDIDATES[choice][1]
     raise RuntimeMissingError(
         f"no TFLite runtime: install {wanted} (pip install 'catdog[edge]'; "

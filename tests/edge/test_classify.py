@@ -64,3 +64,28 @@ def test_scores_and_decision_are_pure_functions():
     assert decide(np.array([0.3, 0.7]), contract) == 1
     softmax = ModelContract(labels=("a", "b", "c"), input_hw=(8, 8), activation="softmax")
     assert decide(scores_from_output(np.array([[0.1, 0.7, 0.2]]), softmax), softmax) == 1
+
+
+def test_workers_keep_input_order_and_results(bundled_model, val_photos, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"")
+    paths = val_photos["cat"][30:36] + [bad] + val_photos["dog"][30:36]
+    classifier = Classifier.load(bundled_model)
+    serial = list(classifier.classify_many(paths, workers=1))
+    parallel = list(classifier.classify_many(paths, workers=3))
+    assert [r.path for r in parallel] == [str(p) for p in paths]
+    assert [getattr(r, "label", None) for r in parallel] == [getattr(r, "label", None) for r in serial]
+    assert isinstance(parallel[6], Failure)
+
+
+def test_python_api_accepts_paths_pil_images_and_arrays(bundled_model, val_photos):
+    from PIL import Image
+
+    classifier = Classifier.load(bundled_model)
+    path = val_photos["cat"][40]
+    image = Image.open(path)
+    by_path = Classifier.load(bundled_model, draft=False).classify(path)
+    by_image = classifier.classify(image)
+    by_array = classifier.classify(np.asarray(image.convert("RGB")))
+    assert by_path.path == str(path) and by_image.path is None
+    assert by_path.scores == by_image.scores == by_array.scores

@@ -66,3 +66,86 @@ def test_model_errors_exit_2_with_one_line(tmp_path, val_photos):
 
 def test_usage_error_exits_2():
     assert runner.invoke(app, ["classify", "--format", "xml", "x.jpg"]).exit_code == 2
+
+
+def _tree(tmp_path, val_photos):
+    top = tmp_path / "tree"
+    (top / "sub").mkdir(parents=True)
+    (top / "a.jpg").write_bytes(val_photos["cat"][20].read_bytes())
+    (top / "sub" / "b.jpg").write_bytes(val_photos["dog"][20].read_bytes())
+    return top
+
+
+def test_recursive_glob_and_stdin_inputs(bundled_model, val_photos, tmp_path):
+    top = _tree(tmp_path, val_photos)
+    flat = runner.invoke(app, ["classify", str(top), "-m", str(bundled_model), "-f", "json"])
+    deep = runner.invoke(app, ["classify", str(top), "--recursive", "-m", str(bundled_model), "-f", "json"])
+    assert [json.loads(x)["path"] for x in flat.stdout.splitlines()] == [str(top / "a.jpg")]
+    assert [json.loads(x)["path"] for x in deep.stdout.splitlines()] == [str(top / "a.jpg"), str(top / "sub" / "b.jpg")]
+    pattern = runner.invoke(app, ["classify", str(top / "*.jpg"), str(top / "*.png"), "-m", str(bundled_model)])
+    assert pattern.exit_code == 1 and "a.jpg" in pattern.stdout and "matches no files" in pattern.stderr
+    piped = runner.invoke(
+        app, ["classify", "-", "-m", str(bundled_model), "-f", "json"], input=f"{top / 'a.jpg'}\n\n{top / 'sub' / 'b.jpg'}\n"
+    )
+    assert piped.exit_code == 0 and len(piped.stdout.splitlines()) == 2
+
+
+def test_csv_output_has_a_header_and_a_row_per_photo(bundled_model, val_photos, tmp_path):
+    import csv
+    import io
+
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("nope")
+    result = runner.invoke(app, ["classify", str(val_photos["cat"][6]), str(bad), "-m", str(bundled_model), "-f", "csv"])
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert result.exit_code == 1 and len(rows) == 2
+    assert rows[0]["label"] in ("cat", "dog") and abs(float(rows[0]["score_cat"]) + float(rows[0]["score_dog"]) - 1) < 1e-4
+    assert rows[1]["label"] == "" and "not an image" in rows[1]["error"]
+
+
+def test_threshold_moves_the_decision_and_top_k_lists_labels(bundled_model, val_photos):
+    photo = str(val_photos["dog"][7])
+    base = json.loads(runner.invoke(app, ["classify", photo, "-m", str(bundled_model), "-f", "json"]).stdout)
+    p_dog = base["scores"]["dog"]
+    low = json.loads(runner.invoke(app, ["classify", photo, "-m", str(bundled_model), "-f", "json",
+                                         "--threshold", str(max(p_dog - 0.001, 0.0001))]).stdout)
+    high = json.loads(runner.invoke(app, ["classify", photo, "-m", str(bundled_model), "-f", "json",
+                                          "--threshold", str(min(p_dog + 0.001, 0.9999))]).stdout)
+    assert low["label"] == "dog" and high["label"] == "cat"
+    top = json.loads(runner.invoke(app, ["classify", photo, "-m", str(bundled_model), "-f", "json", "--top-k", "2"]).stdout)
+    assert [t["label"] for t in top["top_k"]] == sorted(top["scores"], key=lambda k: -top["scores"][k])
+    assert runner.invoke(app, ["classify", photo, "--threshold", "1.5"]).exit_code == 2
+
+
+def test_info_and_bench(bundled_model, val_photos, tmp_path):
+    info = runner.invoke(app, ["info", "-m", str(bundled_model), "-f", "json"])
+    assert info.exit_code == 0, info.output
+    record = json.loads(info.stdout)
+    assert record["contract"]["labels"] == ["cat", "dog"]
+    assert record["tensors"]["input"]["dtype"] == "uint8" and record["runtime"] in ("litert", "tflite-runtime")
+    text = runner.invoke(app, ["info", "-m", str(bundled_model)])
+    assert "labels     0=cat, 1=dog" in text.stdout
+    top = _tree(tmp_path, val_photos)
+    bench = runner.invoke(app, ["bench", "-m", str(bundled_model), "--runs", "20", "--photos", str(top), "-f", "json",
+                                "--threads", "1", "--workers", "2"])
+    assert bench.exit_code == 0, bench.output
+    result = json.loads(bench.stdout)
+    ms = result["invoke_ms"]
+    assert ms["runs"] == 20 and 0 < ms["min"] <= ms["p50"] <= ms["p95"] <= ms["p99"]
+    assert result["photos"] == 2 and result["failed"] == 0 and result["photos_per_second"] > 0
+    assert result["threads"] == 1
+
+
+def test_installed_console_script_finds_the_bundled_model(val_photos, tmp_path):
+    """The catdog-edge of this environment, run from an unrelated folder, with no --model."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "catdog-edge"
+    env = {k: v for k, v in os.environ.items() if k != "CATDOG_MODEL"}
+    result = subprocess.run([str(script), "classify", str(val_photos["dog"][8]), "-f", "json"],
+                            capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["label"] in ("cat", "dog")

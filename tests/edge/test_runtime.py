@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 import pytest
 
@@ -10,9 +11,11 @@ from edge.errors import RuntimeMissingError
 from edge.runtime import RuntimeName, find_runtime
 
 
-def test_auto_prefers_litert():
+def test_auto_prefers_litert_and_falls_back_to_tflite_runtime():
     runtime = find_runtime("auto")
-    assert runtime.name == "litert" and runtime.version[0].isdigit()
+    has_litert = importlib.util.find_spec("ai_edge_litert") is not None
+    assert runtime.name == ("litert" if has_litert else "tflite-runtime")
+    assert runtime.version[0].isdigit()
 
 
 def test_missing_runtimes_give_an_install_hint(monkeypatch):

@@ -1,0 +1,77 @@
+"""Cold start: `catdog-edge classify photo.jpg` vs a bare 10-line LiteRT script vs Keras + TensorFlow.
+
+Each command is a fresh process classifying the same photo; the table shows the median wall time
+of N runs and the ratios the goals are stated in (catdog <= 1.5x bare LiteRT, >= 20x faster than Keras).
+
+    .venv/bin/python benchmarks/cold_start.py [--runs 7] [--photo P]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+BARE_LITERT = textwrap.dedent(
+    """
+    import sys, numpy as np
+    from PIL import Image
+    from ai_edge_litert.interpreter import Interpreter
+    it = Interpreter(model_path=sys.argv[1]); it.allocate_tensors()
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    h, w = inp["shape"][1:3]
+    x = np.asarray(Image.open(sys.argv[2]).convert("RGB").resize((w, h), Image.BILINEAR), dtype=np.uint8)
+    it.set_tensor(inp["index"], x[None]); it.invoke()
+    print(it.get_tensor(out["index"]))
+    """
+)
+
+KERAS = textwrap.dedent(
+    """
+    import sys, numpy as np, keras
+    from PIL import Image
+    model = keras.models.load_model(sys.argv[1], compile=False)
+    h, w = model.input_shape[1:3]
+    x = np.asarray(Image.open(sys.argv[2]).convert("RGB").resize((w, h), Image.BILINEAR), dtype=np.float32)
+    print(model.predict(x[None], verbose=0))
+    """
+)
+
+
+def median_seconds(cmd: list[str], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--photo", type=Path, default=ROOT.parent / "shared/datasets/catdog/val/cat/cat.4001.jpg")
+    args = parser.parse_args()
+    tflite, keras_model = ROOT / "models/catdog.tflite", ROOT / "models/catdog.keras"
+    python = sys.executable
+    catdog = median_seconds([str(BIN / "catdog-edge"), "classify", str(args.photo)], args.runs)
+    bare = median_seconds([python, "-c", BARE_LITERT, str(tflite), str(args.photo)], args.runs)
+    keras = median_seconds([python, "-c", KERAS, str(keras_model), str(args.photo)], max(2, args.runs // 3))
+    print(f"photo {args.photo.name}, {platform.machine()}, Python {platform.python_version()}, median of {args.runs} runs")
+    print("| command | cold start s | ratio |")
+    print("|---|---|---|")
+    print(f"| bare 10-line LiteRT script | {bare:.3f} | 1.00x |")
+    print(f"| catdog-edge classify | {catdog:.3f} | {catdog / bare:.2f}x of bare LiteRT |")
+    print(f"| Keras + TensorFlow script | {keras:.3f} | catdog is {keras / catdog:.1f}x faster |")
+
+
+if __name__ == "__main__":
+    main()
