@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -145,6 +146,45 @@ def check_contract(contract: ModelContract, input_detail: dict, output_detail: d
         )
 
 
+#: Contract fields that decide how a model is fed and read; the sidecar must agree on these.
+_BEHAVIOUR_FIELDS = (
+    "labels", "input_hw", "color", "resize", "input_dtype", "input_quantization", "output_dtype",
+    "output_quantization", "activation", "threshold",
+)
+
+
+def contract_for_model(model_path: Path) -> ModelContract:
+    """The contract of a .tflite model: the one embedded in the file, else the JSON sidecar beside it.
+
+    A sidecar that disagrees with the embedded contract on how to feed or read the model is
+    reported with a warning, and the embedded one is used.
+
+    Raises:
+        ModelError: no contract at all, or an invalid one.
+    """
+    from edge.metadata import read_embedded_contract
+
+    sidecar = sidecar_path(model_path)
+    embedded = read_embedded_contract(model_path)
+    if embedded is None:
+        return ModelContract.load(sidecar)
+    contract = ModelContract.from_dict(embedded, source=f"{model_path} (embedded contract)")
+    if sidecar.is_file():
+        try:
+            beside = ModelContract.load(sidecar)
+        except ModelError as exc:
+            warnings.warn(f"{exc}; using the contract embedded in {model_path}", stacklevel=2)
+            return contract
+        differ = [f for f in _BEHAVIOUR_FIELDS if getattr(beside, f) != getattr(contract, f)]
+        if differ:
+            warnings.warn(
+                f"{sidecar} disagrees with the contract embedded in {model_path} on {', '.join(differ)}; "
+                "using the embedded one (re-export to refresh the sidecar)",
+                stacklevel=2,
+            )
+    return contract
+
+
 class Classifier:
     """A loaded .tflite model with its contract.
 
@@ -201,7 +241,7 @@ class Classifier:
         model_path = Path(path) if path is not None else default_model_path()
         rt = find_runtime(runtime)
         interpreter = load_interpreter(model_path, rt, threads)
-        contract = ModelContract.load(sidecar_path(model_path))
+        contract = contract_for_model(model_path)
         check_contract(
             contract, interpreter.get_input_details()[0], interpreter.get_output_details()[0], str(model_path)
         )

@@ -34,3 +34,18 @@ def bundled_model() -> Path:
     """The shipped int8 model."""
     assert BUNDLED.is_file(), f"{BUNDLED} is missing: the repository must ship a trained model"
     return BUNDLED
+
+
+def copy_model_with_contract(src: Path, dst: Path, changes: dict, sidecar: bool = True) -> Path:
+    """Copy a .tflite model to dst with its contract changed, embedded and (optionally) as sidecar."""
+    import json
+
+    from edge.classify import contract_for_model
+    from edge.metadata import embed_contract
+
+    data = contract_for_model(src).to_dict() | changes
+    text = json.dumps(data).encode()
+    dst.write_bytes(embed_contract(src.read_bytes(), text))
+    if sidecar:
+        dst.with_suffix(".json").write_bytes(text)
+    return dst

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 import edge.preprocess
 from edge import Classifier
 from edge.cli import app
+from tests.conftest import copy_model_with_contract
 
 runner = CliRunner()
 
@@ -148,10 +149,7 @@ def test_model_side_errors_exit_2(tmp_path, bundled_model, val_photos):
     photo = str(val_photos["cat"][0])
     not_a_model = tmp_path / "notes.tflite"
     not_a_model.write_text("just text")
-    shifted = tmp_path / "shifted.tflite"
-    shifted.write_bytes(bundled_model.read_bytes())
-    contract = json.loads(bundled_model.with_suffix(".json").read_text())
-    shifted.with_suffix(".json").write_text(json.dumps(contract | {"input_hw": [96, 96]}))
+    shifted = copy_model_with_contract(bundled_model, tmp_path / "shifted.tflite", {"input_hw": [96, 96]})
     for model, message in (
         (tmp_path / "absent.tflite", "model not found"),
         (not_a_model, "not a valid TFLite model"),
@@ -163,10 +161,7 @@ def test_model_side_errors_exit_2(tmp_path, bundled_model, val_photos):
 
 
 def test_contract_from_a_newer_version_loads_with_a_warning(tmp_path, bundled_model, val_photos):
-    newer = tmp_path / "newer.tflite"
-    newer.write_bytes(bundled_model.read_bytes())
-    contract = json.loads(bundled_model.with_suffix(".json").read_text())
-    newer.with_suffix(".json").write_text(json.dumps(contract | {"format_version": 2, "crop": "center"}))
+    newer = copy_model_with_contract(bundled_model, tmp_path / "newer.tflite", {"format_version": 2, "crop": "center"})
     result = runner.invoke(app, ["classify", str(val_photos["cat"][0]), "--model", str(newer)])
     assert result.exit_code == 0, result.output
     assert "warning:" in result.stderr and "crop" in result.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from edge import Classifier, Failure, ModelError, Prediction
 from edge.classify import decide, scores_from_output
 from edge.contract import ModelContract, Quantization
+from tests.conftest import copy_model_with_contract
 
 
 def test_bundled_model_classifies_real_photos(bundled_model, val_photos):
@@ -35,13 +35,23 @@ def test_classify_many_keeps_going_after_a_bad_photo(bundled_model, val_photos, 
 
 
 def test_contract_that_does_not_match_the_model_is_refused(bundled_model, tmp_path):
-    model = tmp_path / "m.tflite"
-    shutil.copy(bundled_model, model)
-    data = json.loads(bundled_model.with_suffix(".json").read_text())
-    data["input_hw"] = [32, 32]
-    model.with_suffix(".json").write_text(json.dumps(data))
+    model = copy_model_with_contract(bundled_model, tmp_path / "m.tflite", {"input_hw": [32, 32]})
     with pytest.raises(ModelError, match="input shape"):
         Classifier.load(model)
+
+
+def test_a_lone_tflite_knows_its_contract_and_a_disagreeing_sidecar_is_reported(bundled_model, tmp_path, val_photos):
+    lone = tmp_path / "lone.tflite"
+    copy_model_with_contract(bundled_model, lone, {}, sidecar=False)
+    assert not lone.with_suffix(".json").exists()
+    classifier = Classifier.load(lone)
+    assert classifier.contract.labels == ("cat", "dog")
+    assert classifier.classify(val_photos["cat"][0]).label in ("cat", "dog")
+    sidecar = json.loads(json.dumps(classifier.contract.to_dict()))
+    sidecar["labels"] = ["dog", "cat"]
+    lone.with_suffix(".json").write_text(json.dumps(sidecar))
+    with pytest.warns(UserWarning, match="disagrees with the contract embedded.*labels"):
+        assert Classifier.load(lone).contract.labels == ("cat", "dog")
 
 
 def test_missing_and_invalid_models(tmp_path):
