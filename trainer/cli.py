@@ -45,13 +45,15 @@ def main() -> None:
 
 
 class _Progress:
-    """A progress bar on stderr for checking photos, opened on the first report (click hides it off a terminal)."""
+    """A progress bar on stderr for checking photos, opened on the first report; only on a terminal."""
 
     def __init__(self, label: str):
         self.label = label
         self.bar: Any = None
 
     def __call__(self, done: int, total: int) -> None:
+        if not sys.stderr.isatty():
+            return
         if self.bar is None:
             self.bar = typer.progressbar(length=total, label=self.label, file=sys.stderr)
             self.bar.__enter__()

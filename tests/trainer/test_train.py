@@ -1,0 +1,118 @@
+"""fit: three classes end to end, grayscale, Ctrl-C and --resume, history CSV and curves."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from edge.classify import Classifier
+from edge.cli import app as edge_app
+from edge.contract import ModelContract
+from edge.errors import DataError
+from edge.metadata import read_embedded_contract
+from tests.trainer.conftest import TINY_SIZE, copy_photos, three_class_tree
+from trainer.cli import app
+from trainer.config import FitConfig
+from trainer.train import TrainingInterrupted, checkpoint_dir_for, fit
+
+runner = CliRunner()
+# One batch per epoch (no second trace for a partial batch): the time goes to tracing, not training.
+TINY = ["--epochs", "1", "--image-size", str(TINY_SIZE), "--batch-size", "30"]
+
+
+def test_three_classes_fit_export_parity_evaluate_and_classify(data_dir, tmp_path):
+    train = three_class_tree(data_dir, tmp_path / "train", 10, "train")
+    val = three_class_tree(data_dir, tmp_path / "val", 4, "val")
+    model = tmp_path / "three.keras"
+    result = runner.invoke(app, ["fit", str(train), "--val", str(val), "--out", str(model), *TINY])
+    assert result.exit_code == 0, result.output
+    assert "mono" in result.stderr  # the data table
+    export = runner.invoke(app, ["export", str(model), "--quantize", "--calibration-count", "15"])
+    assert export.exit_code == 0, export.output
+    assert "parity on 12 validation photos" in export.stdout
+    tflite = model.with_suffix(".tflite")
+    contract = ModelContract.load(tflite.with_suffix(".json"))
+    assert contract.labels == ("cat", "dog", "mono") and contract.activation == "softmax"
+    assert contract.metrics["calibration_per_label"] == {"cat": 5, "dog": 5, "mono": 5}
+    assert read_embedded_contract(tflite)["labels"] == ["cat", "dog", "mono"]
+    evaluation = runner.invoke(app, ["evaluate", str(tflite), "--data", str(val), "--format", "json"])
+    assert evaluation.exit_code == 0, evaluation.output
+    report = json.loads(evaluation.stdout)
+    assert report["photos"] == 12 and len(report["confusion"]) == 3 and set(report["per_class"]) == {"cat", "dog", "mono"}
+    photos = [str(p) for p in sorted(val.glob("*/*.jpg"))[:4]]
+    classified = runner.invoke(edge_app, ["classify", *photos, "--model", str(tflite), "--format", "json"])
+    assert classified.exit_code == 0, classified.output
+    lines = [json.loads(line) for line in classified.stdout.splitlines()]
+    assert len(lines) == 4
+    for line in lines:
+        assert line["label"] in contract.labels and set(line["scores"]) == {"cat", "dog", "mono"}
+        assert abs(sum(line["scores"].values()) - 1.0) < 0.02
+
+
+def test_grayscale_trains_a_one_channel_model_the_edge_feeds_in_grayscale(data_dir, tmp_path):
+    train = copy_photos(data_dir, tmp_path / "train", 10)
+    val = copy_photos(data_dir, tmp_path / "val", 4, split="val")
+    model = tmp_path / "gray.keras"
+    result = runner.invoke(app, ["fit", str(train), "--val", str(val), "--out", str(model), "--grayscale", *TINY])
+    assert result.exit_code == 0, result.output
+    contract = ModelContract.load(model.with_suffix(".json"))
+    assert contract.color == "L" and contract.input_shape == (TINY_SIZE, TINY_SIZE, 1)
+    assert contract.training["grayscale"] is True
+    export = runner.invoke(app, ["export", str(model), "--mode", "dynamic"])
+    assert export.exit_code == 0, export.output
+    classifier = Classifier.load(model.with_suffix(".tflite"))
+    assert tuple(classifier.interpreter.get_input_details()[0]["shape"]) == (1, TINY_SIZE, TINY_SIZE, 1)
+    photo = sorted((val / "cat").glob("*.jpg"))[0]
+    assert classifier.preprocess(photo).shape == (TINY_SIZE, TINY_SIZE, 1)
+    # A colour photo and its grayscale copy are the same input to a grayscale model.
+    gray = tmp_path / "gray.png"
+    with Image.open(photo) as img:
+        img.convert("L").save(gray)
+    assert np.allclose(classifier.classify(photo).scores["dog"], classifier.classify(gray).scores["dog"], atol=0.02)
+
+
+class _StopAfterFirstEpoch:
+    """A Keras callback that presses Ctrl-C at the end of the first epoch."""
+
+    def __new__(cls):
+        import keras
+
+        class Stop(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                raise KeyboardInterrupt
+
+        return Stop()
+
+
+def test_ctrl_c_saves_the_best_model_and_resume_continues(data_dir, tmp_path):
+    train = copy_photos(data_dir, tmp_path / "train", 10)
+    val = copy_photos(data_dir, tmp_path / "val", 4, split="val")
+    out = tmp_path / "run" / "m.keras"
+    config = FitConfig(data_dir=train, val_dir=val, out=out, image_hw=(TINY_SIZE, TINY_SIZE), epochs=2, batch_size=20)
+    with pytest.raises(TrainingInterrupted, match="after epoch 1.*--resume"):
+        fit(config, verbose=0, callbacks=[_StopAfterFirstEpoch()])
+    assert out.is_file() and ModelContract.load(out.with_suffix(".json")).training["epochs_run"] == 1
+    state = json.loads((checkpoint_dir_for(out) / "state.json").read_text())
+    assert state["epoch"] == 1 and len(state["history"]["val_accuracy"]) == 1
+
+    changed = FitConfig(**{**config.__dict__, "seed": 7, "resume": True})
+    with pytest.raises(DataError, match="other settings.*seed"):
+        fit(changed, verbose=0)
+
+    result = fit(FitConfig(**{**config.__dict__, "resume": True}), verbose=0)
+    assert result.resumed_from == 1 and result.epochs_run == 2
+    assert not checkpoint_dir_for(out).exists()
+    history = json.loads(result.history_path.read_text())
+    assert len(history["val_accuracy"]) == 2 and len(history["learning_rate"]) == 2
+    assert history["learning_rate"][1] < history["learning_rate"][0]  # the cosine schedule went on, not restarted
+    rows = list(csv.DictReader(out.with_suffix(".history.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2"] and {"loss", "val_accuracy"} <= set(rows[0])
+    assert result.curves_path == out.with_suffix(".curves.png")
+    with Image.open(result.curves_path) as img:
+        assert img.format == "PNG" and img.width > 400
