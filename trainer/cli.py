@@ -12,7 +12,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from edge.errors import CatDogError
-from trainer.config import Arch, CheckConfig, ExportConfig, ExportMode, FitConfig
+from trainer.config import Arch, CheckConfig, EvaluateConfig, ExportConfig, ExportMode, FitConfig
 
 # Keep TensorFlow's C++ start-up chatter out of the user's terminal.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -239,18 +239,42 @@ def evaluate(
     model: Annotated[Path, typer.Argument(help="A .keras or .tflite model.", show_default=False)],
     data: Annotated[Path, typer.Option(help="Photos: DATA/<label>/<photo>.", show_default=False)],
     format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.text,
+    plots: Annotated[Optional[Path], typer.Option(help="Write the confusion-matrix PNG into this folder.")] = None,
+    most_wrong: Annotated[int, typer.Option(help="List this many of the most confidently wrong photos.")] = 10,
+    limit_per_class: LimitOption = None,
 ) -> None:
-    """Accuracy, per-class precision and recall, and the confusion matrix on labelled photos."""
+    """Accuracy, per-class precision/recall/F1, confusion matrix, ROC AUC and the most confidently wrong photos,
+    with the edge's preprocessing, for a .keras or .tflite model."""
     from trainer.evaluate import evaluate as run_evaluate
 
     try:
-        report = run_evaluate(model, data)
+        config = EvaluateConfig(
+            model_path=model, data_dir=data, plots_dir=plots, most_wrong=most_wrong, limit_per_class=limit_per_class
+        )
+        report = run_evaluate(config)
     except CatDogError as exc:
         raise fail(exc) from None
     if format is OutputFormat.json:
         typer.echo(json.dumps(report.to_dict()))
         return
-    typer.echo(f"{report.model}: accuracy {report.accuracy:.4f} on {report.photos} photos ({report.skipped} skipped)")
+    auc = "n/a" if report.roc_auc is None else f"{report.roc_auc:.4f}"
+    typer.echo(
+        f"{report.model}: accuracy {report.accuracy:.4f} on {report.photos} photos ({report.skipped} skipped), "
+        f"macro F1 {report.macro_f1:.4f}, ROC AUC {auc}"
+    )
+    width = max(5, *(len(c.label) for c in report.per_class))
+    typer.echo(f"  {'label':<{width}}  {'photos':>6}  {'precision':>9}  {'recall':>6}  {'f1':>6}")
     for c in report.per_class:
-        typer.echo(f"  {c.label:>12}  photos {c.photos:5d}  precision {c.precision:.4f}  recall {c.recall:.4f}")
-    typer.echo("confusion (rows true, columns predicted): " + json.dumps([list(r) for r in report.confusion]))
+        typer.echo(f"  {c.label:<{width}}  {c.photos:>6}  {c.precision:>9.4f}  {c.recall:>6.4f}  {c.f1:>6.4f}")
+    labels = [c.label for c in report.per_class]
+    cell = max(6, width)
+    typer.echo("confusion (rows true, columns predicted):")
+    typer.echo("  " + " " * width + "".join(f"  {name:>{cell}}" for name in labels))
+    for name, row in zip(labels, report.confusion):
+        typer.echo(f"  {name:<{width}}" + "".join(f"  {v:>{cell}}" for v in row))
+    if report.most_wrong:
+        typer.echo("most confidently wrong:")
+        for m in report.most_wrong:
+            typer.echo(f"  {m.confidence:.3f}  {m.predicted:<{width}} (is {m.true})  {m.path}")
+    for png in report.plots:
+        typer.echo(f"wrote {png}")

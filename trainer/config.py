@@ -163,3 +163,29 @@ class ExportConfig:
     def out_path(self) -> Path:
         """Where the .tflite file goes."""
         return self.out if self.out is not None else self.model_path.with_suffix(".tflite")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """Configuration of catdog-train evaluate."""
+
+    model_path: Path
+    """The .keras or .tflite model (its contract beside it)."""
+    data_dir: Path
+    """Class-per-folder labelled photos; the folder names must be the model's labels."""
+    plots_dir: Path | None = None
+    """Where to write the confusion-matrix PNG; None for no plot."""
+    most_wrong: int = 10
+    """How many of the most confidently wrong photos to list."""
+    limit_per_class: int | None = None
+    """Evaluate at most this many photos per class (drawn with seed)."""
+    seed: int = 1337
+    """Seed for limit_per_class sampling."""
+
+    def __post_init__(self) -> None:
+        if Path(self.model_path).suffix not in (".keras", ".tflite"):
+            raise DataError(f"{self.model_path}: expected a .keras or .tflite model")
+        if self.most_wrong < 0:
+            raise DataError("--most-wrong must be 0 or more")
+        if self.limit_per_class is not None and self.limit_per_class < 1:
+            raise DataError("--limit-per-class must be at least 1")

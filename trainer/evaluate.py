@@ -2,25 +2,45 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edge.classify import Classifier, decide
-from edge.errors import ModelError
-from trainer.data import load_photos, scan_folder
+from trainer.config import EvaluateConfig
+from trainer.data import load_photos, per_class_sample, scan_folder
 
 
 @dataclass(frozen=True)
 class ClassMetrics:
-    """Precision and recall of one label."""
+    """How the model did on one label."""
 
     label: str
+    """The label."""
     photos: int
+    """Photos whose folder is this label (support)."""
     precision: float
+    """Of the photos given this label, the fraction that are it (0 when none were given it)."""
     recall: float
+    """Of the photos of this label, the fraction given it."""
+    f1: float
+    """Harmonic mean of precision and recall (0 when both are 0)."""
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A photo the model got wrong."""
+
+    path: str
+    """The photo."""
+    true: str
+    """Its folder's label."""
+    predicted: str
+    """The label the model chose."""
+    confidence: float
+    """Probability the model gave its (wrong) choice."""
 
 
 @dataclass(frozen=True)
@@ -34,73 +54,142 @@ class EvaluationReport:
     accuracy: float
     """Fraction of photos whose chosen label is the folder's label."""
     per_class: tuple[ClassMetrics, ...]
-    """Precision and recall per label, in label order."""
+    """Precision, recall and F1 per label, in label order."""
+    macro_f1: float
+    """Mean F1 over the labels."""
     confusion: tuple[tuple[int, ...], ...]
     """confusion[true][predicted] photo counts, in label order."""
+    roc_auc: float | None
+    """Area under the ROC curve: of labels[1]'s probability for binary models, the mean one-vs-rest
+    area over labels for softmax models; None when a label has no photo."""
+    most_wrong: tuple[Mistake, ...]
+    """The wrong answers given with the highest confidence, highest first."""
     skipped: int
     """Photos that could not be read."""
+    plots: tuple[str, ...] = ()
+    """PNG files written (the confusion matrix)."""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
+        """JSON-ready form, rounded to 4 decimals."""
         return {
             "model": self.model,
             "photos": self.photos,
             "accuracy": round(self.accuracy, 4),
             "per_class": {
-                c.label: {"photos": c.photos, "precision": round(c.precision, 4), "recall": round(c.recall, 4)}
+                c.label: {"photos": c.photos, "precision": round(c.precision, 4), "recall": round(c.recall, 4),
+                          "f1": round(c.f1, 4)}
                 for c in self.per_class
             },
+            "macro_f1": round(self.macro_f1, 4),
             "confusion": [list(row) for row in self.confusion],
+            "roc_auc": None if self.roc_auc is None else round(self.roc_auc, 4),
+            "most_wrong": [
+                {"path": m.path, "true": m.true, "predicted": m.predicted, "confidence": round(m.confidence, 4)}
+                for m in self.most_wrong
+            ],
             "skipped": self.skipped,
+            "plots": list(self.plots),
         }
 
 
-def summarize(model: str, labels: np.ndarray, predicted: np.ndarray, names: tuple[str, ...], skipped: int = 0) -> EvaluationReport:
-    """Accuracy, per-class precision/recall and confusion matrix from true and predicted indices."""
+def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
+    """Area under the ROC curve: the chance a random positive scores above a random negative (ties count half).
+
+    Args:
+        scores: float (N,), higher means more likely positive.
+        positive: bool (N,).
+
+    Returns:
+        The area in 0..1, or None when there are no positives or no negatives.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    positive = np.asarray(positive, dtype=bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores), dtype=np.float64)
+    ranks[order] = np.arange(1, len(scores) + 1)
+    for value in np.unique(scores):  # tied scores share their mean rank
+        tied = scores == value
+        if tied.sum() > 1:
+            ranks[tied] = ranks[tied].mean()
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def summarize(
+    model: str, labels: np.ndarray, scores: np.ndarray, names: tuple[str, ...], paths: tuple[str, ...],
+    predicted: np.ndarray, skipped: int = 0, most_wrong: int = 10,
+) -> EvaluationReport:
+    """All the figures from true labels (N,), per-label probabilities (N, n_labels) and chosen labels (N,)."""
     n = len(names)
     confusion = np.zeros((n, n), dtype=np.int64)
     np.add.at(confusion, (labels, predicted), 1)
     per_class = []
     for i, name in enumerate(names):
-        tp = confusion[i, i]
-        per_class.append(
-            ClassMetrics(
-                label=name,
-                photos=int(confusion[i].sum()),
-                precision=float(tp / confusion[:, i].sum()) if confusion[:, i].sum() else 0.0,
-                recall=float(tp / confusion[i].sum()) if confusion[i].sum() else 0.0,
-            )
-        )
+        tp, given, actual = confusion[i, i], confusion[:, i].sum(), confusion[i].sum()
+        precision = float(tp / given) if given else 0.0
+        recall = float(tp / actual) if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class.append(ClassMetrics(name, int(actual), precision, recall, f1))
+    if n == 2:
+        auc = roc_auc(scores[:, 1], labels == 1)
+    else:
+        areas = [roc_auc(scores[:, i], labels == i) for i in range(n)]
+        auc = None if any(a is None for a in areas) else float(np.mean(areas))
+    wrong = np.flatnonzero(predicted != labels)
+    confidence = scores[wrong, predicted[wrong]] if len(wrong) else np.zeros(0)
+    worst = wrong[np.argsort(-confidence, kind="stable")][:most_wrong]
+    mistakes = tuple(
+        Mistake(paths[i], names[labels[i]], names[predicted[i]], float(scores[i, predicted[i]])) for i in worst
+    )
     return EvaluationReport(
         model=model,
         photos=int(len(labels)),
         accuracy=float(np.mean(labels == predicted)) if len(labels) else 0.0,
         per_class=tuple(per_class),
+        macro_f1=float(np.mean([c.f1 for c in per_class])),
         confusion=tuple(tuple(int(v) for v in row) for row in confusion),
+        roc_auc=auc,
+        most_wrong=mistakes,
         skipped=skipped,
     )
 
 
-def evaluate(model_path: Path, data_dir: Path) -> EvaluationReport:
-    """Evaluate a .keras or .tflite model on data_dir/<label>/<photo>.
+def evaluate(config: EvaluateConfig) -> EvaluationReport:
+    """Evaluate a .keras or .tflite model on config.data_dir/<label>/<photo>, preprocessed as on the edge.
 
     Raises:
-        ModelError: the model cannot be loaded.
+        ModelError: the model cannot be loaded (a .keras model with unsafe layers is refused).
         DataError: the photo folder is unusable or its labels differ from the model's.
+        PlotError: config.plots_dir is set and matplotlib is missing.
     """
-    model_path = Path(model_path)
+    model_path = Path(config.model_path)
     if model_path.suffix == ".keras":
         from trainer.keras_model import keras_scores, load_keras
 
         model, contract = load_keras(model_path)
-        photos = load_photos(scan_folder(data_dir, contract.labels), contract.input_hw, contract.color, contract.resize)
-        scores = keras_scores(model, photos.images, contract)
-    elif model_path.suffix == ".tflite":
+    else:
         classifier = Classifier.load(model_path)
         contract = classifier.contract
-        photos = load_photos(scan_folder(data_dir, contract.labels), contract.input_hw, contract.color, contract.resize)
-        scores = np.stack([classifier.predict(image) for image in photos.images])
+    photo_set = scan_folder(config.data_dir, contract.labels)
+    if config.limit_per_class is not None:
+        photo_set = per_class_sample(photo_set, config.limit_per_class, config.seed)
+    photos = load_photos(photo_set, contract.input_hw, contract.color, contract.resize)
+    if model_path.suffix == ".keras":
+        scores = keras_scores(model, photos.images, contract)
     else:
-        raise ModelError(f"{model_path}: expected a .keras or .tflite model")
+        scores = np.stack([classifier.predict(image) for image in photos.images])
     predicted = np.array([decide(s, contract) for s in scores])
-    return summarize(str(model_path), photos.labels, predicted, contract.labels, len(photos.skipped))
+    report = summarize(
+        str(model_path), photos.labels, scores, contract.labels, tuple(str(p) for p in photos.paths), predicted,
+        len(photos.skipped), config.most_wrong,
+    )
+    if config.plots_dir is None:
+        return report
+    from trainer.plots import plot_confusion
+
+    png = Path(config.plots_dir) / f"{model_path.stem}{model_path.suffix.replace('.', '-')}.confusion.png"
+    title = f"{model_path.name}: accuracy {report.accuracy:.3f} on {report.photos} photos"
+    plot_confusion(report.confusion, contract.labels, png, title)
+    return replace(report, plots=(str(png),))

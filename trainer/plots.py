@@ -48,6 +48,7 @@ def plot_history(history: dict[str, Sequence[float]], path: Path, title: str = "
             values = list(history.get(prefix + metric, []))
             if values:
                 ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=name)
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)

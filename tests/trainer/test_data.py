@@ -49,3 +49,18 @@ def test_training_pipeline_sees_the_edge_preprocessing(data_dir):
     assert batch.shape == (12, 96, 80, 3)
     assert np.abs(batch.numpy() - edge_pixels).max() <= 1.0
     assert labels.numpy().tolist() == list(photos.labels)
+
+
+def test_stratified_sample_keeps_class_shares_and_is_seeded():
+    from pathlib import Path
+
+    from trainer.data import PhotoSet, stratified_sample
+
+    labels = (0,) * 10 + (1,) * 20 + (2,) * 30
+    photos = PhotoSet(tuple(Path(f"p{i}.jpg") for i in range(60)), labels, ("a", "b", "c"))
+    sample = stratified_sample(photos, 30, seed=3)
+    assert sample.counts() == {"a": 5, "b": 10, "c": 15}
+    assert sample.paths == stratified_sample(photos, 30, seed=3).paths
+    assert stratified_sample(photos, 7, seed=3).counts() == {"a": 1, "b": 2, "c": 4}
+    assert sum(stratified_sample(photos, 2, seed=3).counts().values()) == 3  # every class keeps one photo
+    assert len(stratified_sample(photos, 500, seed=3)) == 60

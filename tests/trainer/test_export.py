@@ -1,0 +1,59 @@
+"""Export modes, stratified calibration and the contract embedded in the .tflite, on the tiny model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from edge.classify import Classifier
+from edge.contract import ModelContract
+from edge.metadata import read_embedded_contract
+from trainer.cli import app
+
+runner = CliRunner()
+
+
+def test_int8_export_embeds_the_contract_and_calibrates_by_class(tiny_model):
+    sidecar = json.loads(tiny_model.contract.read_text())
+    assert read_embedded_contract(tiny_model.tflite) == sidecar
+    assert sidecar["metrics"]["calibration_per_label"] == {"cat": 8, "dog": 8}
+    assert "calibrating int8 on 16 photos" in tiny_model.export_output
+
+
+@pytest.fixture(scope="module")
+def float_exports(tiny_model, tmp_path_factory):
+    """The tiny model exported with --mode float16, dynamic and none: mode -> (path, CLI result)."""
+    folder = tmp_path_factory.mktemp("exports")
+    exports = {}
+    for mode in ("float16", "dynamic", "none"):
+        out = folder / f"{mode}.tflite"
+        exports[mode] = (out, runner.invoke(app, ["export", str(tiny_model.keras), "--mode", mode, "--out", str(out)]))
+    return exports
+
+
+@pytest.mark.parametrize(("mode", "max_diff"), [("float16", 0.01), ("dynamic", 0.1), ("none", 1e-4)])
+def test_float_modes_keep_float_io_and_stay_close_to_keras(float_exports, mode, max_diff):
+    out, result = float_exports[mode]
+    assert result.exit_code == 0, result.output
+    contract = ModelContract.load(out.with_suffix(".json"))
+    assert contract.mode == ("float32" if mode == "none" else mode)
+    assert contract.input_dtype == "float32" and contract.input_quantization is None
+    assert contract.metrics["calibration_photos"] == 0
+    assert read_embedded_contract(out) == contract.to_dict()
+    parity = contract.metrics["parity"]
+    assert parity["photos"] == 32 and parity["max_abs_diff"] <= max_diff, parity
+    assert "parity on 32 validation photos" in result.stdout
+    Classifier.load(out)  # the edge accepts it: tensors match the contract
+
+
+def test_export_sizes_follow_the_mode(tiny_model, float_exports):
+    size = {mode: path.stat().st_size for mode, (path, _) in float_exports.items()}
+    int8 = tiny_model.tflite.stat().st_size
+    assert int8 < size["float16"] < size["none"] and size["dynamic"] < size["float16"]
+
+
+def test_quantize_is_int8_and_conflicts_with_another_mode(tiny_model):
+    result = runner.invoke(app, ["export", str(tiny_model.keras), "--quantize", "--mode", "float16"])
+    assert result.exit_code == 2 and "--quantize means --mode int8" in result.stderr
