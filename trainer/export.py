@@ -148,8 +148,8 @@ def export(config: ExportConfig, log: Callable[[str], None] = lambda _: None) ->
             }
         )
         tflite_contract = tflite_contract.replace(metrics=metrics)
-        _embed(tmp_model, tflite_contract, val.images[0])
         tflite_contract.save(sidecar_path(tmp_model))
+        _embed(tmp_model, tflite_contract, val.images[0])
         os.replace(tmp_model, out)
         os.replace(sidecar_path(tmp_model), sidecar_path(out))
     return ExportResult(

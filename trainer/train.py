@@ -158,11 +158,15 @@ def _resume_state(config: FitConfig, ckpt: Path, labels: tuple[str, ...], log: C
     if not config.resume:
         log(f"warning: replacing the checkpoint of an interrupted run at {ckpt} (pass --resume to continue it)")
         return None
-    state = json.loads(state_path.read_text())
+    try:
+        state = json.loads(state_path.read_text())
+        saved_config, saved_labels = state["config"], tuple(state["labels"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise DataError(f"--resume: cannot read the checkpoint state {state_path} ({exc}); delete {ckpt} and start again") from None
     ours = _config_record(config)
-    differs = sorted(k for k in set(ours) | set(state["config"]) if ours.get(k) != state["config"].get(k))
-    if differs or tuple(state["labels"]) != labels:
-        what = ", ".join(f"{k}: {state['config'].get(k)!r} -> {ours.get(k)!r}" for k in differs) or "the labels"
+    differs = sorted(k for k in set(ours) | set(saved_config) if ours.get(k) != saved_config.get(k))
+    if differs or saved_labels != labels:
+        what = ", ".join(f"{k}: {saved_config.get(k)!r} -> {ours.get(k)!r}" for k in differs) or "the labels"
         raise DataError(
             f"--resume: the checkpoint at {ckpt} was made with other settings ({what}); "
             f"rerun the interrupted command unchanged with --resume, or delete {ckpt}"
@@ -252,25 +256,25 @@ def fit(
         if not finished:
             model.fit(
                 train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=state["epoch"],
-                callbacks=[run_state, *callbacks], verbose=verbose,
+                callbacks=[run_state, *callbacks], verbose=verbose, shuffle=False,  # the dataset shuffles itself
             )
     except KeyboardInterrupt:
         if state["best_epoch"] == 0:
             raise TrainingInterrupted("training interrupted before the first epoch ended; nothing was saved") from None
-        _finish(config, contract, state, ckpt, train, val, log)
+        _finish(config, contract, state, ckpt, train, val, report, log)
         raise TrainingInterrupted(
             f"training interrupted after epoch {state['epoch']}; saved the best model so far (epoch "
             f"{state['best_epoch']}, val accuracy {state['best_val_accuracy']:.4f}) to {out}; "
             "run the same command with --resume to continue"
         ) from None
-    result = _finish(config, contract, state, ckpt, train, val, log)
+    result = _finish(config, contract, state, ckpt, train, val, report, log)
     shutil.rmtree(ckpt, ignore_errors=True)
     return FitResult(**result, resumed_from=resumed_from, data=report)
 
 
 def _finish(
     config: FitConfig, contract: ModelContract, state: dict[str, Any], ckpt: Path, train: LoadedPhotos,
-    val: LoadedPhotos, log: Callable[[str], None],
+    val: LoadedPhotos, report: DataReport, log: Callable[[str], None],
 ) -> dict[str, Any]:
     """Write the best model, its contract, the history (JSON, CSV) and the curves beside config.out."""
     from trainer.plots import PlotError, plot_history
@@ -299,6 +303,8 @@ def _finish(
             "grayscale": config.grayscale,
             "train_photos": len(train.labels),
             "val_photos": len(val.labels),
+            "skipped_files": len(report.problems) + len(train.skipped) + len(val.skipped),
+            "data_warnings": list(report.warnings),
             "epochs_run": state["epoch"],
             "best_epoch": state["best_epoch"],
             "config": _config_record(config),
