@@ -115,3 +115,20 @@ def test_ctrl_c_saves_the_best_model_and_resume_continues(data_dir, tmp_path):
     assert result.curves_path == out.with_suffix(".curves.png")
     with Image.open(result.curves_path) as img:
         assert img.format == "PNG" and img.width > 400
+
+
+def test_augmentation_is_seeded_keeps_pixel_range_and_changes_the_photos(data_dir):
+    import keras
+
+    from trainer.data import load_photos, per_class_sample, scan_folder
+    from trainer.train import _augmenter
+
+    photos = load_photos(per_class_sample(scan_folder(data_dir / "val"), 2, seed=1), (TINY_SIZE, TINY_SIZE))
+    batch = photos.images.astype(np.float32)
+    first = keras.ops.convert_to_numpy(_augmenter(keras, 5)(batch, training=True))
+    again = keras.ops.convert_to_numpy(_augmenter(keras, 5)(batch, training=True))
+    other = keras.ops.convert_to_numpy(_augmenter(keras, 6)(batch, training=True))
+    assert first.shape == batch.shape and first.min() >= 0.0 and first.max() <= 255.0
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    assert np.abs(first - batch).mean() > 5.0  # the photos did change
+    assert np.array_equal(keras.ops.convert_to_numpy(_augmenter(keras, 5)(batch, training=False)), batch)
