@@ -1,4 +1,4 @@
-"""catdog-train: fit a Keras CNN on a photo folder, evaluate it, export it to TFLite, check parity."""
+"""catdog-train: check a photo folder, fit a Keras CNN on it, evaluate it, export it to TFLite, check parity."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def _log(message: str) -> None:
 
 @app.callback()
 def main() -> None:
-    """catdog-train: fit, evaluate, export --quantize and parity for cat/dog (or any class-per-folder) photos."""
+    """catdog-train: check, fit, evaluate, export (int8, float16, dynamic, none) and parity for cat/dog (or any class-per-folder) photos."""
 
 
 class _Progress:

@@ -73,3 +73,15 @@ def test_fit_on_a_missing_folder_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["fit", str(tmp_path / "nothing"), "--out", str(tmp_path / "m.keras")])
     assert result.exit_code == 2 and "photo folder not found" in result.stderr
     assert not (tmp_path / "m.keras").exists()
+
+
+def test_fit_interrupted_exits_130_with_the_resume_hint(monkeypatch, tmp_path):
+    import trainer.train
+    from trainer.train import TrainingInterrupted
+
+    def interrupted(*args, **kwargs):
+        raise TrainingInterrupted("training interrupted after epoch 3; run the same command with --resume to continue")
+
+    monkeypatch.setattr(trainer.train, "fit", interrupted)
+    result = runner.invoke(app, ["fit", str(tmp_path), "--out", str(tmp_path / "m.keras")])
+    assert result.exit_code == 130 and "--resume" in result.stderr
