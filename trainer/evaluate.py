@@ -67,7 +67,7 @@ class EvaluationReport:
     skipped: int
     """Photos that could not be read."""
     plots: tuple[str, ...] = ()
-    """PNG files written (the confusion matrix)."""
+    """PNG files written: the confusion matrix, and the ROC curve of a binary model."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, rounded to 4 decimals."""
@@ -117,6 +117,23 @@ def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def roc_curve(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(false-positive rate, true-positive rate) at every distinct threshold, from (0, 0) to (1, 1).
+
+    Args:
+        scores: float (N,), higher means more likely positive.
+        positive: bool (N,); both kinds should occur (else one rate stays 0).
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    positive = np.asarray(positive, dtype=bool)
+    order = np.argsort(-scores, kind="mergesort")
+    hits = np.concatenate([[0], np.cumsum(positive[order])])
+    misses = np.concatenate([[0], np.cumsum(~positive[order])])
+    # A threshold sits after the last photo of each run of tied scores: ties move together.
+    ends = np.concatenate([[True], np.diff(scores[order]) != 0, [True]])
+    return misses[ends] / max(1, int((~positive).sum())), hits[ends] / max(1, int(positive.sum()))
+
+
 def summarize(
     model: str, labels: np.ndarray, scores: np.ndarray, names: tuple[str, ...], paths: tuple[str, ...],
     predicted: np.ndarray, skipped: int = 0, most_wrong: int = 10,
@@ -163,6 +180,8 @@ def evaluate(config: EvaluateConfig) -> EvaluationReport:
         ModelError: the model cannot be loaded (a .keras model with unsafe layers is refused).
         DataError: the photo folder is unusable or its labels differ from the model's.
         PlotError: config.plots_dir is set and matplotlib is missing.
+
+    With config.plots_dir, writes <model>-<suffix>.confusion.png there, and .roc.png for a binary model.
     """
     model_path = Path(config.model_path)
     if model_path.suffix == ".keras":
@@ -187,9 +206,13 @@ def evaluate(config: EvaluateConfig) -> EvaluationReport:
     )
     if config.plots_dir is None:
         return report
-    from trainer.plots import plot_confusion
+    from trainer.plots import plot_confusion, plot_roc
 
-    png = Path(config.plots_dir) / f"{model_path.stem}{model_path.suffix.replace('.', '-')}.confusion.png"
+    stem = Path(config.plots_dir) / f"{model_path.stem}{model_path.suffix.replace('.', '-')}"
     title = f"{model_path.name}: accuracy {report.accuracy:.3f} on {report.photos} photos"
-    plot_confusion(report.confusion, contract.labels, png, title)
-    return replace(report, plots=(str(png),))
+    plots = [plot_confusion(report.confusion, contract.labels, stem.with_name(stem.name + ".confusion.png"), title)]
+    if len(contract.labels) == 2 and report.roc_auc is not None:
+        roc_title = f"{model_path.name}: ROC of {contract.labels[1]!r}, AUC {report.roc_auc:.3f}"
+        fpr, tpr = roc_curve(scores[:, 1], photos.labels == 1)
+        plots.append(plot_roc(fpr, tpr, stem.with_name(stem.name + ".roc.png"), roc_title))
+    return replace(report, plots=tuple(str(p) for p in plots))

@@ -78,3 +78,23 @@ def plot_confusion(confusion: Sequence[Sequence[int]], labels: Sequence[str], pa
     ax.set_title(title or "confusion matrix")
     fig.colorbar(image, ax=ax, shrink=0.8)
     return _save(fig, path)
+
+
+def plot_roc(fpr: Sequence[float], tpr: Sequence[float], path: Path, title: str = "") -> Path:
+    """The ROC curve from trainer.evaluate.roc_curve points; returns path.
+
+    Raises:
+        PlotError: matplotlib is not installed.
+    """
+    fig = _figure((4.5, 4.5))
+    ax = fig.subplots()
+    ax.plot(fpr, tpr, label="model")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
+    ax.set_xlabel("false-positive rate")
+    ax.set_ylabel("true-positive rate")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    ax.set_title(title or "ROC curve")
+    return _save(fig, path)

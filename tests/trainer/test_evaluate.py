@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from edge.errors import DataError
 from trainer.cli import app
 from trainer.config import EvaluateConfig
-from trainer.evaluate import roc_auc, summarize
+from trainer.evaluate import roc_auc, roc_curve, summarize
 
 runner = CliRunner()
 
@@ -30,6 +30,11 @@ def test_roc_auc_matches_the_pairwise_definition():
     assert roc_auc(np.array([0.1, 0.2, 0.8, 0.9]), np.array([0, 0, 1, 1], bool)) == 1.0
     assert roc_auc(np.array([0.9, 0.8, 0.2, 0.1]), np.array([0, 0, 1, 1], bool)) == 0.0
     assert roc_auc(np.array([0.5, 0.5]), np.array([True, True])) is None
+    fpr, tpr = roc_curve(scores, positive)
+    assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0.0, 0.0, 1.0, 1.0)
+    assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0)
+    area = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))  # trapezoids: ties give diagonal steps
+    assert area == pytest.approx(roc_auc(scores, positive))
 
 
 def test_summarize_per_class_f1_confusion_and_most_wrong():
@@ -64,9 +69,11 @@ def test_evaluate_command_json_text_and_confusion_png(tiny_model, data_dir, tmp_
     wrong = report["most_wrong"]
     assert len(wrong) <= 3 and all(w["true"] != w["predicted"] for w in wrong)
     assert [w["confidence"] for w in wrong] == sorted((w["confidence"] for w in wrong), reverse=True)
-    (png,) = report["plots"]
-    with Image.open(png) as img:
-        assert img.format == "PNG" and img.width >= 200
+    confusion_png, roc_png = report["plots"]
+    assert confusion_png.endswith("tiny-tflite.confusion.png") and roc_png.endswith("tiny-tflite.roc.png")
+    for png in report["plots"]:
+        with Image.open(png) as img:
+            assert img.format == "PNG" and img.width >= 200
     text = runner.invoke(app, args)
     assert text.exit_code == 0 and "ROC AUC" in text.stdout and "macro F1" in text.stdout
     assert "confusion (rows true, columns predicted)" in text.stdout
