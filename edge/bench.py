@@ -33,6 +33,8 @@ class BenchResult:
     runtime_version: str
     threads: int | None
     """Interpreter threads asked for (None: the runtime's default)."""
+    xnnpack: bool
+    """Whether the runtime's XNNPACK delegate was allowed."""
     invoke: LatencyStats
     """Interpreter invoke() alone, on one prepared photo."""
     photos: int
@@ -48,7 +50,7 @@ class BenchResult:
         """JSON-ready form."""
         return {
             "model": self.model, "runtime": self.runtime, "runtime_version": self.runtime_version,
-            "threads": self.threads,
+            "threads": self.threads, "xnnpack": self.xnnpack,
             "invoke_ms": {k: round(v, 4) if isinstance(v, float) else v for k, v in vars(self.invoke).items()},
             "photos": self.photos, "failed": self.failed,
             "photos_per_second": None if self.photos_per_second is None else round(self.photos_per_second, 2),
@@ -91,6 +93,6 @@ def bench(
         rate = len(photos) / (time.perf_counter() - start)
     return BenchResult(
         model=str(classifier.model_path), runtime=classifier.runtime.name,
-        runtime_version=classifier.runtime.version, threads=classifier.threads, invoke=invoke,
+        runtime_version=classifier.runtime.version, threads=classifier.threads, xnnpack=classifier.xnnpack, invoke=invoke,
         photos=len(photos), failed=failed, photos_per_second=rate, workers=workers,
     )

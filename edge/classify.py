@@ -201,6 +201,7 @@ class Classifier:
         threshold: float | None = None,
         draft: bool = True,
         threads: int | None = None,
+        xnnpack: bool = True,
     ):
         if threshold is not None and not 0.0 < threshold < 1.0:
             raise ModelError(f"threshold must be between 0 and 1, got {threshold}")
@@ -211,6 +212,7 @@ class Classifier:
         self.threshold = contract.threshold if threshold is None else threshold
         self.draft = draft
         self.threads = threads
+        self.xnnpack = xnnpack
         self.input_detail = interpreter.get_input_details()[0]
         self.output_detail = interpreter.get_output_details()[0]
 
@@ -222,6 +224,7 @@ class Classifier:
         threads: int | None = None,
         threshold: float | None = None,
         draft: bool = True,
+        xnnpack: bool = True,
     ) -> "Classifier":
         """Load a .tflite model and the contract beside it (models/x.tflite -> models/x.json).
 
@@ -232,7 +235,8 @@ class Classifier:
             threshold: binary models: probability of labels[1] needed to choose it (default: contract's).
             draft: decode JPEG files at reduced scale when they are much larger than the model input
                 (see edge.preprocess.open_image; label agreement with full decoding is measured by
-                benchmarks/draft_agreement.py).
+                benchmarks/edge_throughput.py).
+            xnnpack: use the runtime's XNNPACK delegate (see edge.runtime.load_interpreter).
 
         Raises:
             ModelError: model or contract missing, invalid, or not matching each other.
@@ -240,12 +244,12 @@ class Classifier:
         """
         model_path = Path(path) if path is not None else default_model_path()
         rt = find_runtime(runtime)
-        interpreter = load_interpreter(model_path, rt, threads)
+        interpreter = load_interpreter(model_path, rt, threads, xnnpack=xnnpack)
         contract = contract_for_model(model_path)
         check_contract(
             contract, interpreter.get_input_details()[0], interpreter.get_output_details()[0], str(model_path)
         )
-        return cls(interpreter, contract, rt, model_path, threshold=threshold, draft=draft, threads=threads)
+        return cls(interpreter, contract, rt, model_path, threshold=threshold, draft=draft, threads=threads, xnnpack=xnnpack)
 
     def preprocess(self, source: ImageSource) -> np.ndarray:
         """Photo -> uint8 pixels (height, width, channels) exactly as this model wants them."""

@@ -35,6 +35,9 @@ ModelOption = Annotated[
 ]
 RuntimeOption = Annotated[RuntimeName, typer.Option(help="Interpreter package: auto prefers ai-edge-litert.")]
 ThreadsOption = Annotated[Optional[int], typer.Option(min=1, help="Interpreter threads (default: the runtime's).")]
+XnnpackOption = Annotated[
+    bool, typer.Option(help="Use the runtime's XNNPACK delegate; --no-xnnpack gives tflite-runtime's exact numbers.")
+]
 
 
 def _fail(exc: CatDogError) -> typer.Exit:
@@ -80,6 +83,7 @@ def classify(
     draft: Annotated[bool, typer.Option(help="Fast reduced-scale JPEG decoding for photos much larger than the model input.")] = True,
     runtime: RuntimeOption = RuntimeName.auto,
     threads: ThreadsOption = None,
+    xnnpack: XnnpackOption = True,
 ) -> None:
     """Classify photos. Exit 0 when every photo was classified, 1 when any failed, 2 on usage or model errors."""
     from edge.classify import Failure
@@ -88,7 +92,7 @@ def classify(
     if threshold is not None and not 0.0 < threshold < 1.0:
         typer.echo("error: --threshold must be strictly between 0 and 1", err=True)
         raise typer.Exit(code=2)
-    classifier = _load(model, runtime, threads, threshold=threshold, draft=draft)
+    classifier = _load(model, runtime, threads, threshold=threshold, draft=draft, xnnpack=xnnpack)
     expanded = expand_inputs(paths, recursive=recursive)
     printer = _Printer(format, classifier.contract.labels, top_k)
     failed = False
@@ -194,12 +198,13 @@ def bench(
     format: Annotated[OutputFormat, typer.Option("--format", "-f", help="text or json.")] = OutputFormat.text,
     runtime: RuntimeOption = RuntimeName.auto,
     threads: ThreadsOption = None,
+    xnnpack: XnnpackOption = True,
 ) -> None:
     """Invoke latency (min/p50/p95/p99) and end-to-end photos per second on this device."""
     from edge.bench import bench as run_bench
     from edge.inputs import expand_inputs
 
-    classifier = _load(model, runtime, threads)
+    classifier = _load(model, runtime, threads, xnnpack=xnnpack)
     paths: tuple[Path, ...] = ()
     if photos is not None:
         expanded = expand_inputs([photos], recursive=True)
@@ -212,7 +217,8 @@ def bench(
         typer.echo(json.dumps(result.to_dict()))
         return
     inv = result.invoke
-    typer.echo(f"model    {result.model}\nruntime  {result.runtime} {result.runtime_version}, threads {result.threads or 'default'}")
+    typer.echo(f"model    {result.model}\nruntime  {result.runtime} {result.runtime_version}, threads {result.threads or 'default'}, "
+               f"XNNPACK {'on' if result.xnnpack else 'off'}")
     typer.echo("| invoke ms | min | p50 | p95 | p99 | runs |\n|---|---|---|---|---|---|")
     typer.echo(f"| | {inv.min:.3f} | {inv.p50:.3f} | {inv.p95:.3f} | {inv.p99:.3f} | {inv.runs} |")
     if result.photos_per_second is not None:
