@@ -81,11 +81,11 @@ def test_bad_files_are_clear_errors(plain, tmp_path):
 
 
 def test_a_model_without_the_entry_reads_as_none(plain):
-    entries = read_metadata(plain)
-    if CONTRACT_NAME in entries:
-        pytest.skip("the bundled model already embeds its contract")
-    assert read_embedded_contract(plain) is None
-    assert "min_runtime_version" in entries
+    # Rename the entry (same length, so every offset stays valid): the model then has no catdog contract.
+    renamed = embed_contract(plain, b'{"labels": ["cat", "dog"]}').replace(CONTRACT_NAME.encode(), b"catdog_xontract")
+    assert read_embedded_contract(renamed) is None
+    entries = read_metadata(renamed)
+    assert CONTRACT_NAME not in entries and "catdog_xontract" in entries and "min_runtime_version" in entries
 
 
 def test_reading_needs_no_tensorflow_or_flatbuffers_package(bundled_model):
