@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+import edge.preprocess
+
 from edge import Classifier, Prediction
 from edge.inputs import expand_inputs
 
@@ -29,7 +31,10 @@ def naive(model: Path, photos: tuple[Path, ...]) -> tuple[float, list[Prediction
     return len(photos) / (time.perf_counter() - start), results
 
 
-def pipelined(model: Path, photos: tuple[Path, ...], workers: int, draft: bool) -> tuple[float, list[Prediction]]:
+def pipelined(
+    model: Path, photos: tuple[Path, ...], workers: int, draft: bool, oversample: int = 2
+) -> tuple[float, list[Prediction]]:
+    edge.preprocess.DRAFT_OVERSAMPLE = oversample
     classifier = Classifier.load(model, draft=draft)
     start = time.perf_counter()
     results = list(classifier.classify_many(photos, workers=workers))
@@ -52,7 +57,10 @@ def main() -> None:
     for name, run in (
         ("naive loop (full decode, 1 thread)", lambda: naive(model, photos)),
         (f"catdog, {cores} decode threads, full decode", lambda: pipelined(model, photos, cores, draft=False)),
-        (f"catdog, {cores} decode threads, JPEG draft (default)", lambda: pipelined(model, photos, cores, draft=True)),
+        (f"catdog, {cores} decode threads, JPEG draft >= 2x input (default)",
+         lambda: pipelined(model, photos, cores, draft=True, oversample=2)),
+        (f"catdog, {cores} decode threads, JPEG draft >= 1x input (rejected)",
+         lambda: pipelined(model, photos, cores, draft=True, oversample=1)),
     ):
         best = 0.0
         for _ in range(args.repeats):
