@@ -62,6 +62,7 @@ demo: install
 	  echo "  make demo DATA=/path/to/catdog"; \
 	  exit 1; \
 	fi
+	$(BIN)/catdog-train check $(DATA)/train --val $(DATA)/val
 	$(BIN)/catdog-train fit $(DATA)/train --val $(DATA)/val --limit-per-class 150 --epochs 3 --out $(DEMO)/demo.keras
 	$(BIN)/catdog-train export $(DEMO)/demo.keras --quantize
 	$(BIN)/catdog-train parity $(DEMO)/demo.keras $(DEMO)/demo.tflite --data $(DATA)/val --limit-per-class 100 --min-agreement 0
@@ -74,7 +75,7 @@ demo: install
 model: install
 	$(BIN)/catdog-train fit $(DATA)/train --val $(DATA)/val --out models/catdog.keras
 	$(BIN)/catdog-train export models/catdog.keras --quantize
-	$(BIN)/catdog-train evaluate models/catdog.tflite --data $(DATA)/val
+	$(BIN)/catdog-train evaluate models/catdog.tflite --data $(DATA)/val --plots models/
 
 clean:
 	rm -rf $(VENV) $(EDGE_VENV) $(LEGACY_VENV) $(DEMO) runs .pytest_cache build
