@@ -83,7 +83,7 @@ def open_image(path: str | Path, draft_hw: tuple[int, int] | None = None) -> Ima
         raise ImageError(
             f"{path}: not an image Pillow can decode; use JPEG, PNG, WebP, BMP, GIF or TIFF"
         ) from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(
             f"{path}: refused as a possible decompression bomb: its declared size is above the pixel limit; "
             "downscale it first"

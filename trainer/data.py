@@ -167,3 +167,34 @@ def load_photos(
         class_names=photos.class_names,
         skipped=skipped,
     )
+
+
+def select_photos(
+    data_dir: Path, val_dir: Path | None, val_split: float, seed: int, limit_per_class: int | None = None
+) -> tuple[PhotoSet, PhotoSet]:
+    """The (train, val) photo sets: val_dir's photos, or a seeded stratified split of data_dir.
+
+    Args:
+        data_dir: training photos, data_dir/<label>/<photo>.
+        val_dir: validation photos in the same layout, or None to split val_split off data_dir.
+        val_split: fraction of each class held out when val_dir is None.
+        seed: seed of the split and of the per-class limit.
+        limit_per_class: keep at most this many photos per class in each set.
+
+    Raises:
+        DataError: folders missing, empty or with different labels.
+    """
+    train = scan_folder(data_dir)
+    if val_dir is not None:
+        val = scan_folder(val_dir)
+        if val.class_names != train.class_names:
+            raise DataError(
+                f"--val {val_dir} has classes {list(val.class_names)}, "
+                f"{data_dir} has {list(train.class_names)}; they must match"
+            )
+    else:
+        train, val = stratified_split(train, val_split, seed)
+    if limit_per_class is not None:
+        train = per_class_sample(train, limit_per_class, seed)
+        val = per_class_sample(val, limit_per_class, seed)
+    return train, val

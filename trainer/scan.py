@@ -12,7 +12,7 @@ from typing import Callable
 from edge.errors import DataError, ImageError
 from edge.preprocess import IMAGE_SUFFIXES, open_image
 from trainer.config import CheckConfig
-from trainer.data import PhotoSet, per_class_sample, scan_folder, stratified_split
+from trainer.data import PhotoSet, select_photos
 
 #: Problem kinds, in the order the report lists them.
 KINDS = ("unsupported", "unreadable", "too small", "duplicate")
@@ -98,21 +98,12 @@ def check_data(config: CheckConfig, progress: Callable[[int, int], None] | None 
         DataError: a folder is missing, has fewer than 2 classes, an empty class, a class under
             config.min_per_class, different classes in train and val, or (strict) any problem.
     """
-    train = scan_folder(config.data_dir)
+    train, val = select_photos(
+        config.data_dir, config.val_dir, config.val_split, config.seed, config.limit_per_class
+    )
     problems = _unsupported(config.data_dir, train.class_names)
     if config.val_dir is not None:
-        val = scan_folder(config.val_dir)
-        if val.class_names != train.class_names:
-            raise DataError(
-                f"--val {config.val_dir} has classes {list(val.class_names)}, "
-                f"{config.data_dir} has {list(train.class_names)}; they must match"
-            )
         problems += _unsupported(config.val_dir, val.class_names)
-    else:
-        train, val = stratified_split(train, config.val_split, config.seed)
-    if config.limit_per_class is not None:
-        train = per_class_sample(train, config.limit_per_class, config.seed)
-        val = per_class_sample(val, config.limit_per_class, config.seed)
 
     paths = list(train.paths) + list(val.paths)
     results = []

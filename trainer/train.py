@@ -12,7 +12,8 @@ from typing import Any, Callable, Sequence
 from edge.contract import ModelContract, atomic_write_bytes, sidecar_path
 from edge.errors import CatDogError, DataError
 from trainer.config import FitConfig
-from trainer.data import LoadedPhotos, PhotoSet, load_photos, per_class_sample, scan_folder, stratified_split
+from trainer import data
+from trainer.data import LoadedPhotos, PhotoSet, load_photos
 from trainer.scan import DataReport, check_data
 from trainer.versions import library_versions
 
@@ -67,20 +68,7 @@ def select_photos(config: FitConfig) -> tuple[PhotoSet, PhotoSet]:
     Raises:
         DataError: folders missing, empty or with different labels.
     """
-    train = scan_folder(config.data_dir)
-    if config.val_dir is not None:
-        val = scan_folder(config.val_dir)
-        if val.class_names != train.class_names:
-            raise DataError(
-                f"--val {config.val_dir} has classes {list(val.class_names)}, "
-                f"{config.data_dir} has {list(train.class_names)}; they must match"
-            )
-    else:
-        train, val = stratified_split(train, config.val_split, config.seed)
-    if config.limit_per_class is not None:
-        train = per_class_sample(train, config.limit_per_class, config.seed)
-        val = per_class_sample(val, config.limit_per_class, config.seed)
-    return train, val
+    return data.select_photos(config.data_dir, config.val_dir, config.val_split, config.seed, config.limit_per_class)
 
 
 def _augmenter(keras: Any, seed: int) -> Any:
