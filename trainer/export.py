@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import tempfile
@@ -86,7 +88,10 @@ def convert(keras_model: Any, mode: ExportMode, calibration: LoadedPhotos | None
     elif mode is ExportMode.dynamic:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     try:
-        return converter.convert()
+        # The converter saves a temporary SavedModel and prints its signature listing on stdout,
+        # which would bury the export's own report.
+        with contextlib.redirect_stdout(io.StringIO()):
+            return converter.convert()
     except Exception as exc:  # the converter raises many types; report it as one clear error
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"TFLite conversion failed ({first})") from None
