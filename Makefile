@@ -22,14 +22,14 @@ $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "catdog needs Python >= 3.10; run make PYTHON=python3.11"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[train,edge,dev]'
+	$(BIN)/pip install --quiet -e '.[train,edge,camera,dev]'
 	@touch $@
 
 $(EDGE_VENV)/.installed: pyproject.toml $(wildcard edge/*.py) models/catdog.tflite models/catdog.json
 	rm -rf $(EDGE_VENV) build
 	$(PYTHON) -m venv $(EDGE_VENV)
 	$(EDGE_VENV)/bin/pip install --quiet --upgrade pip
-	$(EDGE_VENV)/bin/pip install --quiet '.[edge,dev]'
+	$(EDGE_VENV)/bin/pip install --quiet '.[edge,camera,dev]'
 	@! $(EDGE_VENV)/bin/python -c 'import tensorflow' 2>/dev/null || (echo "TensorFlow leaked into $(EDGE_VENV)"; exit 1)
 	@touch $@
 
@@ -63,10 +63,10 @@ demo: install
 	  exit 1; \
 	fi
 	$(BIN)/catdog-train check $(DATA)/train --val $(DATA)/val
-	$(BIN)/catdog-train fit $(DATA)/train --val $(DATA)/val --limit-per-class 150 --epochs 3 --out $(DEMO)/demo.keras
+	$(BIN)/catdog-train fit $(DATA)/train --val $(DATA)/val --limit-per-class 300 --epochs 5 --batch-size 16 --image-size 96 --out $(DEMO)/demo.keras
 	$(BIN)/catdog-train export $(DEMO)/demo.keras --quantize
 	$(BIN)/catdog-train parity $(DEMO)/demo.keras $(DEMO)/demo.tflite --data $(DATA)/val --limit-per-class 100 --min-agreement 0
-	@echo "--- the demo model (3 short epochs on 300 photos) ---"
+	@echo "--- the demo model (5 short epochs on 600 photos at 96x96: expect rough answers) ---"
 	$(BIN)/catdog-edge classify --model $(DEMO)/demo.tflite $(DATA)/val/cat/cat.4001.jpg $(DATA)/val/cat/cat.4002.jpg $(DATA)/val/dog/dog.4001.jpg $(DATA)/val/dog/dog.4002.jpg
 	@echo "--- the bundled model (models/catdog.tflite) ---"
 	$(BIN)/catdog-edge classify $(DATA)/val/cat/cat.4001.jpg $(DATA)/val/cat/cat.4002.jpg $(DATA)/val/dog/dog.4001.jpg $(DATA)/val/dog/dog.4002.jpg

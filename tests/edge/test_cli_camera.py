@@ -1,0 +1,121 @@
+"""catdog-edge camera through the CLI: JSON lines, exit codes, a source that is lost for good, and a
+clean stop on SIGTERM and Ctrl-C (camera released, summary printed, exit 0)."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from edge.cli import app
+from tests.conftest import ROOT
+from tests.edge.camera_fixtures import (  # noqa: F401 (fixtures)
+    RUN,
+    MjpegServer,
+    cat_dog_cat,
+    classifier,
+    confident_frames,
+    write_folder,
+    write_video,
+)
+
+runner = CliRunner()
+
+
+def test_json_lines_label_events_then_summary(bundled_model, confident_frames, tmp_path):
+    pytest.importorskip("cv2", reason="OpenCV (the camera extra) is not installed in this environment")
+    video = write_video(tmp_path / "catdogcat.avi", cat_dog_cat(confident_frames), fps=25)
+    result = runner.invoke(app, ["camera", "--source", str(video), "-m", str(bundled_model), "-f", "json", "--smooth", "5"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    labels, summary = records[:-1], records[-1]
+    assert [r["label"] for r in labels] == ["cat", "dog", "cat"]
+    assert all(set(r) == {"event", "frame", "t", "label", "confidence"} and r["event"] == "label" for r in labels)
+    assert summary["event"] == "summary" and summary["frames"] == 3 * RUN == summary["classified"]
+    assert {"frames", "classified", "dropped", "fps", "latency_ms"} <= set(summary)
+    assert set(summary["latency_ms"]) == {"p50", "p95"} and summary["fps"] > 0
+
+
+def test_text_output_and_snapshots(bundled_model, confident_frames, tmp_path):
+    folder = write_folder(tmp_path / "frames", cat_dog_cat(confident_frames))
+    snaps = tmp_path / "snaps"
+    result = runner.invoke(app, ["camera", "-s", str(folder), "-m", str(bundled_model), "--save-dir", str(snaps),
+                                 "--min-confidence", "0.6"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert [line.split()[5] for line in lines[:-1]] == ["cat", "dog", "cat"]
+    assert lines[-1].startswith(f"summary: {3 * RUN} frames, {3 * RUN} classified, 0 dropped")
+    assert len(list(snaps.glob("*.jpg"))) == 3
+
+
+def test_bad_source_and_options_exit_2(bundled_model, tmp_path):
+    missing = runner.invoke(app, ["camera", "-s", str(tmp_path / "none.mp4"), "-m", str(bundled_model)])
+    assert missing.exit_code == 2 and "no such file or folder" in missing.stderr
+    assert missing.stderr.strip().count("\n") == 0
+    assert runner.invoke(app, ["camera", "--every", "0"]).exit_code == 2
+    assert runner.invoke(app, ["camera", "--resolution", "big"]).exit_code == 2
+    heartbeat = runner.invoke(app, ["camera", "-s", str(tmp_path), "--heartbeat", "0"])
+    assert heartbeat.exit_code == 2 and "--heartbeat" in heartbeat.stderr
+
+
+def test_stream_lost_for_good_exits_1_after_the_summary(bundled_model, confident_frames):
+    pytest.importorskip("cv2", reason="OpenCV (the camera extra) is not installed in this environment")
+    server = MjpegServer(confident_frames["cat"], fps=50, limit=15).start()
+    try:
+        # The server closes each stream after 15 frames; stopping it after the first makes the reopen fail.
+        stopper = threading.Thread(target=lambda: (_wait_served(server, 15), server.stop()))
+        stopper.start()
+        result = runner.invoke(app, ["camera", "-s", server.url, "-m", str(bundled_model), "-f", "json", "--max-retries", "1"])
+        stopper.join(timeout=20)
+    finally:
+        server.stop()
+    assert result.exit_code == 1, result.output
+    summary = json.loads(result.stdout.splitlines()[-1])
+    assert summary["event"] == "summary" and summary["stopped"] == "source-lost" and summary["frames"] >= 15
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "giving up after 1 reopen attempt" in errors[0]
+    assert "warning:" in result.stderr and "reopening in" in result.stderr
+
+
+def _wait_served(server: MjpegServer, n: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while server.served < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+
+
+def _read_line(proc: subprocess.Popen, timeout: float) -> str:
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    return proc.stdout.readline() if ready else ""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_signal_stops_cleanly_with_summary_and_exit_0(sig, bundled_model, confident_frames, tmp_path):
+    folder = write_folder(tmp_path / "frames", confident_frames["cat"] * 4)  # 48 frames at 10 fps: ~5 s live
+    code = "from edge.cli import app; app()"
+    args = ["camera", "-s", str(folder), "--realtime", "--fps", "10", "-m", str(bundled_model), "-f", "json", "--smooth", "2"]
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        first = _read_line(proc, timeout=30)
+        assert json.loads(first)["event"] == "label", first
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    summary = json.loads(out.splitlines()[-1])
+    assert summary["event"] == "summary" and summary["stopped"] == "stopped"
+    assert 2 <= summary["frames"] < 48
+    assert summary["frames"] == summary["classified"] + summary["dropped"] + summary["skipped"]
+    assert "Traceback" not in err
