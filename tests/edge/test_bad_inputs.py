@@ -58,6 +58,8 @@ def awkward(val_photos, tmp_path_factory) -> dict[str, Path]:
     exif[0x0112] = 6
     dog.transpose(Image.Transpose.ROTATE_90).save(path("rotated.jpg"), exif=exif.tobytes(), quality=95)
     cat.save(path("animated.gif"), save_all=True, append_images=[dog], duration=100, loop=0)
+    for fmt in ("webp", "bmp", "tiff"):
+        dog.save(path(f"format_{fmt}.{fmt}"))
     # broken: must each give one error line
     path("zero.jpg").write_bytes(b"")
     whole = Path(val_photos["cat"][11]).read_bytes()
@@ -82,7 +84,10 @@ BROKEN = {
     "emptydir": "directory has no photos",
     "missing": "no such file",
 }
-DECODABLE = ("cmyk", "deep16", "palette", "rgba", "gray", "rotated", "animated", "good_cat", "good_dog")
+DECODABLE = (
+    "cmyk", "deep16", "palette", "rgba", "gray", "rotated", "animated", "format_webp", "format_bmp", "format_tiff",
+    "good_cat", "good_dog",
+)
 
 
 @pytest.fixture
@@ -165,3 +170,10 @@ def test_contract_from_a_newer_version_loads_with_a_warning(tmp_path, bundled_mo
     result = runner.invoke(app, ["classify", str(val_photos["cat"][0]), "--model", str(newer)])
     assert result.exit_code == 0, result.output
     assert "warning:" in result.stderr and "crop" in result.stderr
+
+
+def test_lossless_formats_give_the_same_pixels_as_the_decoded_jpeg(awkward, bundled_model):
+    classifier = Classifier.load(bundled_model, draft=False)
+    reference = classifier.preprocess(awkward["format_bmp"])
+    assert np.array_equal(classifier.preprocess(awkward["format_tiff"]), reference)
+    assert np.abs(classifier.preprocess(awkward["format_webp"]).astype(int) - reference).mean() < 6  # lossy WebP
