@@ -2,10 +2,20 @@
 
 from edge.classify import Classifier, Failure, Prediction, default_model_path
 from edge.contract import ModelContract, Quantization
-from edge.errors import CatDogError, DataError, ImageError, ModelError, ParityError, RuntimeMissingError
+from edge.errors import (
+    CameraSetupError,
+    CatDogError,
+    DataError,
+    ImageError,
+    ModelError,
+    ParityError,
+    RuntimeMissingError,
+    SourceError,
+)
 from edge.preprocess import prepare
 
 __all__ = [
+    "CameraSetupError",
     "CatDogError",
     "Classifier",
     "DataError",
@@ -17,6 +27,7 @@ __all__ = [
     "Prediction",
     "Quantization",
     "RuntimeMissingError",
+    "SourceError",
     "default_model_path",
     "prepare",
 ]

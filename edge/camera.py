@@ -14,7 +14,8 @@ import numpy as np
 
 from edge.classify import Classifier, decide
 from edge.smoothing import Smoother
-from edge.sources import CameraSetupError, Frame, FrameStream, SourceError
+from edge.errors import CameraSetupError, SourceError
+from edge.sources import Frame, FrameStream
 
 #: Latency percentiles cover at most this many recent frames, so a loop left running for weeks
 #: keeps a fixed memory footprint.

@@ -38,3 +38,15 @@ class ParityError(CatDogError):
     """The quantized model disagrees with the full model more than the agreed bar allows."""
 
     exit_code = 1
+
+
+class CameraSetupError(CatDogError):
+    """--source names nothing usable, or the package it needs is not installed."""
+
+    exit_code = 2
+
+
+class SourceError(CatDogError):
+    """A frame source could not be opened, or stopped delivering frames for good."""
+
+    exit_code = 1

@@ -19,24 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from edge.errors import CatDogError, ImageError
+from edge.errors import CameraSetupError, ImageError, SourceError
 
 #: --source values that open a network stream through OpenCV/FFmpeg.
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://")
 
 _DEVICE_PATH = re.compile(r"^/dev/video\d+$")
-
-
-class CameraSetupError(CatDogError):
-    """--source names nothing usable, or the package it needs is not installed."""
-
-    exit_code = 2
-
-
-class SourceError(CatDogError):
-    """A frame source could not be opened, or stopped delivering frames for good."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)

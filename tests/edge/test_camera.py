@@ -12,7 +12,8 @@ import pytest
 
 from edge.camera import LabelEvent, Notice, WatchConfig, snapshot_name, watch
 from edge.classify import Classifier
-from edge.sources import CameraSetupError, Frame, SourceConfig, open_stream
+from edge.errors import CameraSetupError
+from edge.sources import Frame, SourceConfig, open_stream
 from tests.edge.camera_fixtures import (  # noqa: F401 (fixtures)
     RUN,
     MjpegServer,

@@ -11,14 +11,13 @@ import types
 import numpy as np
 import pytest
 
+from edge.errors import CameraSetupError, SourceError
 from edge.sources import (
-    CameraSetupError,
     DirectorySource,
     LatestFrameStream,
     PicameraSource,
     SequentialStream,
     SourceConfig,
-    SourceError,
     make_source,
     open_stream,
 )
