@@ -19,6 +19,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+# Measure the edge as a device installs it: `make test` builds .venv-edge with `pip install .[edge]`
+# (compiled, non-editable: PYTHONDONTWRITEBYTECODE would make an editable checkout recompile each run).
+EDGE_BIN = ROOT / ".venv-edge" / "bin" if (ROOT / ".venv-edge" / "bin" / "catdog-edge").exists() else BIN
 
 BARE_LITERT = textwrap.dedent(
     """
@@ -61,11 +64,11 @@ def main() -> None:
     parser.add_argument("--photo", type=Path, default=ROOT.parent / "shared/datasets/catdog/val/cat/cat.4001.jpg")
     args = parser.parse_args()
     tflite, keras_model = ROOT / "models/catdog.tflite", ROOT / "models/catdog.keras"
-    python = sys.executable
-    catdog = median_seconds([str(BIN / "catdog-edge"), "classify", str(args.photo)], args.runs)
-    bare = median_seconds([python, "-c", BARE_LITERT, str(tflite), str(args.photo)], args.runs)
-    keras = median_seconds([python, "-c", KERAS, str(keras_model), str(args.photo)], max(2, args.runs // 3))
-    print(f"photo {args.photo.name}, {platform.machine()}, Python {platform.python_version()}, median of {args.runs} runs")
+    catdog = median_seconds([str(EDGE_BIN / "catdog-edge"), "classify", str(args.photo)], args.runs)
+    bare = median_seconds([str(EDGE_BIN / "python"), "-c", BARE_LITERT, str(tflite), str(args.photo)], args.runs)
+    keras = median_seconds([sys.executable, "-c", KERAS, str(keras_model), str(args.photo)], max(2, args.runs // 3))
+    print(f"photo {args.photo.name}, {platform.machine()}, Python {platform.python_version()}, median of {args.runs} runs; "
+          f"edge commands from {EDGE_BIN.parent.name}, Keras from {BIN.parent.name}")
     print("| command | cold start s | ratio |")
     print("|---|---|---|")
     print(f"| bare 10-line LiteRT script | {bare:.3f} | 1.00x |")

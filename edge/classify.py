@@ -19,6 +19,10 @@ from edge.errors import CatDogError, ModelError
 from edge.preprocess import ImageSource, prepare
 from edge.runtime import Runtime, RuntimeName, find_runtime, load_interpreter
 
+#: Photos decoded ahead of inference per worker thread: enough that no thread waits for the
+#: next job, few enough (a few MB) that memory stays flat on any folder size.
+READ_AHEAD = 8
+
 #: File name of the bundled model (models/ in the repository, edge/bundled/ once installed).
 BUNDLED_MODEL = "catdog.tflite"
 
@@ -304,7 +308,7 @@ class Classifier:
             iterator = iter(paths)
             exhausted = False
             while True:
-                while not exhausted and len(pending) < 2 * workers:  # bounded read-ahead
+                while not exhausted and len(pending) < READ_AHEAD * workers:  # bounded read-ahead
                     try:
                         path = next(iterator)
                     except StopIteration:

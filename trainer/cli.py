@@ -127,9 +127,9 @@ def fit(
         "runs/catdog.keras"
     ),
     arch: Annotated[Arch, typer.Option(help="compact (edge-friendly) or seed (the seed article's CNN).")] = Arch.compact,
-    image_size: Annotated[int, typer.Option(help="Square input size in pixels.")] = 128,
+    image_size: Annotated[int, typer.Option(help="Square input size in pixels.")] = 96,
     grayscale: Annotated[bool, typer.Option("--grayscale", help="Train a 1-channel model on grayscale photos.")] = False,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping may end sooner).")] = 30,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping may end sooner).")] = 40,
     batch_size: Annotated[int, typer.Option(help="Photos per step.")] = 32,
     lr: Annotated[float, typer.Option(help="Peak Adam learning rate (cosine decay).")] = 2e-3,
     seed: SeedOption = 1337,

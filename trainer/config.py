@@ -82,9 +82,9 @@ class FitConfig:
     """Fraction of each class held out for validation when val_dir is None."""
     arch: Arch = Arch.compact
     """Model architecture."""
-    image_hw: tuple[int, int] = (128, 128)
+    image_hw: tuple[int, int] = (96, 96)
     """Model input (height, width)."""
-    epochs: int = 30
+    epochs: int = 40
     """Maximum number of epochs (early stopping may end sooner)."""
     batch_size: int = 32
     """Photos per training step."""

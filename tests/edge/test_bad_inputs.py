@@ -154,7 +154,7 @@ def test_model_side_errors_exit_2(tmp_path, bundled_model, val_photos):
     photo = str(val_photos["cat"][0])
     not_a_model = tmp_path / "notes.tflite"
     not_a_model.write_text("just text")
-    shifted = copy_model_with_contract(bundled_model, tmp_path / "shifted.tflite", {"input_hw": [96, 96]})
+    shifted = copy_model_with_contract(bundled_model, tmp_path / "shifted.tflite", {"input_hw": [40, 56]})
     for model, message in (
         (tmp_path / "absent.tflite", "model not found"),
         (not_a_model, "not a valid TFLite model"),

@@ -19,10 +19,11 @@ from tests.conftest import ROOT
 CONTRACT = {"labels": ["cat", "dog"], "input_hw": [128, 128], "note": "é ünïcode"}
 
 
-def _outputs(model: bytes, pixels: np.ndarray) -> np.ndarray:
+def _outputs(model: bytes, photo) -> np.ndarray:
     interpreter = find_runtime().interpreter_class(model_content=model)
     interpreter.allocate_tensors()
     detail = interpreter.get_input_details()[0]
+    pixels = prepare(photo, tuple(int(x) for x in detail["shape"][1:3]))
     batch = np.broadcast_to(pixels, tuple(detail["shape"])).astype(detail["dtype"])
     interpreter.set_tensor(detail["index"], batch)
     interpreter.invoke()
@@ -41,8 +42,8 @@ def test_embedded_contract_round_trips_and_the_model_runs_the_same(plain, val_ph
     path = tmp_path / "m.tflite"
     path.write_bytes(embedded)
     assert read_embedded_contract(path) == CONTRACT
-    pixels = prepare(val_photos["dog"][0], (128, 128))
-    assert np.array_equal(_outputs(plain, pixels), _outputs(embedded, pixels))
+    photo = val_photos["dog"][0]
+    assert np.array_equal(_outputs(plain, photo), _outputs(embedded, photo))
 
 
 def test_reembedding_replaces_the_contract_and_keeps_converter_metadata(plain):
