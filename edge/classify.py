@@ -208,7 +208,7 @@ class Classifier:
         xnnpack: bool = True,
     ):
         if threshold is not None and not 0.0 < threshold < 1.0:
-            raise ModelError(f"threshold must be between 0 and 1, got {threshold}")
+            raise ModelError(f"--threshold must be strictly between 0 and 1, got {threshold}")
         self.interpreter = interpreter
         self.contract = contract
         self.runtime = runtime

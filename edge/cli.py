@@ -89,9 +89,6 @@ def classify(
     from edge.classify import Failure
     from edge.inputs import expand_inputs
 
-    if threshold is not None and not 0.0 < threshold < 1.0:
-        typer.echo("error: --threshold must be strictly between 0 and 1", err=True)
-        raise typer.Exit(code=2)
     classifier = _load(model, runtime, threads, threshold=threshold, draft=draft, xnnpack=xnnpack)
     expanded = expand_inputs(paths, recursive=recursive)
     printer = _Printer(format, classifier.contract.labels, top_k)
@@ -286,9 +283,6 @@ def camera(
     from edge.camera import LabelEvent, WatchConfig, watch
     from edge.sources import SourceConfig, open_stream
 
-    if threshold is not None and not 0.0 < threshold < 1.0:
-        typer.echo("error: --threshold must be strictly between 0 and 1", err=True)
-        raise typer.Exit(code=2)
     try:
         source_config = SourceConfig(
             spec=source, fps=fps, realtime=realtime, size_hw=_resolution_hw(resolution), max_frames=max_frames,
