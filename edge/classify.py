@@ -17,7 +17,7 @@ import numpy as np
 from edge.contract import ModelContract, sidecar_path
 from edge.errors import CatDogError, ModelError
 from edge.preprocess import ImageSource, prepare
-from edge.runtime import Runtime, RuntimeName, find_runtime, load_interpreter
+from edge.runtime import Runtime, RuntimeName, find_runtime, load_interpreter, read_model
 
 #: Photos decoded ahead of inference per worker thread: enough that no thread waits for the
 #: next job, few enough (a few MB) that memory stays flat on any folder size.
@@ -157,8 +157,10 @@ _BEHAVIOUR_FIELDS = (
 )
 
 
-def contract_for_model(model_path: Path) -> ModelContract:
+def contract_for_model(model_path: Path, content: bytes | None = None) -> ModelContract:
     """The contract of a .tflite model: the one embedded in the file, else the JSON sidecar beside it.
+
+    content, if given, is the file's bytes (saves reading it again).
 
     A sidecar that disagrees with the embedded contract on how to feed or read the model is
     reported with a warning, and the embedded one is used.
@@ -169,7 +171,7 @@ def contract_for_model(model_path: Path) -> ModelContract:
     from edge.metadata import read_embedded_contract
 
     sidecar = sidecar_path(model_path)
-    embedded = read_embedded_contract(model_path)
+    embedded = read_embedded_contract(model_path if content is None else content)
     if embedded is None:
         return ModelContract.load(sidecar)
     contract = ModelContract.from_dict(embedded, source=f"{model_path} (embedded contract)")
@@ -248,8 +250,9 @@ class Classifier:
         """
         model_path = Path(path) if path is not None else default_model_path()
         rt = find_runtime(runtime)
-        interpreter = load_interpreter(model_path, rt, threads, xnnpack=xnnpack)
-        contract = contract_for_model(model_path)
+        content = read_model(model_path)
+        interpreter = load_interpreter(model_path, rt, threads, xnnpack=xnnpack, content=content)
+        contract = contract_for_model(model_path, content)
         check_contract(
             contract, interpreter.get_input_details()[0], interpreter.get_output_details()[0], str(model_path)
         )

@@ -75,7 +75,24 @@ def find_runtime(choice: RuntimeName | str = RuntimeName.auto) -> Runtime:
     )
 
 
-def load_interpreter(model_path: Path, runtime: Runtime, threads: int | None = None, xnnpack: bool = True) -> Any:
+def read_model(model_path: Path) -> bytes:
+    """The bytes of a .tflite file.
+
+    Raises:
+        ModelError: the file is missing or unreadable.
+    """
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise ModelError(f"{model_path}: model not found; pass --model with a .tflite file made by catdog-train export")
+    try:
+        return model_path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{model_path}: cannot read the model ({exc.strerror})") from None
+
+
+def load_interpreter(
+    model_path: Path, runtime: Runtime, threads: int | None = None, xnnpack: bool = True, content: bytes | None = None
+) -> Any:
     """Create an interpreter for a .tflite file and allocate its tensors.
 
     Args:
@@ -86,17 +103,18 @@ def load_interpreter(model_path: Path, runtime: Runtime, threads: int | None = N
             through it, about 3x faster here); False runs the built-in kernels, which give the same
             numbers as tflite-runtime 2.14 to the last bit. The two kernel sets round differently,
             so int8 scores differ by a few quantization steps.
+        content: the file's bytes when the caller has read them already (read once, used twice).
 
     Raises:
         ModelError: the file is missing or is not a TFLite model.
     """
     model_path = Path(model_path)
-    if not model_path.is_file():
-        raise ModelError(f"{model_path}: model not found; pass --model with a .tflite file made by catdog-train export")
+    if content is None:
+        content = read_model(model_path)
     try:
         resolver = runtime.op_resolver_type
         interpreter = runtime.interpreter_class(
-            model_path=str(model_path),
+            model_content=content,
             num_threads=threads,
             experimental_op_resolver_type=resolver.AUTO if xnnpack else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
         )

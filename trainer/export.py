@@ -154,7 +154,7 @@ def export(config: ExportConfig, log: Callable[[str], None] = lambda _: None) ->
         )
         tflite_contract = tflite_contract.replace(metrics=metrics)
         tflite_contract.save(sidecar_path(tmp_model))
-        _embed(tmp_model, tflite_contract, val.images[0])
+        _embed(tmp_model, tflite_contract, val.images[0], before=classifier.predict(val.images[0]))
         os.replace(tmp_model, out)
         os.replace(sidecar_path(tmp_model), sidecar_path(out))
     return ExportResult(
@@ -168,13 +168,13 @@ def export(config: ExportConfig, log: Callable[[str], None] = lambda _: None) ->
     )
 
 
-def _embed(model_path: Path, contract: ModelContract, probe: np.ndarray) -> None:
-    """Embed the contract in the .tflite file in place, then check the model still answers the same.
+def _embed(model_path: Path, contract: ModelContract, probe: np.ndarray, before: np.ndarray) -> None:
+    """Embed the contract in the .tflite file in place, then check the model still answers probe as
+    it did before (before: the un-embedded model's scores for probe).
 
     Raises:
         ModelError: the rewritten file reads back a different contract or gives a different answer.
     """
-    before = Classifier.load(model_path).predict(probe)
     payload = json.dumps(contract.to_dict(), separators=(",", ":")).encode()
     model_path.write_bytes(embed_contract(model_path.read_bytes(), payload))
     if read_embedded_contract(model_path) != json.loads(payload):
