@@ -1,7 +1,9 @@
 """Cold start: `catdog-edge classify photo.jpg` vs a bare 10-line LiteRT script vs Keras + TensorFlow.
 
 Each command is a fresh process classifying the same photo; the table shows the median wall time
-of N runs and the ratios the goals are stated in (catdog <= 1.5x bare LiteRT, >= 20x faster than Keras).
+and peak resident memory of N runs and the ratios the goals are stated in (catdog <= 1.5x bare
+LiteRT, >= 20x faster than Keras). A last row classifies the photo's whole split folder (the 1,000
+val photos) in one process: its peak memory shows memory stays flat over many photos.
 
     .venv/bin/python benchmarks/cold_start.py [--runs 7] [--photo P]
 """
@@ -9,6 +11,7 @@ of N runs and the ratios the goals are stated in (catdog <= 1.5x bare LiteRT, >=
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import subprocess
@@ -49,13 +52,22 @@ KERAS = textwrap.dedent(
 )
 
 
-def median_seconds(cmd: list[str], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def run_once(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (MiB, from the kernel's rusage of that one child)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"error: {cmd[0]} failed: {proc.stderr.read().decode(errors='replace').strip()[-300:]}")
+    return seconds, usage.ru_maxrss / 1024.0  # ru_maxrss is in KiB on Linux
+
+
+def median_run(cmd: list[str], runs: int) -> tuple[float, float]:
+    """Median wall seconds and median peak memory (MiB) of `runs` fresh processes."""
+    samples = [run_once(cmd) for _ in range(runs)]
+    return statistics.median(s for s, _ in samples), statistics.median(m for _, m in samples)
 
 
 def main() -> None:
@@ -64,16 +76,19 @@ def main() -> None:
     parser.add_argument("--photo", type=Path, default=ROOT.parent / "shared/datasets/catdog/val/cat/cat.4001.jpg")
     args = parser.parse_args()
     tflite, keras_model = ROOT / "models/catdog.tflite", ROOT / "models/catdog.keras"
-    catdog = median_seconds([str(EDGE_BIN / "catdog-edge"), "classify", str(args.photo)], args.runs)
-    bare = median_seconds([str(EDGE_BIN / "python"), "-c", BARE_LITERT, str(tflite), str(args.photo)], args.runs)
-    keras = median_seconds([sys.executable, "-c", KERAS, str(keras_model), str(args.photo)], max(2, args.runs // 3))
-    print(f"photo {args.photo.name}, {platform.machine()}, Python {platform.python_version()}, median of {args.runs} runs; "
-          f"edge commands from {EDGE_BIN.parent.name}, Keras from {BIN.parent.name}")
-    print("| command | cold start s | ratio |")
-    print("|---|---|---|")
-    print(f"| bare 10-line LiteRT script | {bare:.3f} | 1.00x |")
-    print(f"| catdog-edge classify | {catdog:.3f} | {catdog / bare:.2f}x of bare LiteRT |")
-    print(f"| Keras + TensorFlow script | {keras:.3f} | catdog is {keras / catdog:.1f}x faster |")
+    catdog, catdog_mb = median_run([str(EDGE_BIN / "catdog-edge"), "classify", str(args.photo)], args.runs)
+    bare, bare_mb = median_run([str(EDGE_BIN / "python"), "-c", BARE_LITERT, str(tflite), str(args.photo)], args.runs)
+    keras, keras_mb = median_run([sys.executable, "-c", KERAS, str(keras_model), str(args.photo)], max(2, args.runs // 3))
+    folder = args.photo.parent.parent
+    many, many_mb = run_once([str(EDGE_BIN / "catdog-edge"), "classify", "-r", str(folder), "--format", "csv"])
+    print(f"photo {args.photo.name}, {platform.machine()} ({os.cpu_count()} cores), Python {platform.python_version()}, "
+          f"median of {args.runs} runs; edge commands from {EDGE_BIN.parent.name}, Keras from {BIN.parent.name}\n")
+    print("| command | cold start s | ratio | peak memory MiB |")
+    print("|---|---|---|---|")
+    print(f"| bare 10-line LiteRT script | {bare:.3f} | 1.00x | {bare_mb:.0f} |")
+    print(f"| catdog-edge classify | {catdog:.3f} | {catdog / bare:.2f}x of bare LiteRT | {catdog_mb:.0f} |")
+    print(f"| Keras + TensorFlow script | {keras:.3f} | catdog is {keras / catdog:.1f}x faster | {keras_mb:.0f} |")
+    print(f"| catdog-edge classify -r {folder.name}/ (whole folder, once) | {many:.3f} | | {many_mb:.0f} |")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from edge.errors import CatDogError
-from trainer.config import Arch, CheckConfig, EvaluateConfig, ExportConfig, ExportMode, FitConfig
+from trainer.config import Arch, CheckConfig, EvaluateConfig, ExportConfig, ExportMode, FitConfig, Keep
 
 # Keep TensorFlow's C++ start-up chatter out of the user's terminal.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -131,17 +131,20 @@ def fit(
     grayscale: Annotated[bool, typer.Option("--grayscale", help="Train a 1-channel model on grayscale photos.")] = False,
     epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping may end sooner).")] = 40,
     batch_size: Annotated[int, typer.Option(help="Photos per step.")] = 32,
-    lr: Annotated[float, typer.Option(help="Peak Adam learning rate (cosine decay).")] = 2e-3,
+    lr: Annotated[float, typer.Option(help="Peak AdamW learning rate (cosine decay).")] = 2e-3,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay (0: plain Adam).")] = 0.0,
+    label_smoothing: Annotated[float, typer.Option(help="Soften the targets by this much (0 to 0.5).")] = 0.0,
     seed: SeedOption = 1337,
     augment: Annotated[bool, typer.Option(help="Random flip/rotate/zoom/shift/contrast while training.")] = True,
-    patience: Annotated[int, typer.Option(help="Early stopping patience in epochs.")] = 10,
+    patience: Annotated[int, typer.Option(help="Early stopping patience in epochs (--keep best).")] = 10,
+    keep: Annotated[Keep, typer.Option(help="Save the best epoch by val accuracy (early stopping) or the last one (all epochs; val only measured).")] = Keep.best,
     limit_per_class: LimitOption = None,
     min_per_class: MinPerClassOption = 10,
     min_side: MinSideOption = 32,
     strict: StrictOption = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoint.")] = False,
 ) -> None:
-    """Check the photos, train a CNN, and save the best epoch (by validation accuracy) with its contract,
+    """Check the photos, train a CNN, and save the best epoch by validation accuracy (or, --keep last, the last) with its contract,
     history (JSON, CSV) and training curves (PNG). Ctrl-C saves the best model so far; --resume continues."""
     from trainer.train import fit as run_fit
 
@@ -149,7 +152,8 @@ def fit(
     try:
         config = FitConfig(
             data_dir=data_dir, out=out, val_dir=val, val_split=val_split, arch=arch, image_hw=(image_size, image_size),
-            epochs=epochs, batch_size=batch_size, learning_rate=lr, seed=seed, augment=augment, patience=patience,
+            epochs=epochs, batch_size=batch_size, learning_rate=lr, weight_decay=weight_decay,
+            label_smoothing=label_smoothing, seed=seed, augment=augment, patience=patience, keep=keep,
             limit_per_class=limit_per_class, grayscale=grayscale, min_per_class=min_per_class, min_side=min_side,
             strict=strict, resume=resume,
         )
@@ -160,8 +164,8 @@ def fit(
         progress.close()
     resumed = f", resumed after epoch {result.resumed_from}" if result.resumed_from else ""
     typer.echo(
-        f"saved {result.model_path} (best epoch {result.best_epoch}/{result.epochs_run}{resumed}, "
-        f"val accuracy {result.best_val_accuracy:.4f} on {result.val_photos} photos); "
+        f"saved {result.model_path} ({keep.value} epoch {result.saved_epoch}/{result.epochs_run}{resumed}, "
+        f"val accuracy {result.val_accuracy:.4f} on {result.val_photos} photos); "
         f"contract {result.contract_path}; history {result.history_path}"
         + (f"; curves {result.curves_path}" if result.curves_path else "")
     )

@@ -16,6 +16,16 @@ class Arch(str, Enum):
     seed = "seed"
 
 
+class Keep(str, Enum):
+    """Which epoch's weights fit saves."""
+
+    best = "best"
+    """The epoch with the best validation accuracy; training stops after `patience` epochs without one."""
+    last = "last"
+    """The final epoch, all epochs run: the validation photos are only measured, never used to choose,
+    so their accuracy is an unbiased estimate (the bundled model's recipe)."""
+
+
 class ExportMode(str, Enum):
     """How export stores the model's weights and tensors."""
 
@@ -89,13 +99,19 @@ class FitConfig:
     batch_size: int = 32
     """Photos per training step."""
     learning_rate: float = 2e-3
-    """Peak Adam learning rate (cosine decay to 2% of it over the epochs)."""
+    """Peak AdamW learning rate (cosine decay to 2% of it over the epochs)."""
+    weight_decay: float = 0.0
+    """AdamW decoupled weight decay (0 for plain Adam)."""
+    label_smoothing: float = 0.0
+    """Targets softened towards uniform by this much: less over-confident, better-calibrated scores."""
     seed: int = 1337
     """Seed for the split, shuffling, augmentation and weights."""
     augment: bool = True
     """Random flips, rotations, zooms and contrast changes while training."""
     patience: int = 10
-    """Epochs without a better validation accuracy before training stops."""
+    """Epochs without a better validation accuracy before training stops (keep=best only)."""
+    keep: Keep = Keep.best
+    """Save the best epoch by validation accuracy (with early stopping) or the last epoch."""
     limit_per_class: int | None = None
     """Use at most this many photos per class from each folder (quick runs, tests)."""
     grayscale: bool = False
@@ -117,6 +133,8 @@ class FitConfig:
             raise DataError(f"--image-size must be at least 32 px, got {self.image_hw}")
         if self.learning_rate <= 0:
             raise DataError(f"--lr must be positive, got {self.learning_rate}")
+        if self.weight_decay < 0 or not 0.0 <= self.label_smoothing < 0.5:
+            raise DataError("--weight-decay must be 0 or more and --label-smoothing between 0 and 0.5")
         if self.out.suffix != ".keras":
             raise DataError(f"--out must end in .keras, got {self.out}")
 

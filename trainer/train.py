@@ -1,17 +1,20 @@
-"""Fit a Keras CNN on a class-per-folder photo tree and save the best model with its contract."""
+"""Fit a Keras CNN on a class-per-folder photo tree and save the best (or last) epoch with its contract."""
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from edge.contract import ModelContract, atomic_write_bytes, sidecar_path
 from edge.errors import CatDogError, DataError
-from trainer.config import FitConfig
+from trainer.config import FitConfig, Keep
 from trainer import data
 from trainer.data import LoadedPhotos, PhotoSet, load_photos
 from trainer.scan import DataReport, check_data
@@ -29,17 +32,19 @@ class FitResult:
     """What fit produced."""
 
     model_path: Path
-    """The best .keras model (by validation accuracy)."""
+    """The saved .keras model (the best epoch by validation accuracy, or the last; see FitConfig.keep)."""
     contract_path: Path
     """Its contract (.json)."""
     history_path: Path
     """Per-epoch loss, accuracy and learning rate (.history.json; the same as CSV in .history.csv)."""
     curves_path: Path | None
     """Training curves (.curves.png); None when matplotlib is missing."""
-    best_val_accuracy: float
+    val_accuracy: float
     """Validation accuracy of the saved model."""
-    best_epoch: int
+    saved_epoch: int
     """1-based epoch of the saved model."""
+    best_epoch: int
+    """1-based epoch with the best validation accuracy (the saved one when keep=best)."""
     epochs_run: int
     """Epochs run, counting those before a resume."""
     resumed_from: int
@@ -86,9 +91,13 @@ def _augmenter(keras: Any, seed: int) -> Any:
     )
 
 
-def _dataset(tf: Any, photos: LoadedPhotos, batch_size: int, shuffle_seed: int | None, augment: Any) -> Any:
-    """A tf.data pipeline over already decoded photos: no JPEG work after loading."""
-    ds = tf.data.Dataset.from_tensor_slices((photos.images, photos.labels))
+def _dataset(
+    tf: Any, photos: LoadedPhotos, n_classes: int, batch_size: int, shuffle_seed: int | None, augment: Any
+) -> Any:
+    """A tf.data pipeline over already decoded photos: no JPEG work after loading. Targets are 0/1
+    for two classes (one sigmoid output), one-hot for more (see _loss)."""
+    targets = photos.labels.astype(np.float32) if n_classes == 2 else np.eye(n_classes, dtype=np.float32)[photos.labels]
+    ds = tf.data.Dataset.from_tensor_slices((photos.images, targets))
     if shuffle_seed is not None:
         ds = ds.shuffle(len(photos.labels), seed=shuffle_seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
@@ -97,10 +106,18 @@ def _dataset(tf: Any, photos: LoadedPhotos, batch_size: int, shuffle_seed: int |
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _run_state_callback(keras: Any, ckpt: Path, state: dict[str, Any], patience: int) -> Any:
+def _loss(keras: Any, n_classes: int, label_smoothing: float) -> Any:
+    """Binary cross-entropy for one sigmoid output, else categorical on one-hot targets (label
+    smoothing needs them: the sparse loss has no such option)."""
+    if n_classes == 2:
+        return keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
+    return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+
+
+def _run_state_callback(keras: Any, ckpt: Path, state: dict[str, Any], patience: int | None) -> Any:
     """A Keras callback that, after every epoch, saves the last and best model and the run state.
 
-    It also stops training after `patience` epochs without a better validation accuracy; it replaces
+    It also stops training after `patience` epochs without a better validation accuracy (None: never); it replaces
     ModelCheckpoint and EarlyStopping because their counters cannot be carried across a resume.
     """
 
@@ -119,7 +136,7 @@ def _run_state_callback(keras: Any, ckpt: Path, state: dict[str, Any], patience:
             _save_model(self.model, ckpt / "last.keras")
             state["epoch"] = epoch + 1
             atomic_write_bytes(ckpt / "state.json", (json.dumps(state, indent=1) + "\n").encode())
-            if state["wait"] >= patience:
+            if patience is not None and state["wait"] >= patience:
                 self.model.stop_training = True
 
     return RunState()
@@ -169,10 +186,10 @@ def fit(
     progress: Callable[[int, int], None] | None = None,
     callbacks: Sequence[Any] = (),
 ) -> FitResult:
-    """Check the photos, train a model as the config says, and save the best epoch with its contract.
+    """Check the photos, train a model as the config says, and save the best (or last) epoch with its contract.
 
     Every epoch the last and best models and the run state are saved in checkpoint_dir_for(config.out);
-    on Ctrl-C the best model so far is written to config.out and TrainingInterrupted is raised; the
+    on Ctrl-C the best (or last) model so far is written to config.out and TrainingInterrupted is raised; the
     same config with resume=True continues from the last finished epoch. After a run completes, the
     checkpoint folder is removed.
 
@@ -228,18 +245,16 @@ def fit(
         schedule = keras.optimizers.schedules.CosineDecay(
             config.learning_rate, decay_steps=config.epochs * steps_per_epoch, alpha=0.02
         )
-        model.compile(
-            optimizer=keras.optimizers.Adam(schedule),
-            loss="binary_crossentropy" if n_classes == 2 else "sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
+        model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
+                      loss=_loss(keras, n_classes, config.label_smoothing), metrics=["accuracy"])
     ckpt.mkdir(parents=True, exist_ok=True)
     resumed_from = state["epoch"]
     augment = _augmenter(keras, config.seed) if config.augment else None
-    train_ds = _dataset(tf, train, config.batch_size, config.seed + resumed_from, augment)
-    val_ds = _dataset(tf, val, config.batch_size, None, None)
-    run_state = _run_state_callback(keras, ckpt, state, config.patience)
-    finished = state["epoch"] >= config.epochs or state["wait"] >= config.patience
+    train_ds = _dataset(tf, train, n_classes, config.batch_size, config.seed + resumed_from, augment)
+    val_ds = _dataset(tf, val, n_classes, config.batch_size, None, None)
+    patience = config.patience if config.keep is Keep.best else None
+    run_state = _run_state_callback(keras, ckpt, state, patience)
+    finished = state["epoch"] >= config.epochs or (patience is not None and state["wait"] >= patience)
     try:
         if not finished:
             model.fit(
@@ -249,30 +264,35 @@ def fit(
     except KeyboardInterrupt:
         if state["best_epoch"] == 0:
             raise TrainingInterrupted("training interrupted before the first epoch ended; nothing was saved") from None
-        _finish(config, contract, state, ckpt, train, val, report, log)
+        saved = _finish(config, contract, state, ckpt, model, train, val, report, log)
         raise TrainingInterrupted(
-            f"training interrupted after epoch {state['epoch']}; saved the best model so far (epoch "
-            f"{state['best_epoch']}, val accuracy {state['best_val_accuracy']:.4f}) to {out}; "
+            f"training interrupted after epoch {state['epoch']}; saved the {config.keep.value} model so far (epoch "
+            f"{saved['saved_epoch']}, val accuracy {saved['val_accuracy']:.4f}) to {out}; "
             "run the same command with --resume to continue"
         ) from None
-    result = _finish(config, contract, state, ckpt, train, val, report, log)
+    result = _finish(config, contract, state, ckpt, model, train, val, report, log)
     shutil.rmtree(ckpt, ignore_errors=True)
     return FitResult(**result, resumed_from=resumed_from, data=report)
 
 
 def _finish(
-    config: FitConfig, contract: ModelContract, state: dict[str, Any], ckpt: Path, train: LoadedPhotos,
+    config: FitConfig, contract: ModelContract, state: dict[str, Any], ckpt: Path, model: Any, train: LoadedPhotos,
     val: LoadedPhotos, report: DataReport, log: Callable[[str], None],
 ) -> dict[str, Any]:
     """Write the best model, its contract, the history (JSON, CSV) and the curves beside config.out."""
+    from trainer.model import multiply_adds
     from trainer.plots import PlotError, plot_history
 
     out = Path(config.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".tmp-{out.name}")
-    shutil.copyfile(ckpt / "best.keras", tmp)
-    os.replace(tmp, out)
     hist = state["history"]
+    if config.keep is Keep.best:
+        saved_epoch, val_accuracy = state["best_epoch"], state["best_val_accuracy"]
+    else:
+        saved_epoch, val_accuracy = state["epoch"], hist["val_accuracy"][state["epoch"] - 1]
+    shutil.copyfile(ckpt / f"{config.keep.value}.keras", tmp)
+    os.replace(tmp, out)
     history_path = history_path_for(out)
     atomic_write_bytes(history_path, (json.dumps(hist, indent=1) + "\n").encode())
     atomic_write_bytes(out.with_suffix(".history.csv"), _history_csv(hist).encode())
@@ -293,12 +313,16 @@ def _finish(
             "val_photos": len(val.labels),
             "skipped_files": len(report.problems) + len(train.skipped) + len(val.skipped),
             "data_warnings": list(report.warnings),
+            "params": int(model.count_params()),
+            "multiply_adds": multiply_adds(model),
             "epochs_run": state["epoch"],
+            "command": command_line(config),
+            "saved_epoch": saved_epoch,
             "best_epoch": state["best_epoch"],
             "config": _config_record(config),
             "versions": library_versions(),
         },
-        metrics={"keras_val_accuracy": round(state["best_val_accuracy"], 4)},
+        metrics={"keras_val_accuracy": round(val_accuracy, 4)},
     )
     contract.save(sidecar_path(out))
     return {
@@ -306,7 +330,8 @@ def _finish(
         "contract_path": sidecar_path(out),
         "history_path": history_path,
         "curves_path": curves,
-        "best_val_accuracy": float(state["best_val_accuracy"]),
+        "val_accuracy": float(val_accuracy),
+        "saved_epoch": int(saved_epoch),
         "best_epoch": int(state["best_epoch"]),
         "epochs_run": int(state["epoch"]),
         "train_photos": len(train.labels),
@@ -334,6 +359,25 @@ def _config_record(config: FitConfig) -> dict[str, Any]:
             record[key] = value.value
     record["image_hw"] = list(config.image_hw)
     return record
+
+
+def command_line(config: FitConfig) -> str:
+    """The catdog-train fit command that trains this config (recorded in the contract as the recipe)."""
+    parts = ["catdog-train", "fit", str(config.data_dir)]
+    parts += ["--val", str(config.val_dir)] if config.val_dir else ["--val-split", str(config.val_split)]
+    parts += ["--out", str(config.out), "--arch", config.arch.value, "--image-size", str(config.image_hw[0]),
+              "--epochs", str(config.epochs), "--batch-size", str(config.batch_size), "--lr", str(config.learning_rate),
+              "--weight-decay", str(config.weight_decay), "--label-smoothing", str(config.label_smoothing),
+              "--seed", str(config.seed), "--keep", config.keep.value]
+    if config.keep is Keep.best:
+        parts += ["--patience", str(config.patience)]
+    if not config.augment:
+        parts.append("--no-augment")
+    if config.grayscale:
+        parts.append("--grayscale")
+    if config.limit_per_class is not None:
+        parts += ["--limit-per-class", str(config.limit_per_class)]
+    return shlex.join(parts)
 
 
 def recorded_photos(contract: ModelContract) -> tuple[PhotoSet, PhotoSet]:

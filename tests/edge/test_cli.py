@@ -125,6 +125,7 @@ def test_info_and_bench(bundled_model, val_photos, tmp_path):
     assert record["tensors"]["input"]["dtype"] == "uint8" and record["runtime"] in ("litert", "tflite-runtime")
     text = runner.invoke(app, ["info", "-m", str(bundled_model)])
     assert "labels     0=cat, 1=dog" in text.stdout
+    assert "recipe     catdog-train fit " in text.stdout  # the bundled model says how to retrain it
     top = _tree(tmp_path, val_photos)
     bench = runner.invoke(app, ["bench", "-m", str(bundled_model), "--runs", "20", "--photos", str(top), "-f", "json",
                                 "--threads", "1", "--workers", "2"])
@@ -149,3 +150,16 @@ def test_installed_console_script_finds_the_bundled_model(val_photos, tmp_path):
                             capture_output=True, text=True, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["label"] in ("cat", "dog")
+
+
+def test_flip_option_gives_the_mirror_averaged_scores(bundled_model, val_photos):
+    from edge import Classifier
+
+    photo = val_photos["dog"][7]
+    result = runner.invoke(app, ["classify", str(photo), "--flip", "--format", "json", "--model", str(bundled_model)])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout)["scores"]
+    expected = Classifier.load(bundled_model, flip=True).classify(photo).scores
+    assert set(scores) == set(expected) and all(abs(scores[k] - expected[k]) < 1e-5 for k in expected)
+    plain = Classifier.load(bundled_model).classify(photo).scores
+    assert expected != plain  # the mirror image changed the answer's scores: the flag did something

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from trainer.config import Arch
-from trainer.model import build_model
+from trainer.model import build_model, multiply_adds
 
 
 def test_seed_architecture_is_the_articles_32_5m_parameter_cnn():
@@ -14,11 +14,23 @@ def test_seed_architecture_is_the_articles_32_5m_parameter_cnn():
     assert model.output_shape == (None, 1)
 
 
-def test_compact_model_is_small_and_takes_raw_pixels():
-    model = build_model(Arch.compact, (128, 128, 3), 2)
-    assert model.count_params() < 300_000
-    out = model.predict(np.full((2, 128, 128, 3), 255.0, dtype=np.float32), verbose=0)
+def test_compact_model_fits_the_edge_budget_and_takes_raw_pixels():
+    model = build_model(Arch.compact, (96, 96, 3), 2)
+    assert model.count_params() < 300_000  # <= 300 KB as int8
+    assert multiply_adds(model) <= 50_000_000  # <= 100 MFLOPs per photo
+    out = model.predict(np.full((2, 96, 96, 3), 255.0, dtype=np.float32), verbose=0)
     assert out.shape == (2, 1) and np.all((out >= 0) & (out <= 1))
+
+
+def test_multiply_adds_counts_convolutions_depthwise_and_dense_layers():
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inputs)  # 8*8*4 outputs x 3*3*3 = 6912
+    x = keras.layers.DepthwiseConv2D(3, strides=2, padding="same")(x)  # 4*4*4 outputs x 9 = 576
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(2)(x)  # 4*2 = 8
+    assert multiply_adds(keras.Model(inputs, outputs)) == 6912 + 576 + 8
 
 
 def test_three_classes_get_a_softmax_head():

@@ -17,7 +17,7 @@ from edge.errors import DataError
 from edge.metadata import read_embedded_contract
 from tests.trainer.conftest import TINY_SIZE, copy_photos, three_class_tree
 from trainer.cli import app
-from trainer.config import FitConfig
+from trainer.config import FitConfig, Keep
 from trainer.train import TrainingInterrupted, checkpoint_dir_for, fit
 
 runner = CliRunner()
@@ -117,6 +117,41 @@ def test_ctrl_c_saves_the_best_model_and_resume_continues(data_dir, tmp_path):
         assert img.format == "PNG" and img.width > 400
 
 
+class _FinalWeights:
+    """A Keras callback (built lazily: keras is imported by fit) that keeps the weights after the last epoch."""
+
+    def __new__(cls):
+        import keras
+
+        class Final(keras.callbacks.Callback):
+            weights: list = []
+
+            def on_train_end(self, logs=None):
+                Final.weights = [w.copy() for w in self.model.get_weights()]
+
+        return Final()
+
+
+def test_keep_last_runs_every_epoch_and_saves_the_final_weights(data_dir, tmp_path):
+    import keras
+
+    train = copy_photos(data_dir, tmp_path / "train", 10)
+    val = copy_photos(data_dir, tmp_path / "val", 4, split="val")
+    out = tmp_path / "run" / "m.keras"
+    final = _FinalWeights()
+    config = FitConfig(data_dir=train, val_dir=val, out=out, image_hw=(TINY_SIZE, TINY_SIZE), epochs=3,
+                       batch_size=20, patience=1, keep=Keep.last)
+    result = fit(config, verbose=0, callbacks=[final])
+    assert result.epochs_run == 3 and result.saved_epoch == 3  # patience 1 did not stop it
+    history = json.loads(result.history_path.read_text())
+    assert result.val_accuracy == history["val_accuracy"][-1]
+    contract = ModelContract.load(out.with_suffix(".json"))
+    assert contract.training["saved_epoch"] == 3 and contract.training["config"]["keep"] == "last"
+    assert contract.metrics["keras_val_accuracy"] == round(history["val_accuracy"][-1], 4)
+    saved = keras.models.load_model(out, compile=False).get_weights()
+    assert len(saved) == len(final.weights) and all(np.array_equal(a, b) for a, b in zip(saved, final.weights))
+
+
 def test_augmentation_is_seeded_keeps_pixel_range_and_changes_the_photos(data_dir):
     import keras
 
@@ -132,3 +167,26 @@ def test_augmentation_is_seeded_keeps_pixel_range_and_changes_the_photos(data_di
     assert np.array_equal(first, again) and not np.array_equal(first, other)
     assert np.abs(first - batch).mean() > 5.0  # the photos did change
     assert np.array_equal(keras.ops.convert_to_numpy(_augmenter(keras, 5)(batch, training=False)), batch)
+
+
+@pytest.mark.parametrize("extra", [
+    {},
+    {"keep": Keep.last, "epochs": 7, "grayscale": True, "augment": False, "limit_per_class": 9, "learning_rate": 0.001},
+])
+def test_recorded_command_trains_the_same_config(monkeypatch, tmp_path, extra):
+    import shlex
+
+    from trainer.train import command_line
+
+    config = FitConfig(data_dir=tmp_path / "train", val_dir=tmp_path / "val", out=tmp_path / "m.keras", seed=5, **extra)
+    seen = []
+
+    def fake_fit(received, **kwargs):
+        seen.append(received)
+        raise DataError("stop here")
+
+    monkeypatch.setattr("trainer.train.fit", fake_fit)
+    argv = shlex.split(command_line(config))
+    assert argv[:2] == ["catdog-train", "fit"]
+    result = runner.invoke(app, argv[1:])
+    assert result.exit_code != 0 and seen == [config]
