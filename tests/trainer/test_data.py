@@ -44,11 +44,13 @@ def test_training_pipeline_sees_the_edge_preprocessing(data_dir):
 
     photos = per_class_sample(scan_folder(data_dir / "val"), 6, seed=1)
     loaded = load_photos(photos, (96, 80))
-    batch, labels = next(iter(_dataset(tf, loaded, batch_size=12, shuffle_seed=None, augment=None)))
+    batch, labels = next(iter(_dataset(tf, loaded, n_classes=2, batch_size=12, shuffle_seed=None, augment=None)))
     edge_pixels = np.stack([prepare(p, (96, 80)) for p in photos.paths]).astype(np.float32)
     assert batch.shape == (12, 96, 80, 3)
     assert np.abs(batch.numpy() - edge_pixels).max() <= 1.0
     assert labels.numpy().tolist() == list(photos.labels)
+    _, one_hot = next(iter(_dataset(tf, loaded, n_classes=3, batch_size=12, shuffle_seed=None, augment=None)))
+    assert one_hot.numpy().tolist() == [[float(i == label) for i in range(3)] for label in photos.labels]
 
 
 def test_stratified_sample_keeps_class_shares_and_is_seeded():
