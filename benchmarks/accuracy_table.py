@@ -55,18 +55,16 @@ def rows_for(keras_path: Path, val_dir: Path, runs: int, out_dir: Path) -> list[
     name = f"{arch} {contract.input_hw[0]}x{contract.input_hw[1]}, {epochs} ep"
     params, macs = model.count_params(), multiply_adds(model)
     rows = []
-    keras_row = None
     for mode in (ExportMode.none, ExportMode.float16, ExportMode.dynamic, ExportMode.int8):
         out = out_dir / f"{keras_path.stem}-{mode.value}.tflite"
         result = export(ExportConfig(model_path=keras_path, out=out, mode=mode, parity_dir=val_dir))
         report = result.parity
-        if keras_row is None:
-            keras_row = {
+        if not rows:  # the Keras row first, with the Keras accuracy the first export measured
+            rows.append({
                 "model": name, "format": "Keras float32", "accuracy": report.keras_accuracy, "agreement": 1.0,
                 "delta": 0.0, "size": keras_path.stat().st_size, "params": params, "macs": macs,
                 "latency_ms": keras_latency_ms(model, contract.input_shape, runs),
-            }
-            rows.append(keras_row)
+            })
         classifier = Classifier.load(out, threads=1)
         rows.append({
             "model": name, "format": f"TFLite {mode.stored_as}", "accuracy": report.tflite_accuracy,

@@ -54,8 +54,8 @@ def _compact(keras: Any, input_shape: tuple[int, int, int], n_classes: int) -> A
     the default 0.99 leaves the inference statistics far behind the weights."""
     layers = keras.layers
 
-    def conv(x: Any, filters: int, strides: int = 1) -> Any:
-        x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
+    def conv(x: Any, filters: int, kernel: int = 3, strides: int = 1) -> Any:
+        x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(x)
         x = layers.BatchNormalization(momentum=0.9)(x)
         return layers.ReLU()(x)
 
@@ -63,12 +63,7 @@ def _compact(keras: Any, input_shape: tuple[int, int, int], n_classes: int) -> A
         x = layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
         x = layers.BatchNormalization(momentum=0.9)(x)
         x = layers.ReLU()(x)
-        return conv_1x1(x, filters)
-
-    def conv_1x1(x: Any, filters: int) -> Any:
-        x = layers.Conv2D(filters, 1, use_bias=False)(x)
-        x = layers.BatchNormalization(momentum=0.9)(x)
-        return layers.ReLU()(x)
+        return conv(x, filters, kernel=1)
 
     inputs = keras.Input(input_shape, name="pixels")
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0)(inputs)
