@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -30,6 +29,8 @@ def keras_latency_ms(model, shape: tuple[int, ...], runs: int) -> float:
     """Median wall time of model(x) on one photo (TensorFlow's thread pools set to 1 at start-up)."""
     import numpy as np
 
+    from edge.bench import latency_stats
+
     x = np.full((1, *shape), 128, dtype=np.float32)
     for _ in range(5):
         model(x, training=False)
@@ -38,7 +39,7 @@ def keras_latency_ms(model, shape: tuple[int, ...], runs: int) -> float:
         start = time.perf_counter()
         model(x, training=False)
         samples.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(samples)
+    return latency_stats(samples).p50
 
 
 def rows_for(keras_path: Path, val_dir: Path, runs: int, out_dir: Path) -> list[dict]:

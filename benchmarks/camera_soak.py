@@ -14,10 +14,7 @@ import os
 import platform
 import tempfile
 import threading
-import time
 from pathlib import Path
-
-import numpy as np
 
 from edge import Classifier
 from edge.camera import WatchConfig, WatchSummary, watch

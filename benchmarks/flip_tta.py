@@ -19,6 +19,7 @@ import numpy as np
 
 from edge import Classifier
 from edge.classify import decide
+from trainer.data import scan_folder  # numpy and edge only: works in the edge-only environment
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,9 +33,8 @@ def main() -> None:
 
     plain = Classifier.load(args.model, threads=1)
     labels = plain.contract.labels
-    photos = [(p, i) for i, label in enumerate(labels) for p in sorted((args.data / label).iterdir()) if p.is_file()]
-    if not photos:
-        raise SystemExit(f"error: no photos under {args.data}/<label>/ for labels {labels}")
+    found = scan_folder(args.data, class_names=labels)  # raises DataError for a missing or empty folder
+    photos = list(zip(found.paths, found.labels))
     rows = {}
     pixels = [plain.preprocess(p) for p, _ in photos]
     truth = np.array([i for _, i in photos])

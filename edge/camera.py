@@ -10,10 +10,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
+from edge.bench import latency_stats
 from edge.classify import Classifier, decide
-from edge.smoothing import Smoother
+from edge.smoothing import Smoother, check_smoothing
 from edge.errors import CameraSetupError, SourceError
 from edge.sources import Frame, FrameStream
 
@@ -50,12 +49,7 @@ class WatchConfig:
     def __post_init__(self) -> None:
         if self.every < 1:
             raise CameraSetupError(f"--every must be at least 1, got {self.every}")
-        if self.smooth < 1:
-            raise CameraSetupError(f"--smooth must be at least 1 frame, got {self.smooth}")
-        if not 0.5 < self.agree <= 1.0:
-            raise CameraSetupError(f"agree must be above 0.5 and at most 1, got {self.agree}")
-        if not 0.0 <= self.min_confidence <= 1.0:
-            raise CameraSetupError(f"--min-confidence must be between 0 and 1, got {self.min_confidence}")
+        check_smoothing(self.smooth, self.agree, self.min_confidence)
         if self.heartbeat_s is not None and self.heartbeat_s <= 0:
             raise CameraSetupError(f"--heartbeat must be above 0 seconds, got {self.heartbeat_s}")
         if self.duration_s is not None and self.duration_s <= 0:
@@ -264,7 +258,8 @@ def watch(
     notify()
     seconds = time.monotonic() - start
     if latencies:
-        p50, p95 = (float(x) for x in np.percentile(np.fromiter(latencies, dtype=np.float64), [50, 95]))
+        stats = latency_stats(latencies)
+        p50, p95 = stats.p50, stats.p95
     else:
         p50 = p95 = None
     return WatchSummary(

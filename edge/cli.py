@@ -38,6 +38,9 @@ ThreadsOption = Annotated[Optional[int], typer.Option(min=1, help="Interpreter t
 XnnpackOption = Annotated[
     bool, typer.Option(help="Use the runtime's XNNPACK delegate; --no-xnnpack gives tflite-runtime's exact numbers.")
 ]
+ThresholdOption = Annotated[
+    Optional[float], typer.Option(min=0.0, max=1.0, help="Binary models: probability of the second label needed to choose it.")
+]
 
 
 def _fail(exc: CatDogError) -> typer.Exit:
@@ -75,9 +78,7 @@ def classify(
         OutputFormat.text
     ),
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-directories.")] = False,
-    threshold: Annotated[
-        Optional[float], typer.Option(min=0.0, max=1.0, help="Binary models: probability of the second label needed to choose it.")
-    ] = None,
+    threshold: ThresholdOption = None,
     top_k: Annotated[int, typer.Option(min=1, help="Show the k best labels (N-class models).")] = 1,
     workers: Annotated[int, typer.Option(min=1, help="Threads decoding photos ahead of inference.")] = os.cpu_count() or 1,
     draft: Annotated[bool, typer.Option(help="Fast reduced-scale JPEG decoding for photos much larger than the model input.")] = True,
@@ -271,9 +272,7 @@ def camera(
         bool, typer.Option("--realtime", help="Play files and folders at their frame rate, skipping frames like a live camera.")
     ] = False,
     resolution: Annotated[Optional[str], typer.Option(help="Camera capture size WIDTHxHEIGHT, e.g. 640x480.")] = None,
-    threshold: Annotated[
-        Optional[float], typer.Option(min=0.0, max=1.0, help="Binary models: probability of the second label needed to choose it.")
-    ] = None,
+    threshold: ThresholdOption = None,
     runtime: RuntimeOption = RuntimeName.auto,
     threads: ThreadsOption = None,
     xnnpack: XnnpackOption = True,

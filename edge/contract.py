@@ -33,10 +33,10 @@ class Quantization:
 
     def quantize(self, real: np.ndarray, dtype: str) -> np.ndarray:
         """Map real values to integers of ``dtype``: q = round(real / scale) + zero_point, clipped."""
-        info = np.iinfo(np.dtype(dtype))
         real = np.asarray(real)
         if real.dtype == np.uint8 and np.dtype(dtype) == np.uint8 and self.zero_point == 0 and abs(255 / self.scale - 255) < 0.5:
             return real  # raw pixels into a (1, 0) input: the formula maps every 0..255 value to itself
+        info = np.iinfo(np.dtype(dtype))
         q = np.round(np.asarray(real, dtype=np.float32) / self.scale) + self.zero_point
         return np.clip(q, info.min, info.max).astype(dtype)
 

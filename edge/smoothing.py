@@ -8,7 +8,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.errors import CatDogError
+from edge.errors import CameraSetupError
+
+
+def check_smoothing(window: int, agree: float, min_confidence: float) -> None:
+    """Validate smoothing settings (see Smoother).
+
+    Raises:
+        CameraSetupError: a value is out of range.
+    """
+    if window < 1:
+        raise CameraSetupError(f"--smooth must be at least 1 frame, got {window}")
+    if not 0.5 < agree <= 1.0:
+        raise CameraSetupError(f"agree must be above 0.5 and at most 1, got {agree}")
+    if not 0.0 <= min_confidence <= 1.0:
+        raise CameraSetupError(f"--min-confidence must be between 0 and 1, got {min_confidence}")
 
 
 @dataclass(frozen=True)
@@ -40,14 +54,9 @@ class Smoother:
             min_confidence: a label is reported only while its mean probability over the window is at least this.
 
         Raises:
-            CatDogError: a value is out of range.
+            CameraSetupError: a value is out of range.
         """
-        if window < 1:
-            raise CatDogError(f"smoothing window must be at least 1 frame, got {window}")
-        if not 0.5 < agree <= 1.0:
-            raise CatDogError(f"agree must be above 0.5 and at most 1, got {agree}")
-        if not 0.0 <= min_confidence <= 1.0:
-            raise CatDogError(f"min confidence must be between 0 and 1, got {min_confidence}")
+        check_smoothing(window, agree, min_confidence)
         self.labels = tuple(labels)
         self.window = window
         self.needed = max(1, math.ceil(agree * window - 1e-9))

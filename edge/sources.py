@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from edge.errors import CameraSetupError, ImageError, SourceError
+from edge.inputs import expand_inputs
+from edge.preprocess import open_image, to_color
 
 #: --source values that open a network stream through OpenCV/FFmpeg.
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://")
@@ -255,8 +257,6 @@ class DirectorySource(FrameSource):
 
     def __init__(self, folder: Path, fps: float):
         super().__init__()
-        from edge.inputs import expand_inputs
-
         self.folder = Path(folder)
         self.name = str(folder)
         self.fps = fps
@@ -269,8 +269,6 @@ class DirectorySource(FrameSource):
         self._next = 0
 
     def read(self) -> np.ndarray | None:
-        from edge.preprocess import open_image, to_color
-
         while self._next < len(self.photos):
             path = self.photos[self._next]
             self._next += 1
@@ -411,9 +409,8 @@ class LatestFrameStream(FrameStream):
         with self._cond:
             self._cond.notify_all()
         # A stream read returns within timeout_s; the thread is a daemon in case a driver hangs for good.
+        # The reader thread's finally releases the source.
         self._thread.join(timeout=self.config.timeout_s + 2.0)
-        if not self._thread.is_alive():  # else its own finally releases the source when the read returns
-            self.source.close()
         self.ended = True
 
     def _publish(self, rgb: np.ndarray) -> None:

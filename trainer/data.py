@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.contract import ModelContract
 from edge.errors import DataError, ImageError
 from edge.preprocess import IMAGE_SUFFIXES, prepare
 
@@ -167,6 +168,21 @@ def load_photos(
         class_names=photos.class_names,
         skipped=skipped,
     )
+
+
+def load_labelled(
+    data_dir: Path, contract: ModelContract, limit_per_class: int | None = None, seed: int = 1337
+) -> LoadedPhotos:
+    """A class-per-folder tree (folder names = the model's labels), optionally at most limit_per_class
+    photos per class drawn with seed, prepared as the model's contract says.
+
+    Raises:
+        DataError: the folder is unusable or its labels differ from the contract's.
+    """
+    photos = scan_folder(data_dir, class_names=contract.labels)
+    if limit_per_class is not None:
+        photos = per_class_sample(photos, limit_per_class, seed)
+    return load_photos(photos, contract.input_hw, contract.color, contract.resize)
 
 
 def select_photos(

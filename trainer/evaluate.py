@@ -10,7 +10,8 @@ import numpy as np
 
 from edge.classify import Classifier, decide
 from trainer.config import EvaluateConfig
-from trainer.data import load_photos, per_class_sample, scan_folder
+from trainer.data import load_labelled
+from trainer.parity import tflite_scores
 
 
 @dataclass(frozen=True)
@@ -107,14 +108,8 @@ def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     if n_pos == 0 or n_neg == 0:
         return None
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores), dtype=np.float64)
-    ranks[order] = np.arange(1, len(scores) + 1)
-    for value in np.unique(scores):  # tied scores share their mean rank
-        tied = scores == value
-        if tied.sum() > 1:
-            ranks[tied] = ranks[tied].mean()
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    fpr, tpr = roc_curve(scores, positive)  # trapezoids: a run of tied scores is a diagonal step (counts half)
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1])) / 2)
 
 
 def roc_curve(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -188,17 +183,13 @@ def evaluate(config: EvaluateConfig) -> EvaluationReport:
         from trainer.keras_model import keras_scores, load_keras
 
         model, contract = load_keras(model_path)
+        score = lambda images: keras_scores(model, images, contract)  # noqa: E731
     else:
         classifier = Classifier.load(model_path)
         contract = classifier.contract
-    photo_set = scan_folder(config.data_dir, contract.labels)
-    if config.limit_per_class is not None:
-        photo_set = per_class_sample(photo_set, config.limit_per_class, config.seed)
-    photos = load_photos(photo_set, contract.input_hw, contract.color, contract.resize)
-    if model_path.suffix == ".keras":
-        scores = keras_scores(model, photos.images, contract)
-    else:
-        scores = np.stack([classifier.predict(image) for image in photos.images])
+        score = lambda images: tflite_scores(classifier, images)  # noqa: E731
+    photos = load_labelled(config.data_dir, contract, config.limit_per_class, config.seed)
+    scores = score(photos.images)
     predicted = np.array([decide(s, contract) for s in scores])
     report = summarize(
         str(model_path), photos.labels, scores, contract.labels, tuple(str(p) for p in photos.paths), predicted,

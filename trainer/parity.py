@@ -11,7 +11,7 @@ import numpy as np
 from edge.classify import Classifier, decide
 from edge.contract import ModelContract
 from edge.errors import ModelError
-from trainer.data import LoadedPhotos, load_photos, per_class_sample, scan_folder
+from trainer.data import LoadedPhotos, load_labelled
 
 
 @dataclass(frozen=True)
@@ -92,8 +92,4 @@ def check_parity(
         raise ModelError(
             f"{keras_path} and {tflite_path} have different labels or input sizes; export the .tflite from this .keras"
         )
-    photos = scan_folder(data_dir, class_names=contract.labels)
-    if limit_per_class is not None:
-        photos = per_class_sample(photos, limit_per_class, seed)
-    loaded = load_photos(photos, contract.input_hw, contract.color, contract.resize)
-    return parity_on_photos(keras_model, classifier, loaded)
+    return parity_on_photos(keras_model, classifier, load_labelled(data_dir, contract, limit_per_class, seed))

@@ -67,15 +67,6 @@ def checkpoint_dir_for(model_path: Path) -> Path:
     return model_path.with_suffix(".ckpt")
 
 
-def select_photos(config: FitConfig) -> tuple[PhotoSet, PhotoSet]:
-    """The (train, val) photo sets a fit config describes, listed but not checked (see trainer.scan).
-
-    Raises:
-        DataError: folders missing, empty or with different labels.
-    """
-    return data.select_photos(config.data_dir, config.val_dir, config.val_split, config.seed, config.limit_per_class)
-
-
 def _augmenter(keras: Any, seed: int) -> Any:
     """Photo augmentations, applied to training batches only (raw 0..255 pixels in and out)."""
     layers = keras.layers
@@ -114,8 +105,10 @@ def _loss(keras: Any, n_classes: int, label_smoothing: float) -> Any:
     return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
 
 
-def _run_state_callback(keras: Any, ckpt: Path, state: dict[str, Any], patience: int | None) -> Any:
-    """A Keras callback that, after every epoch, saves the last and best model and the run state.
+def _run_state_callback(
+    keras: Any, ckpt: Path, state: dict[str, Any], patience: int | None, save_best: bool = True
+) -> Any:
+    """A Keras callback that, after every epoch, saves the last (and, with save_best, the best) model and the run state.
 
     It also stops training after `patience` epochs without a better validation accuracy (None: never); it replaces
     ModelCheckpoint and EarlyStopping because their counters cannot be carried across a resume.
@@ -130,7 +123,8 @@ def _run_state_callback(keras: Any, ckpt: Path, state: dict[str, Any], patience:
             accuracy = float(logs["val_accuracy"])
             if state["best_epoch"] == 0 or accuracy > state["best_val_accuracy"]:
                 state.update(best_epoch=epoch + 1, best_val_accuracy=accuracy, wait=0)
-                _save_model(self.model, ckpt / "best.keras")
+                if save_best:  # keep=last never reads it (a 390 MB write per epoch for the seed model)
+                    _save_model(self.model, ckpt / "best.keras")
             else:
                 state["wait"] += 1
             _save_model(self.model, ckpt / "last.keras")
@@ -253,7 +247,7 @@ def fit(
     train_ds = _dataset(tf, train, n_classes, config.batch_size, config.seed + resumed_from, augment)
     val_ds = _dataset(tf, val, n_classes, config.batch_size, None, None)
     patience = config.patience if config.keep is Keep.best else None
-    run_state = _run_state_callback(keras, ckpt, state, patience)
+    run_state = _run_state_callback(keras, ckpt, state, patience, save_best=config.keep is Keep.best)
     finished = state["epoch"] >= config.epochs or (patience is not None and state["wait"] >= patience)
     try:
         if not finished:
@@ -389,12 +383,7 @@ def recorded_photos(contract: ModelContract) -> tuple[PhotoSet, PhotoSet]:
     record = contract.training.get("config")
     if not record:
         raise DataError("the model's contract records no training data; pass the photo folders explicitly")
-    config = FitConfig(
-        data_dir=Path(record["data_dir"]),
-        val_dir=Path(record["val_dir"]) if record.get("val_dir") else None,
-        val_split=float(record["val_split"]),
-        image_hw=tuple(record["image_hw"]),
-        seed=int(record["seed"]),
-        limit_per_class=record.get("limit_per_class"),
+    return data.select_photos(
+        Path(record["data_dir"]), Path(record["val_dir"]) if record.get("val_dir") else None,
+        float(record["val_split"]), int(record["seed"]), record.get("limit_per_class"),
     )
-    return select_photos(config)

@@ -99,4 +99,3 @@ def test_python_api_accepts_paths_pil_images_and_arrays(bundled_model, val_photo
     by_array = classifier.classify(np.asarray(image.convert("RGB")))
     assert by_path.path == str(path) and by_image.path is None
     assert by_path.scores == by_image.scores == by_array.scores
-

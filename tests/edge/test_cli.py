@@ -150,4 +150,3 @@ def test_installed_console_script_finds_the_bundled_model(val_photos, tmp_path):
                             capture_output=True, text=True, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["label"] in ("cat", "dog")
-

@@ -17,12 +17,11 @@ from typer.testing import CliRunner
 
 from edge.cli import app
 from tests.conftest import ROOT
-from tests.edge.camera_fixtures import (  # noqa: F401 (fixtures)
+from tests.edge.camera_fixtures import (
     RUN,
     MjpegServer,
     cat_dog_cat,
-    classifier,
-    confident_frames,
+    wait_for,
     write_folder,
     write_video,
 )
@@ -71,7 +70,9 @@ def test_stream_lost_for_good_exits_1_after_the_summary(bundled_model, confident
     server = MjpegServer(confident_frames["cat"], fps=50, limit=15).start()
     try:
         # The server closes each stream after 15 frames; stopping it after the first makes the reopen fail.
-        stopper = threading.Thread(target=lambda: (_wait_served(server, 15), server.stop()))
+        stopper = threading.Thread(
+            target=lambda: (wait_for(lambda: server.served >= 15, timeout=20, step=0.01), time.sleep(0.05), server.stop())
+        )
         stopper.start()
         result = runner.invoke(app, ["camera", "-s", server.url, "-m", str(bundled_model), "-f", "json", "--max-retries", "1"])
         stopper.join(timeout=20)
@@ -83,13 +84,6 @@ def test_stream_lost_for_good_exits_1_after_the_summary(bundled_model, confident
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "giving up after 1 reopen attempt" in errors[0]
     assert "warning:" in result.stderr and "reopening in" in result.stderr
-
-
-def _wait_served(server: MjpegServer, n: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while server.served < n and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.05)
 
 
 def _read_line(proc: subprocess.Popen, timeout: float) -> str:

@@ -124,10 +124,12 @@ class _FinalWeights:
         import keras
 
         class Final(keras.callbacks.Callback):
-            weights: list = []
+            def __init__(self):
+                super().__init__()
+                self.weights: list = []
 
             def on_train_end(self, logs=None):
-                Final.weights = [w.copy() for w in self.model.get_weights()]
+                self.weights = [w.copy() for w in self.model.get_weights()]
 
         return Final()
 
