@@ -16,6 +16,7 @@ from edge.contract import ModelContract, atomic_write_bytes, sidecar_path
 from edge.errors import CatDogError, DataError
 from trainer.config import FitConfig, Keep
 from trainer import data
+from trainer.augment import augment_batch
 from trainer.data import LoadedPhotos, PhotoSet, load_photos
 from trainer.scan import DataReport, check_data
 from trainer.versions import library_versions
@@ -67,34 +68,30 @@ def checkpoint_dir_for(model_path: Path) -> Path:
     return model_path.with_suffix(".ckpt")
 
 
-def _augmenter(keras: Any, seed: int) -> Any:
-    """Photo augmentations, applied to training batches only (raw 0..255 pixels in and out)."""
-    layers = keras.layers
-    return keras.Sequential(
-        [
-            layers.RandomFlip("horizontal", seed=seed),
-            layers.RandomRotation(0.06, fill_mode="reflect", seed=seed + 1),
-            layers.RandomZoom((-0.2, 0.0), fill_mode="reflect", seed=seed + 2),
-            layers.RandomTranslation(0.08, 0.08, fill_mode="reflect", seed=seed + 3),
-            layers.RandomContrast(0.2, value_range=(0, 255), seed=seed + 4),
-        ],
-        name="augment",
-    )
-
-
-def _dataset(
-    tf: Any, photos: LoadedPhotos, n_classes: int, batch_size: int, shuffle_seed: int | None, augment: Any
+def _train_dataset(
+    tf: Any, photos: LoadedPhotos, n_classes: int, batch_size: int, seed: int, out_hw: tuple[int, int], augment: bool
 ) -> Any:
-    """A tf.data pipeline over already decoded photos: no JPEG work after loading. Targets are 0/1
-    for two classes (one sigmoid output), one-hot for more (see _loss)."""
+    """Shuffled training batches at out_hw, augmented (trainer.augment) or, without augmentation, resized
+    when out_hw is not the photos' size. Seeded: the same seed gives the same batches."""
+    ds = _batches(tf, photos, n_classes, batch_size, shuffle_seed=seed)
+    if augment:
+        generator = tf.random.Generator.from_seed(seed)
+        # The generator is stateful: one map call at a time keeps the draws in order (reproducible);
+        # prefetch still runs it beside the training step.
+        ds = ds.map(lambda x, y: (augment_batch(x, out_hw, generator), y))
+    elif tuple(out_hw) != photos.images.shape[1:3]:
+        ds = ds.map(lambda x, y: (tf.image.resize(x, out_hw, antialias=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _batches(tf: Any, photos: LoadedPhotos, n_classes: int, batch_size: int, shuffle_seed: int | None = None) -> Any:
+    """Batches of float32 pixels (as decoded: no JPEG work after loading) and targets: 0/1 for two classes
+    (one sigmoid output), one-hot for more (see _loss). Shuffled each epoch when shuffle_seed is given."""
     targets = photos.labels.astype(np.float32) if n_classes == 2 else np.eye(n_classes, dtype=np.float32)[photos.labels]
     ds = tf.data.Dataset.from_tensor_slices((photos.images, targets))
     if shuffle_seed is not None:
         ds = ds.shuffle(len(photos.labels), seed=shuffle_seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
-    if augment is not None:
-        ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def _loss(keras: Any, n_classes: int, label_smoothing: float) -> Any:
@@ -173,6 +170,18 @@ def _resume_state(config: FitConfig, ckpt: Path, labels: tuple[str, ...], log: C
     return state
 
 
+def _phases(config: FitConfig) -> list[tuple[tuple[int, int], int]]:
+    """(training photo size, last epoch) of each phase: small_size first when small_epochs, then image_hw."""
+    small = [((config.small_size, config.small_size), config.small_epochs)] if config.small_epochs else []
+    return [*small, (config.image_hw, config.epochs)]
+
+
+def _training_input_shape(config: FitConfig, contract: ModelContract) -> tuple[int | None, int | None, int]:
+    """The input shape of the model being trained: any size when it trains at more than one (progressive
+    resizing), else the contract's. The saved model always has the contract's (see _fixed_size)."""
+    return (None, None, contract.input_shape[2]) if config.small_epochs else contract.input_shape
+
+
 def fit(
     config: FitConfig,
     verbose: int = 2,
@@ -233,7 +242,7 @@ def fit(
         shutil.rmtree(ckpt, ignore_errors=True)
         state = {"config": _config_record(config), "labels": list(contract.labels), "epoch": 0, "best_epoch": 0,
                  "best_val_accuracy": 0.0, "wait": 0, "history": {}}
-        model = build_model(config.arch, contract.input_shape, n_classes, config.seed)
+        model = build_model(config.arch, _training_input_shape(config, contract), n_classes, config.seed)
         steps_per_epoch = -(-len(train.labels) // config.batch_size)
         # Cosine decay over the whole run: large steps early, fine ones at the end; no noisy plateau logic.
         schedule = keras.optimizers.schedules.CosineDecay(
@@ -243,34 +252,49 @@ def fit(
                       loss=_loss(keras, n_classes, config.label_smoothing), metrics=["accuracy"])
     ckpt.mkdir(parents=True, exist_ok=True)
     resumed_from = state["epoch"]
-    augment = _augmenter(keras, config.seed) if config.augment else None
-    train_ds = _dataset(tf, train, n_classes, config.batch_size, config.seed + resumed_from, augment)
-    val_ds = _dataset(tf, val, n_classes, config.batch_size, None, None)
+    val_ds = _batches(tf, val, n_classes, config.batch_size).prefetch(tf.data.AUTOTUNE)
     patience = config.patience if config.keep is Keep.best else None
     run_state = _run_state_callback(keras, ckpt, state, patience, save_best=config.keep is Keep.best)
-    finished = state["epoch"] >= config.epochs or (patience is not None and state["wait"] >= patience)
     try:
-        if not finished:
+        for out_hw, last_epoch in _phases(config):
+            stopped = patience is not None and state["wait"] >= patience
+            if state["epoch"] >= last_epoch or stopped:
+                continue
+            # Seeded by the epoch it starts at, so a resumed run does not replay the first epochs' batches.
+            train_ds = _train_dataset(tf, train, n_classes, config.batch_size, config.seed + state["epoch"], out_hw, config.augment)
             model.fit(
-                train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=state["epoch"],
+                train_ds, validation_data=val_ds, epochs=last_epoch, initial_epoch=state["epoch"],
                 callbacks=[run_state, *callbacks], verbose=verbose, shuffle=False,  # the dataset shuffles itself
             )
     except KeyboardInterrupt:
         if state["best_epoch"] == 0:
             raise TrainingInterrupted("training interrupted before the first epoch ended; nothing was saved") from None
-        saved = _finish(config, contract, state, ckpt, model, train, val, report, log)
+        saved = _finish(config, contract, state, ckpt, train, val, report, log)
         raise TrainingInterrupted(
             f"training interrupted after epoch {state['epoch']}; saved the {config.keep.value} model so far (epoch "
             f"{saved['saved_epoch']}, val accuracy {saved['val_accuracy']:.4f}) to {out}; "
             "run the same command with --resume to continue"
         ) from None
-    result = _finish(config, contract, state, ckpt, model, train, val, report, log)
+    result = _finish(config, contract, state, ckpt, train, val, report, log)
     shutil.rmtree(ckpt, ignore_errors=True)
     return FitResult(**result, resumed_from=resumed_from, data=report)
 
 
+def _fixed_size(path: Path, config: FitConfig, contract: ModelContract) -> Any:
+    """The checkpointed model at path rebuilt with the contract's input size and without optimizer state
+    (which nothing after training reads): what export and the edge expect, whatever size it trained at."""
+    import keras
+
+    from trainer.model import build_model
+
+    trained = keras.models.load_model(path, compile=False, safe_mode=True)
+    model = build_model(config.arch, contract.input_shape, len(contract.labels), config.seed)
+    model.set_weights(trained.get_weights())
+    return model
+
+
 def _finish(
-    config: FitConfig, contract: ModelContract, state: dict[str, Any], ckpt: Path, model: Any, train: LoadedPhotos,
+    config: FitConfig, contract: ModelContract, state: dict[str, Any], ckpt: Path, train: LoadedPhotos,
     val: LoadedPhotos, report: DataReport, log: Callable[[str], None],
 ) -> dict[str, Any]:
     """Write the best model, its contract, the history (JSON, CSV) and the curves beside config.out."""
@@ -279,14 +303,13 @@ def _finish(
 
     out = Path(config.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".tmp-{out.name}")
     hist = state["history"]
     if config.keep is Keep.best:
         saved_epoch, val_accuracy = state["best_epoch"], state["best_val_accuracy"]
     else:
         saved_epoch, val_accuracy = state["epoch"], hist["val_accuracy"][state["epoch"] - 1]
-    shutil.copyfile(ckpt / f"{config.keep.value}.keras", tmp)
-    os.replace(tmp, out)
+    model = _fixed_size(ckpt / f"{config.keep.value}.keras", config, contract)
+    _save_model(model, out)
     history_path = history_path_for(out)
     atomic_write_bytes(history_path, (json.dumps(hist, indent=1) + "\n").encode())
     atomic_write_bytes(out.with_suffix(".history.csv"), _history_csv(hist).encode())
@@ -363,6 +386,8 @@ def command_line(config: FitConfig) -> str:
               "--epochs", str(config.epochs), "--batch-size", str(config.batch_size), "--lr", str(config.learning_rate),
               "--weight-decay", str(config.weight_decay), "--label-smoothing", str(config.label_smoothing),
               "--seed", str(config.seed), "--keep", config.keep.value]
+    if config.small_epochs:
+        parts += ["--small-epochs", str(config.small_epochs), "--small-size", str(config.small_size)]
     if config.keep is Keep.best:
         parts += ["--patience", str(config.patience)]
     if not config.augment:

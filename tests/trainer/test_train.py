@@ -154,26 +154,39 @@ def test_keep_last_runs_every_epoch_and_saves_the_final_weights(data_dir, tmp_pa
     assert len(saved) == len(final.weights) and all(np.array_equal(a, b) for a, b in zip(saved, final.weights))
 
 
-def test_augmentation_is_seeded_keeps_pixel_range_and_changes_the_photos(data_dir):
+def test_small_epochs_train_smaller_then_save_the_contract_size(data_dir, tmp_path, monkeypatch):
     import keras
 
-    from trainer.data import load_photos, per_class_sample, scan_folder
-    from trainer.train import _augmenter
+    import trainer.train as train_module
 
-    photos = load_photos(per_class_sample(scan_folder(data_dir / "val"), 2, seed=1), (TINY_SIZE, TINY_SIZE))
-    batch = photos.images.astype(np.float32)
-    first = keras.ops.convert_to_numpy(_augmenter(keras, 5)(batch, training=True))
-    again = keras.ops.convert_to_numpy(_augmenter(keras, 5)(batch, training=True))
-    other = keras.ops.convert_to_numpy(_augmenter(keras, 6)(batch, training=True))
-    assert first.shape == batch.shape and first.min() >= 0.0 and first.max() <= 255.0
-    assert np.array_equal(first, again) and not np.array_equal(first, other)
-    assert np.abs(first - batch).mean() > 5.0  # the photos did change
-    assert np.array_equal(keras.ops.convert_to_numpy(_augmenter(keras, 5)(batch, training=False)), batch)
+    sizes = []
+    original = train_module._train_dataset
+
+    def spy(tf, photos, n_classes, batch_size, seed, out_hw, augment):
+        sizes.append(tuple(out_hw))
+        return original(tf, photos, n_classes, batch_size, seed, out_hw, augment)
+
+    monkeypatch.setattr(train_module, "_train_dataset", spy)
+    train = copy_photos(data_dir, tmp_path / "train", 10)
+    val = copy_photos(data_dir, tmp_path / "val", 4, split="val")
+    out = tmp_path / "m.keras"
+    final = _FinalWeights()
+    config = FitConfig(data_dir=train, val_dir=val, out=out, image_hw=(TINY_SIZE, TINY_SIZE), epochs=3,
+                       small_epochs=2, small_size=32, batch_size=20, keep=Keep.last)
+    result = fit(config, verbose=0, callbacks=[final])
+    assert sizes == [(32, 32), (TINY_SIZE, TINY_SIZE)] and result.epochs_run == 3
+    saved = keras.models.load_model(out, compile=False)
+    assert tuple(saved.input_shape) == (None, TINY_SIZE, TINY_SIZE, 3)  # what export and the edge expect
+    assert all(np.array_equal(a, b) for a, b in zip(saved.get_weights(), final.weights))
+    contract = ModelContract.load(out.with_suffix(".json"))
+    assert "--small-epochs 2 --small-size 32" in contract.training["command"]
+    assert contract.training["multiply_adds"] > 0
 
 
 @pytest.mark.parametrize("extra", [
     {},
     {"keep": Keep.last, "epochs": 7, "grayscale": True, "augment": False, "limit_per_class": 9, "learning_rate": 0.001},
+    {"epochs": 9, "small_epochs": 6, "small_size": 48},
 ])
 def test_recorded_command_trains_the_same_config(monkeypatch, tmp_path, extra):
     import shlex
