@@ -37,19 +37,20 @@ def test_split_is_stratified_seeded_and_disjoint(data_dir):
 
 
 def test_training_pipeline_sees_the_edge_preprocessing(data_dir):
-    """The tf.data pipeline fit() uses yields the very pixels edge.preprocess gives the device."""
+    """The tf.data pipeline fit() validates with (and trains on, before augmentation) yields the very
+    pixels edge.preprocess gives the device."""
     import tensorflow as tf
 
-    from trainer.train import _dataset
+    from trainer.train import _batches
 
     photos = per_class_sample(scan_folder(data_dir / "val"), 6, seed=1)
     loaded = load_photos(photos, (96, 80))
-    batch, labels = next(iter(_dataset(tf, loaded, n_classes=2, batch_size=12, shuffle_seed=None, augment=None)))
+    batch, labels = next(iter(_batches(tf, loaded, n_classes=2, batch_size=12)))
     edge_pixels = np.stack([prepare(p, (96, 80)) for p in photos.paths]).astype(np.float32)
     assert batch.shape == (12, 96, 80, 3)
     assert np.abs(batch.numpy() - edge_pixels).max() <= 1.0
     assert labels.numpy().tolist() == list(photos.labels)
-    _, one_hot = next(iter(_dataset(tf, loaded, n_classes=3, batch_size=12, shuffle_seed=None, augment=None)))
+    _, one_hot = next(iter(_batches(tf, loaded, n_classes=3, batch_size=12)))
     assert one_hot.numpy().tolist() == [[float(i == label) for i in range(3)] for label in photos.labels]
 
 
