@@ -19,17 +19,17 @@ class AugmentConfig:
 
     rotation: float = 0.06
     """Largest turn, as a fraction of a full circle (0.06: +-21.6 degrees)."""
-    area: tuple[float, float] = (0.64, 1.0)
-    """Range of the crop's area as a fraction of the photo (0.64: zoom in up to 1.25x)."""
-    aspect: tuple[float, float] = (1.0, 1.0)
+    area: tuple[float, float] = (0.4, 1.0)
+    """Range of the crop's area as a fraction of the photo (0.4: zoom in up to 1.6x)."""
+    aspect: tuple[float, float] = (0.8, 1.25)
     """Range of the crop's width/height ratio (log-uniform); (1, 1) keeps proportions."""
     shift: float = 0.08
     """Largest shift of the crop's centre, as a fraction of the photo's side."""
     contrast: float = 0.2
     """Contrast scaled by a factor in 1 +- this, about each photo's mean."""
-    brightness: float = 0.0
+    brightness: float = 0.1
     """Brightness shifted by up to this fraction of the full 0..255 range."""
-    saturation: float = 0.0
+    saturation: float = 0.3
     """Colour saturation scaled by a factor in 1 +- this (no effect on grayscale)."""
 
 

@@ -94,13 +94,14 @@ class FitConfig:
     """Model architecture."""
     image_hw: tuple[int, int] = (96, 96)
     """Model input (height, width)."""
-    epochs: int = 40
-    """Maximum number of epochs (early stopping may end sooner), counting small_epochs."""
+    epochs: int = 63
+    """Maximum number of epochs (early stopping may end sooner), the small ones included."""
+    small_fraction: float = 0.7
+    """Fraction of the epochs trained first on photos at small_size (progressive resizing): such an
+    epoch costs about (small/full)^2 of a full-size one, so the same time buys more epochs. Applies to
+    --arch compact (the seed model takes one input size only) when small_size is under image_hw."""
     small_size: int = 64
-    """Square size of the photos in the first small_epochs epochs (progressive resizing)."""
-    small_epochs: int = 0
-    """Epochs trained at small_size before the rest at image_hw: each costs about (small/full)^2 of
-    a full-size one, so the same time buys more epochs (compact arch only: it has no fixed-size layer)."""
+    """Square size of the photos in the small epochs."""
     batch_size: int = 32
     """Photos per training step."""
     learning_rate: float = 2e-3
@@ -136,18 +137,24 @@ class FitConfig:
             raise DataError("--epochs, --batch-size and --patience must be at least 1")
         if min(self.image_hw) < 32:
             raise DataError(f"--image-size must be at least 32 px, got {self.image_hw}")
-        if not 0 <= self.small_epochs < self.epochs:
-            raise DataError(f"--small-epochs must be 0 or more and under --epochs ({self.epochs}), got {self.small_epochs}")
-        if self.small_epochs and not 32 <= self.small_size < min(self.image_hw):
-            raise DataError(f"--small-size must be at least 32 and under --image-size {min(self.image_hw)}, got {self.small_size}")
-        if self.small_epochs and self.arch is not Arch.compact:
-            raise DataError(f"--small-epochs needs --arch compact (the {self.arch.value} model takes one input size only)")
+        if not 0.0 <= self.small_fraction < 1.0:
+            raise DataError(f"--small-fraction must be at least 0 and under 1, got {self.small_fraction}")
+        if self.small_size < 32:
+            raise DataError(f"--small-size must be at least 32 px, got {self.small_size}")
         if self.learning_rate <= 0:
             raise DataError(f"--lr must be positive, got {self.learning_rate}")
         if self.weight_decay < 0 or not 0.0 <= self.label_smoothing < 0.5:
             raise DataError("--weight-decay must be 0 or more and --label-smoothing between 0 and 0.5")
         if self.out.suffix != ".keras":
             raise DataError(f"--out must end in .keras, got {self.out}")
+
+    @property
+    def small_epochs(self) -> int:
+        """Epochs trained at small_size before the rest at image_hw (0 when progressive resizing does not
+        apply); at least one epoch is always at full size."""
+        if self.arch is not Arch.compact or self.small_size >= min(self.image_hw):
+            return 0
+        return min(round(self.epochs * self.small_fraction), self.epochs - 1)
 
     def check_config(self) -> CheckConfig:
         """The data checks this training run does first."""

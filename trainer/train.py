@@ -386,8 +386,7 @@ def command_line(config: FitConfig) -> str:
               "--epochs", str(config.epochs), "--batch-size", str(config.batch_size), "--lr", str(config.learning_rate),
               "--weight-decay", str(config.weight_decay), "--label-smoothing", str(config.label_smoothing),
               "--seed", str(config.seed), "--keep", config.keep.value]
-    if config.small_epochs:
-        parts += ["--small-epochs", str(config.small_epochs), "--small-size", str(config.small_size)]
+    parts += ["--small-fraction", str(config.small_fraction), "--small-size", str(config.small_size)]
     if config.keep is Keep.best:
         parts += ["--patience", str(config.patience)]
     if not config.augment:

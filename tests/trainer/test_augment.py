@@ -8,6 +8,10 @@ from tests.trainer.conftest import TINY_SIZE
 from trainer.augment import AugmentConfig, augment_batch
 
 
+#: No geometry or colour change but the random flip.
+STILL = dict(rotation=0.0, area=(1.0, 1.0), aspect=(1.0, 1.0), shift=0.0, contrast=0.0, brightness=0.0, saturation=0.0)
+
+
 def _augment(batch, seed, out_hw=(TINY_SIZE, TINY_SIZE), config=AugmentConfig()):
     import tensorflow as tf
 
@@ -32,8 +36,7 @@ def test_augmentation_is_seeded_keeps_pixel_range_and_changes_the_photos(data_di
 
 def test_without_geometry_or_colour_changes_each_photo_is_itself_or_its_mirror(data_dir):
     batch = _photos(data_dir)
-    still = AugmentConfig(rotation=0.0, area=(1.0, 1.0), shift=0.0, contrast=0.0)
-    out = _augment(batch, 3, config=still)
+    out = _augment(batch, 3, config=AugmentConfig(**STILL))
     mirrored = [np.allclose(o, p[:, ::-1], atol=1e-3) for o, p in zip(out, batch)]
     unchanged = [np.allclose(o, p, atol=1e-3) for o, p in zip(out, batch)]
     assert all(m or u for m, u in zip(mirrored, unchanged))
@@ -42,17 +45,16 @@ def test_without_geometry_or_colour_changes_each_photo_is_itself_or_its_mirror(d
 
 def test_output_size_is_the_one_asked_for_and_a_flat_photo_stays_flat():
     flat = np.full((3, TINY_SIZE, TINY_SIZE, 3), 120.0, np.float32)
-    out = _augment(flat, 1, out_hw=(32, 40), config=AugmentConfig(contrast=0.0))
+    out = _augment(flat, 1, out_hw=(32, 40), config=AugmentConfig(contrast=0.0, brightness=0.0))
     assert out.shape == (3, 32, 40, 3)
     assert np.allclose(out, 120.0, atol=1e-3)  # every output pixel comes from the photo (reflection fill)
 
 
 def test_colour_jitter_moves_brightness_and_saturation_only_when_asked(data_dir):
     batch = _photos(data_dir)
-    still = dict(rotation=0.0, area=(1.0, 1.0), shift=0.0, contrast=0.0)
-    plain = _augment(batch, 2, config=AugmentConfig(**still))
-    bright = _augment(batch, 2, config=AugmentConfig(**still, brightness=0.2))
+    plain = _augment(batch, 2, config=AugmentConfig(**STILL))
+    bright = _augment(batch, 2, config=AugmentConfig(**{**STILL, "brightness": 0.2}))
     grey = np.repeat(batch.mean(axis=3, keepdims=True), 3, axis=3)
-    saturated = _augment(grey, 2, config=AugmentConfig(**still, saturation=0.5))
+    saturated = _augment(grey, 2, config=AugmentConfig(**{**STILL, "saturation": 0.5}))
     assert not np.allclose(plain, bright, atol=1.0)
     assert np.allclose(saturated.std(axis=3), 0.0, atol=1e-3)  # grey stays grey whatever the saturation

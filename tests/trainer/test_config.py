@@ -1,4 +1,4 @@
-"""FitConfig validation: the progressive-resizing settings."""
+"""FitConfig validation and the progressive-resizing split of the epochs."""
 
 from __future__ import annotations
 
@@ -11,16 +11,22 @@ from trainer.config import Arch, FitConfig
 
 
 @pytest.mark.parametrize("settings, message", [
-    ({"epochs": 10, "small_epochs": 10}, "--small-epochs must be"),
-    ({"small_epochs": -1}, "--small-epochs must be"),
-    ({"small_epochs": 5, "small_size": 96}, "--small-size must be"),
-    ({"small_epochs": 5, "small_size": 16}, "--small-size must be"),
-    ({"small_epochs": 5, "arch": Arch.seed}, "needs --arch compact"),
+    ({"small_fraction": 1.0}, "--small-fraction must be"),
+    ({"small_fraction": -0.1}, "--small-fraction must be"),
+    ({"small_size": 16}, "--small-size must be"),
 ])
 def test_bad_progressive_resizing_settings_say_what_to_change(settings, message):
     with pytest.raises(DataError, match=message):
         FitConfig(data_dir=Path("photos"), **settings)
 
 
-def test_small_size_is_ignored_without_small_epochs():
-    assert FitConfig(data_dir=Path("photos"), small_size=500).small_epochs == 0
+@pytest.mark.parametrize("settings, small_epochs", [
+    ({}, 44),  # the defaults: 63 epochs, 70% at 64 px
+    ({"epochs": 10, "small_fraction": 0.5}, 5),
+    ({"epochs": 2, "small_fraction": 0.9}, 1),  # at least one epoch at full size
+    ({"small_fraction": 0.0}, 0),
+    ({"small_size": 96}, 0),  # not smaller than the 96 px input: nothing to gain
+    ({"arch": Arch.seed}, 0),  # the seed model takes one input size only
+])
+def test_small_epochs_follow_the_fraction_where_they_apply(settings, small_epochs):
+    assert FitConfig(data_dir=Path("photos"), **settings).small_epochs == small_epochs

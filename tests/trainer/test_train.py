@@ -172,21 +172,21 @@ def test_small_epochs_train_smaller_then_save_the_contract_size(data_dir, tmp_pa
     out = tmp_path / "m.keras"
     final = _FinalWeights()
     config = FitConfig(data_dir=train, val_dir=val, out=out, image_hw=(TINY_SIZE, TINY_SIZE), epochs=3,
-                       small_epochs=2, small_size=32, batch_size=20, keep=Keep.last)
+                       small_fraction=0.67, small_size=32, batch_size=20, keep=Keep.last)
     result = fit(config, verbose=0, callbacks=[final])
     assert sizes == [(32, 32), (TINY_SIZE, TINY_SIZE)] and result.epochs_run == 3
     saved = keras.models.load_model(out, compile=False)
     assert tuple(saved.input_shape) == (None, TINY_SIZE, TINY_SIZE, 3)  # what export and the edge expect
     assert all(np.array_equal(a, b) for a, b in zip(saved.get_weights(), final.weights))
     contract = ModelContract.load(out.with_suffix(".json"))
-    assert "--small-epochs 2 --small-size 32" in contract.training["command"]
+    assert "--small-fraction 0.67 --small-size 32" in contract.training["command"]
     assert contract.training["multiply_adds"] > 0
 
 
 @pytest.mark.parametrize("extra", [
     {},
     {"keep": Keep.last, "epochs": 7, "grayscale": True, "augment": False, "limit_per_class": 9, "learning_rate": 0.001},
-    {"epochs": 9, "small_epochs": 6, "small_size": 48},
+    {"epochs": 9, "small_fraction": 0.5, "small_size": 48},
 ])
 def test_recorded_command_trains_the_same_config(monkeypatch, tmp_path, extra):
     import shlex
