@@ -1,8 +1,7 @@
-"""What test-time flip averaging would buy: accuracy and cost on labelled photos.
+"""What test-time flip averaging (catdog-edge classify --flip) buys: accuracy and cost on labelled photos.
 
 Each photo is decoded once; the same pixels go to the model alone, and to the model averaged with
-its mirror image (two invokes). catdog offers such an option only when it measurably helps; this
-script is how that is decided (see the README). Prints a Markdown table.
+its mirror image (two invokes: Classifier(flip=True)). Prints a Markdown table.
 
     .venv-edge/bin/python benchmarks/flip_tta.py [--data ../shared/datasets/catdog/val] [--model M]
 """
@@ -32,16 +31,14 @@ def main() -> None:
     args = parser.parse_args()
 
     plain = Classifier.load(args.model, threads=1)
+    flipped = Classifier.load(plain.model_path, threads=1, flip=True)
     labels = plain.contract.labels
     found = scan_folder(args.data, class_names=labels)  # raises DataError for a missing or empty folder
     photos = list(zip(found.paths, found.labels))
     rows = {}
     pixels = [plain.preprocess(p) for p, _ in photos]
     truth = np.array([i for _, i in photos])
-    def averaged(x: np.ndarray) -> np.ndarray:
-        return (plain.predict(x) + plain.predict(np.ascontiguousarray(x[:, ::-1]))) / 2
-
-    for name, predict in (("one invoke (default)", plain.predict), ("photo + mirror image averaged", averaged)):
+    for name, predict in (("one invoke (default)", plain.predict), ("--flip: photo + mirror image averaged", flipped.predict)):
         start = time.perf_counter()
         scores = [predict(x) for x in pixels]
         ms = (time.perf_counter() - start) * 1000.0 / len(pixels)

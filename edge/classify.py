@@ -208,6 +208,7 @@ class Classifier:
         draft: bool = True,
         threads: int | None = None,
         xnnpack: bool = True,
+        flip: bool = False,
     ):
         if threshold is not None and not 0.0 < threshold < 1.0:
             raise ModelError(f"--threshold must be strictly between 0 and 1, got {threshold}")
@@ -219,6 +220,7 @@ class Classifier:
         self.draft = draft
         self.threads = threads
         self.xnnpack = xnnpack
+        self.flip = flip
         self.input_detail = interpreter.get_input_details()[0]
         self.output_detail = interpreter.get_output_details()[0]
 
@@ -231,6 +233,7 @@ class Classifier:
         threshold: float | None = None,
         draft: bool = True,
         xnnpack: bool = True,
+        flip: bool = False,
     ) -> "Classifier":
         """Load a .tflite model and the contract beside it (models/x.tflite -> models/x.json).
 
@@ -243,6 +246,8 @@ class Classifier:
                 (see edge.preprocess.open_image; label agreement with full decoding is measured by
                 benchmarks/edge_throughput.py).
             xnnpack: use the runtime's XNNPACK delegate (see edge.runtime.load_interpreter).
+            flip: test-time augmentation: average the scores of the photo and its mirror image (two
+                invokes per photo; benchmarks/flip_tta.py measures what it buys).
 
         Raises:
             ModelError: model or contract missing, invalid, or not matching each other.
@@ -256,7 +261,8 @@ class Classifier:
         check_contract(
             contract, interpreter.get_input_details()[0], interpreter.get_output_details()[0], str(model_path)
         )
-        return cls(interpreter, contract, rt, model_path, threshold=threshold, draft=draft, threads=threads, xnnpack=xnnpack)
+        return cls(interpreter, contract, rt, model_path, threshold=threshold, draft=draft, threads=threads, xnnpack=xnnpack,
+                   flip=flip)
 
     def preprocess(self, source: ImageSource) -> np.ndarray:
         """Photo -> uint8 pixels (height, width, channels) exactly as this model wants them."""
@@ -264,7 +270,7 @@ class Classifier:
         return prepare(source, c.input_hw, c.color, c.resize, draft=self.draft)
 
     def predict(self, pixels: np.ndarray) -> np.ndarray:
-        """Run the model on prepared pixels.
+        """Run the model on prepared pixels (and, with flip, on their mirror image, averaging the two).
 
         Args:
             pixels: uint8 array (height, width, channels) from preprocess().
@@ -272,6 +278,12 @@ class Classifier:
         Returns:
             float32 array (n_labels,) of probabilities.
         """
+        scores = self._invoke(pixels)
+        if self.flip:
+            scores = (scores + self._invoke(np.ascontiguousarray(pixels[:, ::-1]))) / np.float32(2.0)
+        return scores
+
+    def _invoke(self, pixels: np.ndarray) -> np.ndarray:
         c = self.contract
         if c.input_quantization is not None:
             batch = c.input_quantization.quantize(pixels[np.newaxis], c.input_dtype)

@@ -85,12 +85,13 @@ def classify(
     runtime: RuntimeOption = RuntimeName.auto,
     threads: ThreadsOption = None,
     xnnpack: XnnpackOption = True,
+    flip: Annotated[bool, typer.Option("--flip", help="Also classify the mirror image and average (2 invokes per photo; see README for what it buys).")] = False,
 ) -> None:
     """Classify photos. Exit 0 when every photo was classified, 1 when any failed, 2 on usage or model errors."""
     from edge.classify import Failure
     from edge.inputs import expand_inputs
 
-    classifier = _load(model, runtime, threads, threshold=threshold, draft=draft, xnnpack=xnnpack)
+    classifier = _load(model, runtime, threads, threshold=threshold, draft=draft, xnnpack=xnnpack, flip=flip)
     expanded = expand_inputs(paths, recursive=recursive)
     printer = _Printer(format, classifier.contract.labels, top_k)
     failed = False

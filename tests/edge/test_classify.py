@@ -99,3 +99,16 @@ def test_python_api_accepts_paths_pil_images_and_arrays(bundled_model, val_photo
     by_array = classifier.classify(np.asarray(image.convert("RGB")))
     assert by_path.path == str(path) and by_image.path is None
     assert by_path.scores == by_image.scores == by_array.scores
+
+
+def test_flip_averages_the_photo_and_its_mirror_image(bundled_model, val_photos):
+    plain = Classifier.load(bundled_model)
+    flipped = Classifier.load(bundled_model, flip=True)
+    for path in val_photos["cat"][:5] + val_photos["dog"][:5]:
+        pixels = plain.preprocess(path)
+        mirror = np.ascontiguousarray(pixels[:, ::-1])
+        expected = (plain.predict(pixels) + plain.predict(mirror)) / 2
+        np.testing.assert_allclose(flipped.predict(pixels), expected, atol=1e-6)
+        np.testing.assert_allclose(flipped.predict(mirror), flipped.predict(pixels), atol=1e-6)  # mirror-invariant
+        prediction = flipped.classify(path)
+        assert prediction.scores == pytest.approx(dict(zip(plain.contract.labels, expected.tolist())), abs=1e-6)

@@ -150,3 +150,16 @@ def test_installed_console_script_finds_the_bundled_model(val_photos, tmp_path):
                             capture_output=True, text=True, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["label"] in ("cat", "dog")
+
+
+def test_flip_option_gives_the_mirror_averaged_scores(bundled_model, val_photos):
+    from edge import Classifier
+
+    photo = val_photos["dog"][7]
+    result = runner.invoke(app, ["classify", str(photo), "--flip", "--format", "json", "--model", str(bundled_model)])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout)["scores"]
+    expected = Classifier.load(bundled_model, flip=True).classify(photo).scores
+    assert set(scores) == set(expected) and all(abs(scores[k] - expected[k]) < 1e-5 for k in expected)
+    plain = Classifier.load(bundled_model).classify(photo).scores
+    assert expected != plain  # the mirror image changed the answer's scores: the flag did something

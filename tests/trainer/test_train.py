@@ -183,6 +183,24 @@ def test_small_epochs_train_smaller_then_save_the_contract_size(data_dir, tmp_pa
     assert contract.training["multiply_adds"] > 0
 
 
+def test_training_batches_come_at_the_phase_size_augmented_or_not(data_dir):
+    import tensorflow as tf
+
+    from trainer.data import load_photos, per_class_sample, scan_folder
+    from trainer.train import _train_dataset
+
+    photos = load_photos(per_class_sample(scan_folder(data_dir / "val"), 5, seed=1), (TINY_SIZE, TINY_SIZE))
+    for augment in (True, False):
+        batches = list(_train_dataset(tf, photos, 2, 4, seed=3, out_hw=(32, 32), augment=augment))
+        assert [b.shape[0] for b, _ in batches] == [4, 4, 2]
+        assert all(tuple(b.shape[1:]) == (32, 32, 3) for b, _ in batches)
+        seen = np.concatenate([y.numpy() for _, y in batches])
+        assert sorted(seen.tolist()) == sorted(photos.labels.tolist())  # every photo once, shuffled
+    plain = next(iter(_train_dataset(tf, photos, 2, 10, seed=3, out_hw=(TINY_SIZE, TINY_SIZE), augment=False)))[0]
+    assert sorted(plain.numpy().reshape(10, -1).sum(axis=1).tolist()) == sorted(
+        photos.images.astype(np.float32).reshape(10, -1).sum(axis=1).tolist())  # full size, no augmentation: as decoded
+
+
 @pytest.mark.parametrize("extra", [
     {},
     {"keep": Keep.last, "epochs": 7, "grayscale": True, "augment": False, "limit_per_class": 9, "learning_rate": 0.001},
