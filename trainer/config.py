@@ -113,7 +113,7 @@ class FitConfig:
     seed: int = 1337
     """Seed for the split, shuffling, augmentation and weights."""
     augment: bool = True
-    """Random flips, rotations, zooms and contrast changes while training."""
+    """Random flips, rotations, crops, shifts and colour changes while training (trainer.augment.AugmentConfig)."""
     patience: int = 10
     """Epochs without a better validation accuracy before training stops (keep=best only)."""
     keep: Keep = Keep.best

@@ -261,7 +261,8 @@ def fit(
             if state["epoch"] >= last_epoch or stopped:
                 continue
             # Seeded by the epoch it starts at, so a resumed run does not replay the first epochs' batches.
-            train_ds = _train_dataset(tf, train, n_classes, config.batch_size, config.seed + state["epoch"], out_hw, config.augment)
+            seed = config.seed + state["epoch"]
+            train_ds = _train_dataset(tf, train, n_classes, config.batch_size, seed, out_hw, config.augment)
             model.fit(
                 train_ds, validation_data=val_ds, epochs=last_epoch, initial_epoch=state["epoch"],
                 callbacks=[run_state, *callbacks], verbose=verbose, shuffle=False,  # the dataset shuffles itself

@@ -155,11 +155,13 @@ def test_installed_console_script_finds_the_bundled_model(val_photos, tmp_path):
 def test_flip_option_gives_the_mirror_averaged_scores(bundled_model, val_photos):
     from edge import Classifier
 
-    photo = val_photos["dog"][7]
+    plain, flipped = Classifier.load(bundled_model), Classifier.load(bundled_model, flip=True)
+    # A photo whose mirror image scores differently (a confident model gives many identical ones).
+    photo = next(p for p in val_photos["cat"][:20] + val_photos["dog"][:20]
+                 if flipped.classify(p).scores != plain.classify(p).scores)
     result = runner.invoke(app, ["classify", str(photo), "--flip", "--format", "json", "--model", str(bundled_model)])
     assert result.exit_code == 0, result.output
     scores = json.loads(result.stdout)["scores"]
-    expected = Classifier.load(bundled_model, flip=True).classify(photo).scores
+    expected = flipped.classify(photo).scores
     assert set(scores) == set(expected) and all(abs(scores[k] - expected[k]) < 1e-5 for k in expected)
-    plain = Classifier.load(bundled_model).classify(photo).scores
-    assert expected != plain  # the mirror image changed the answer's scores: the flag did something
+    assert any(abs(scores[k] - plain.classify(photo).scores[k]) > 1e-3 for k in expected)  # the flag did something
