@@ -102,6 +102,11 @@ class FitConfig:
     --arch compact (the seed model takes one input size only) when small_size is under image_hw."""
     small_size: int = 64
     """Square size of the photos in the small epochs."""
+    source_size: int = 128
+    """With augmentation, the training photos are decoded once with their shorter side at this size
+    (never under image_hw) and every random crop is resampled from them to the training size, so a
+    zoomed-in crop keeps its detail instead of being enlarged from an image_hw copy. The model's
+    input stays image_hw; validation and the edge decode at image_hw as before."""
     batch_size: int = 32
     """Photos per training step."""
     learning_rate: float = 2e-3
@@ -141,6 +146,8 @@ class FitConfig:
             raise DataError(f"--small-fraction must be at least 0 and under 1, got {self.small_fraction}")
         if self.small_size < 32:
             raise DataError(f"--small-size must be at least 32 px, got {self.small_size}")
+        if self.source_size < 32:
+            raise DataError(f"--source-size must be at least 32 px, got {self.source_size}")
         if self.learning_rate <= 0:
             raise DataError(f"--lr must be positive, got {self.learning_rate}")
         if self.weight_decay < 0 or not 0.0 <= self.label_smoothing < 0.5:
@@ -155,6 +162,16 @@ class FitConfig:
         if self.arch is not Arch.compact or self.small_size >= min(self.image_hw):
             return 0
         return min(round(self.epochs * self.small_fraction), self.epochs - 1)
+
+    @property
+    def source_hw(self) -> tuple[int, int]:
+        """(height, width) the training photos are decoded at: image_hw scaled up so that its shorter
+        side is source_size when augmenting (never scaled down), else image_hw."""
+        height, width = self.image_hw
+        scale = self.source_size / min(height, width)
+        if not self.augment or scale <= 1.0:
+            return self.image_hw
+        return round(height * scale), round(width * scale)
 
     def check_config(self) -> CheckConfig:
         """The data checks this training run does first."""

@@ -221,7 +221,8 @@ def fit(
         labels=report.train.class_names, input_hw=config.image_hw, color=config.color,
         activation="sigmoid" if n_classes == 2 else "softmax", mode="keras",
     )
-    train = load_photos(report.train, contract.input_hw, contract.color, contract.resize)
+    # Same decode, orientation, colour and resize method as the edge; larger when augmenting (see source_size).
+    train = load_photos(report.train, config.source_hw, contract.color, contract.resize)
     val = load_photos(report.val, contract.input_hw, contract.color, contract.resize)
     for path, reason in train.skipped + val.skipped:  # files that changed since the check
         log(f"warning: skipped {reason}")
@@ -387,7 +388,8 @@ def command_line(config: FitConfig) -> str:
               "--epochs", str(config.epochs), "--batch-size", str(config.batch_size), "--lr", str(config.learning_rate),
               "--weight-decay", str(config.weight_decay), "--label-smoothing", str(config.label_smoothing),
               "--seed", str(config.seed), "--keep", config.keep.value]
-    parts += ["--small-fraction", str(config.small_fraction), "--small-size", str(config.small_size)]
+    parts += ["--small-fraction", str(config.small_fraction), "--small-size", str(config.small_size),
+              "--source-size", str(config.source_size)]
     if config.keep is Keep.best:
         parts += ["--patience", str(config.patience)]
     if not config.augment:

@@ -14,6 +14,7 @@ from trainer.config import Arch, FitConfig
     ({"small_fraction": 1.0}, "--small-fraction must be"),
     ({"small_fraction": -0.1}, "--small-fraction must be"),
     ({"small_size": 16}, "--small-size must be"),
+    ({"source_size": 16}, "--source-size must be"),
 ])
 def test_bad_progressive_resizing_settings_say_what_to_change(settings, message):
     with pytest.raises(DataError, match=message):
@@ -30,3 +31,13 @@ def test_bad_progressive_resizing_settings_say_what_to_change(settings, message)
 ])
 def test_small_epochs_follow_the_fraction_where_they_apply(settings, small_epochs):
     assert FitConfig(data_dir=Path("photos"), **settings).small_epochs == small_epochs
+
+
+@pytest.mark.parametrize("settings, source_hw", [
+    ({}, (128, 128)),  # the defaults: 96 px input, crops resampled from 128 px photos
+    ({"image_hw": (96, 144)}, (128, 192)),  # the shorter side at source_size, proportions kept
+    ({"image_hw": (160, 160)}, (160, 160)),  # never under the input size
+    ({"augment": False}, (96, 96)),  # no crops to sharpen: decoded at the input size
+])
+def test_training_photos_are_decoded_at_the_source_size_when_augmenting(settings, source_hw):
+    assert FitConfig(data_dir=Path("photos"), **settings).source_hw == source_hw

@@ -154,16 +154,17 @@ def test_keep_last_runs_every_epoch_and_saves_the_final_weights(data_dir, tmp_pa
     assert len(saved) == len(final.weights) and all(np.array_equal(a, b) for a, b in zip(saved, final.weights))
 
 
-def test_small_epochs_train_smaller_then_save_the_contract_size(data_dir, tmp_path, monkeypatch):
+def test_small_epochs_train_smaller_from_sharper_sources_then_save_the_contract_size(data_dir, tmp_path, monkeypatch):
     import keras
 
     import trainer.train as train_module
 
-    sizes = []
+    sizes, sources = [], set()
     original = train_module._train_dataset
 
     def spy(tf, photos, n_classes, batch_size, seed, out_hw, augment):
         sizes.append(tuple(out_hw))
+        sources.add(photos.images.shape[1:3])
         return original(tf, photos, n_classes, batch_size, seed, out_hw, augment)
 
     monkeypatch.setattr(train_module, "_train_dataset", spy)
@@ -172,14 +173,15 @@ def test_small_epochs_train_smaller_then_save_the_contract_size(data_dir, tmp_pa
     out = tmp_path / "m.keras"
     final = _FinalWeights()
     config = FitConfig(data_dir=train, val_dir=val, out=out, image_hw=(TINY_SIZE, TINY_SIZE), epochs=3,
-                       small_fraction=0.67, small_size=32, batch_size=20, keep=Keep.last)
+                       small_fraction=0.67, small_size=32, source_size=80, batch_size=20, keep=Keep.last)
     result = fit(config, verbose=0, callbacks=[final])
     assert sizes == [(32, 32), (TINY_SIZE, TINY_SIZE)] and result.epochs_run == 3
+    assert sources == {(80, 80)}  # crops are resampled from photos decoded at --source-size
     saved = keras.models.load_model(out, compile=False)
     assert tuple(saved.input_shape) == (None, TINY_SIZE, TINY_SIZE, 3)  # what export and the edge expect
     assert all(np.array_equal(a, b) for a, b in zip(saved.get_weights(), final.weights))
     contract = ModelContract.load(out.with_suffix(".json"))
-    assert "--small-fraction 0.67 --small-size 32" in contract.training["command"]
+    assert "--small-fraction 0.67 --small-size 32 --source-size 80" in contract.training["command"]
     assert contract.training["multiply_adds"] > 0
 
 
@@ -204,7 +206,7 @@ def test_training_batches_come_at_the_phase_size_augmented_or_not(data_dir):
 @pytest.mark.parametrize("extra", [
     {},
     {"keep": Keep.last, "epochs": 7, "grayscale": True, "augment": False, "limit_per_class": 9, "learning_rate": 0.001},
-    {"epochs": 9, "small_fraction": 0.5, "small_size": 48},
+    {"epochs": 9, "small_fraction": 0.5, "small_size": 48, "source_size": 160},
 ])
 def test_recorded_command_trains_the_same_config(monkeypatch, tmp_path, extra):
     import shlex
