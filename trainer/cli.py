@@ -156,9 +156,9 @@ def fit(
         config = FitConfig(
             data_dir=data_dir, out=out, val_dir=val, val_split=val_split, arch=arch, image_hw=(image_size, image_size),
             epochs=epochs, small_fraction=small_fraction, small_size=small_size, source_size=source_size,
-            batch_size=batch_size, learning_rate=lr, weight_decay=weight_decay, label_smoothing=label_smoothing, seed=seed, augment=augment,
-            patience=patience, keep=keep, limit_per_class=limit_per_class, grayscale=grayscale,
-            min_per_class=min_per_class, min_side=min_side, strict=strict, resume=resume,
+            batch_size=batch_size, learning_rate=lr, weight_decay=weight_decay, label_smoothing=label_smoothing,
+            seed=seed, augment=augment, patience=patience, keep=keep, limit_per_class=limit_per_class,
+            grayscale=grayscale, min_per_class=min_per_class, min_side=min_side, strict=strict, resume=resume,
         )
         result = run_fit(config, verbose=2, log=_log, progress=progress)
     except CatDogError as exc:
