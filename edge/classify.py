@@ -152,7 +152,7 @@ def check_contract(contract: ModelContract, input_detail: dict, output_detail: d
 
 #: Contract fields that decide how a model is fed and read; the sidecar must agree on these.
 _BEHAVIOUR_FIELDS = (
-    "labels", "input_hw", "color", "resize", "input_dtype", "input_quantization", "output_dtype",
+    "labels", "input_hw", "color", "resize", "crop", "input_dtype", "input_quantization", "output_dtype",
     "output_quantization", "activation", "threshold",
 )
 
@@ -267,7 +267,7 @@ class Classifier:
     def preprocess(self, source: ImageSource) -> np.ndarray:
         """Photo -> uint8 pixels (height, width, channels) exactly as this model wants them."""
         c = self.contract
-        return prepare(source, c.input_hw, c.color, c.resize, draft=self.draft)
+        return prepare(source, c.input_hw, c.color, c.resize, c.crop, draft=self.draft)
 
     def predict(self, pixels: np.ndarray) -> np.ndarray:
         """Run the model on prepared pixels (and, with flip, on their mirror image, averaging the two).

@@ -174,7 +174,8 @@ def info(
     typer.echo(f"model      {record['model']} ({record['size_bytes'] / 1024:.1f} KiB, {c.mode})")
     typer.echo(f"runtime    {classifier.runtime.name} {classifier.runtime.version}")
     typer.echo(f"labels     {', '.join(f'{i}={label}' for i, label in enumerate(c.labels))}")
-    typer.echo(f"input      {c.input_hw[0]}x{c.input_hw[1]} {c.color}, resize {c.resize}, raw 0..255 pixels")
+    typer.echo(f"input      {c.input_hw[0]}x{c.input_hw[1]} {c.color}, centre {c.crop:g} of each side, resize {c.resize}, "
+               "raw 0..255 pixels")
     for name, t in tensors.items():
         q = t["quantization"]
         quant = f"scale {q['scale']:.6g}, zero point {q['zero_point']}" if q else "not quantized"

@@ -56,7 +56,11 @@ class ModelContract:
     color: str = "RGB"
     """Channel layout the model takes: "RGB" (3 channels) or "L" (grayscale, 1 channel)."""
     resize: str = "bilinear"
-    """Resize method of edge.preprocess used to reach input_hw (whole image, aspect not kept)."""
+    """Resize method of edge.preprocess used to reach input_hw (aspect not kept)."""
+    crop: float = 1.0
+    """Side of the centred region kept before resizing, as a fraction of each side of the photo
+    (1.0: the whole photo). A model trained on random zoomed-in crops sees its subjects at their
+    training size when it is fed the centre of each photo (trainer FitConfig.crop)."""
     input_dtype: str = "float32"
     """dtype of the input tensor; pixels are raw 0..255 values in every case."""
     input_quantization: Quantization | None = None
@@ -87,6 +91,8 @@ class ModelContract:
             raise ModelError(f"the model contract has color={self.color!r}; expected one of {COLORS}")
         if self.resize not in RESIZE_METHODS:
             raise ModelError(f"the model contract has resize={self.resize!r}; expected one of {RESIZE_METHODS}")
+        if not 0.25 <= self.crop <= 1.0:
+            raise ModelError(f"the model contract has crop={self.crop}; expected a fraction between 0.25 and 1")
         if self.activation not in ACTIVATIONS:
             raise ModelError(f"the model contract has activation={self.activation!r}; expected one of {ACTIVATIONS}")
         if self.activation == "sigmoid" and len(self.labels) != 2:
@@ -144,6 +150,8 @@ class ModelContract:
         try:
             values["labels"] = tuple(str(x) for x in values["labels"])
             values["input_hw"] = tuple(int(x) for x in values["input_hw"])
+            if "crop" in values:
+                values["crop"] = float(values["crop"])
             for name in ("input_quantization", "output_quantization"):
                 if values.get(name) is not None:
                     q = values[name]

@@ -1,4 +1,4 @@
-"""Photo preprocessing, defined once: decode, EXIF orientation, colour, resize, dtype.
+"""Photo preprocessing, defined once: decode, EXIF orientation, colour, centre crop, resize, dtype.
 
 The trainer imports these functions for evaluation, calibration, parity and training data,
 so the model sees the same pixels in training as on the device.
@@ -6,6 +6,7 @@ so the model sees the same pixels in training as on the device.
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 from typing import Union
@@ -112,12 +113,17 @@ def to_color(img: Image.Image, color: str) -> Image.Image:
     return img.convert(color)
 
 
-def resize(img: Image.Image, input_hw: tuple[int, int], method: str = "bilinear") -> Image.Image:
-    """Resize the whole image to (height, width) with the contract's method (aspect not kept)."""
+def resize(img: Image.Image, input_hw: tuple[int, int], method: str = "bilinear", crop: float = 1.0) -> Image.Image:
+    """Resize the image's centred crop (crop of each side; 1.0: the whole image) to (height, width)
+    with the contract's method (aspect not kept)."""
     height, width = input_hw
-    if img.size == (width, height):
-        return img
-    return img.resize((width, height), resample=RESAMPLING[method])
+    if crop == 1.0:
+        if img.size == (width, height):
+            return img
+        return img.resize((width, height), resample=RESAMPLING[method])
+    margin_x, margin_y = img.width * (1.0 - crop) / 2.0, img.height * (1.0 - crop) / 2.0
+    box = (margin_x, margin_y, img.width - margin_x, img.height - margin_y)
+    return img.resize((width, height), resample=RESAMPLING[method], box=box)
 
 
 def prepare(
@@ -125,6 +131,7 @@ def prepare(
     input_hw: tuple[int, int],
     color: str = "RGB",
     method: str = "bilinear",
+    crop: float = 1.0,
     draft: bool = False,
 ) -> np.ndarray:
     """Turn a photo path, PIL image or RGB array into model pixels.
@@ -134,6 +141,7 @@ def prepare(
         input_hw: model input (height, width).
         color: "RGB" or "L".
         method: resize method name (see RESAMPLING).
+        crop: side of the centred region kept, as a fraction of each side (1.0: the whole photo).
         draft: decode JPEG files at a reduced scale first (see open_image); the edge's fast path,
             never used by the trainer.
 
@@ -144,14 +152,16 @@ def prepare(
         ImageError: the photo cannot be read.
     """
     if isinstance(source, (str, Path)):
-        img = open_image(source, input_hw if draft else None)
+        # The kept region, not the whole photo, must still cover DRAFT_OVERSAMPLE times the input.
+        draft_hw = (math.ceil(input_hw[0] / crop), math.ceil(input_hw[1] / crop))
+        img = open_image(source, draft_hw if draft else None)
     elif isinstance(source, Image.Image):
         img = ImageOps.exif_transpose(source)
     elif isinstance(source, np.ndarray):
         img = _array_to_image(source)
     else:
         raise ImageError(f"cannot classify an object of type {type(source).__name__}; pass a path, PIL image or array")
-    img = resize(to_color(img, color), input_hw, method)
+    img = resize(to_color(img, color), input_hw, method, crop)
     arr = np.asarray(img, dtype=np.uint8)
     return arr[..., np.newaxis] if arr.ndim == 2 else arr
 

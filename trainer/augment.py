@@ -32,6 +32,15 @@ class AugmentConfig:
     saturation: float = 0.3
     """Colour saturation scaled by a factor in 1 +- this (no effect on grayscale)."""
 
+    @property
+    def mean_crop_side(self) -> float:
+        """The mean side of a crop as a fraction of the photo's: E[sqrt(area)] for area uniform in
+        self.area (the aspect changes the sides, not their geometric mean). 0.83 for (0.4, 1.0)."""
+        low, high = self.area
+        if high == low:
+            return math.sqrt(low)
+        return (2.0 / 3.0) * (high**1.5 - low**1.5) / (high - low)
+
 
 def augment_batch(images: Any, out_hw: tuple[int, int], generator: Any, config: AugmentConfig = AugmentConfig()) -> Any:
     """Randomly flip, rotate, crop, shift and colour-jitter a batch, resampled to out_hw.

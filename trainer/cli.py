@@ -133,6 +133,7 @@ def fit(
     small_fraction: Annotated[float, typer.Option(help="Fraction of the epochs trained first at --small-size (progressive resizing: cheaper epochs; compact arch, 0 to turn off).")] = 0.7,
     small_size: Annotated[int, typer.Option(help="Square size in pixels of the small epochs (no effect unless under --image-size).")] = 64,
     source_size: Annotated[int, typer.Option(help="Shorter side in pixels the training photos are decoded at for augmentation (sharper crops; never under --image-size).")] = 128,
+    crop: Annotated[Optional[float], typer.Option(help="Side of the centred region the model is fed, as a fraction of each side (recorded in the contract; the edge crops likewise). Default: the mean side of the random training crops, 0.83 (1 with --no-augment).")] = None,
     batch_size: Annotated[int, typer.Option(help="Photos per step.")] = 32,
     lr: Annotated[float, typer.Option(help="Peak AdamW learning rate (cosine decay).")] = 2e-3,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay (0: plain Adam).")] = 0.0,
@@ -155,7 +156,7 @@ def fit(
     try:
         config = FitConfig(
             data_dir=data_dir, out=out, val_dir=val, val_split=val_split, arch=arch, image_hw=(image_size, image_size),
-            epochs=epochs, small_fraction=small_fraction, small_size=small_size, source_size=source_size,
+            epochs=epochs, small_fraction=small_fraction, small_size=small_size, source_size=source_size, crop=crop,
             batch_size=batch_size, learning_rate=lr, weight_decay=weight_decay, label_smoothing=label_smoothing,
             seed=seed, augment=augment, patience=patience, keep=keep, limit_per_class=limit_per_class,
             grayscale=grayscale, min_per_class=min_per_class, min_side=min_side, strict=strict, resume=resume,

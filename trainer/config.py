@@ -7,6 +7,7 @@ from enum import Enum
 from pathlib import Path
 
 from edge.errors import DataError
+from trainer.augment import AugmentConfig
 
 
 class Arch(str, Enum):
@@ -107,6 +108,11 @@ class FitConfig:
     (never under image_hw) and every random crop is resampled from them to the training size, so a
     zoomed-in crop keeps its detail instead of being enlarged from an image_hw copy. The model's
     input stays image_hw; validation and the edge decode at image_hw as before."""
+    crop: float | None = None
+    """Side of the centred region of each photo the model is fed, as a fraction of each side: the
+    contract's crop, used for validation, export and on the edge. None: with augmentation, the mean
+    side of the random training crops (AugmentConfig.mean_crop_side, 0.83 with the defaults), so
+    subjects appear at the size the model learnt them; without augmentation, 1.0 (the whole photo)."""
     batch_size: int = 32
     """Photos per training step."""
     learning_rate: float = 2e-3
@@ -148,6 +154,8 @@ class FitConfig:
             raise DataError(f"--small-size must be at least 32 px, got {self.small_size}")
         if self.source_size < 32:
             raise DataError(f"--source-size must be at least 32 px, got {self.source_size}")
+        if self.crop is not None and not 0.25 <= self.crop <= 1.0:
+            raise DataError(f"--crop must be between 0.25 and 1 (a fraction of each side), got {self.crop}")
         if self.learning_rate <= 0:
             raise DataError(f"--lr must be positive, got {self.learning_rate}")
         if self.weight_decay < 0 or not 0.0 <= self.label_smoothing < 0.5:
@@ -172,6 +180,13 @@ class FitConfig:
         if not self.augment or scale <= 1.0:
             return self.image_hw
         return round(height * scale), round(width * scale)
+
+    @property
+    def input_crop(self) -> float:
+        """The contract's centre crop: crop if given, else the default described there."""
+        if self.crop is not None:
+            return self.crop
+        return round(AugmentConfig().mean_crop_side, 2) if self.augment else 1.0
 
     def check_config(self) -> CheckConfig:
         """The data checks this training run does first."""

@@ -137,7 +137,7 @@ def stratified_split(photos: PhotoSet, val_fraction: float, seed: int) -> tuple[
 
 
 def load_photos(
-    photos: PhotoSet, input_hw: tuple[int, int], color: str = "RGB", method: str = "bilinear"
+    photos: PhotoSet, input_hw: tuple[int, int], color: str = "RGB", method: str = "bilinear", crop: float = 1.0
 ) -> LoadedPhotos:
     """Decode and resize every photo with edge.preprocess.prepare (in threads; Pillow releases the GIL).
 
@@ -149,7 +149,7 @@ def load_photos(
 
     def one(path: Path) -> np.ndarray | str:
         try:
-            return prepare(path, input_hw, color, method)
+            return prepare(path, input_hw, color, method, crop)
         except ImageError as exc:
             return str(exc)
 
@@ -182,7 +182,7 @@ def load_labelled(
     photos = scan_folder(data_dir, class_names=contract.labels)
     if limit_per_class is not None:
         photos = per_class_sample(photos, limit_per_class, seed)
-    return load_photos(photos, contract.input_hw, contract.color, contract.resize)
+    return load_photos(photos, contract.input_hw, contract.color, contract.resize, contract.crop)
 
 
 def select_photos(

@@ -88,8 +88,9 @@ def check_parity(
     keras_model, keras_contract = load_keras(keras_path)
     classifier = Classifier.load(tflite_path)
     contract = classifier.contract
-    if keras_contract.labels != contract.labels or keras_contract.input_hw != contract.input_hw:
+    if (keras_contract.labels, keras_contract.input_hw, keras_contract.crop) != (contract.labels, contract.input_hw, contract.crop):
         raise ModelError(
-            f"{keras_path} and {tflite_path} have different labels or input sizes; export the .tflite from this .keras"
+            f"{keras_path} and {tflite_path} have different labels, input sizes or crops; "
+            "export the .tflite from this .keras"
         )
     return parity_on_photos(keras_model, classifier, load_labelled(data_dir, contract, limit_per_class, seed))

@@ -218,12 +218,13 @@ def fit(
         log(f"warning: {warning}")
     n_classes = len(report.train.class_names)
     contract = ModelContract(
-        labels=report.train.class_names, input_hw=config.image_hw, color=config.color,
+        labels=report.train.class_names, input_hw=config.image_hw, color=config.color, crop=config.input_crop,
         activation="sigmoid" if n_classes == 2 else "softmax", mode="keras",
     )
     # Same decode, orientation, colour and resize method as the edge; larger when augmenting (see source_size).
+    # Training photos are whole (augmentation crops them at random); validation is fed as the edge feeds it.
     train = load_photos(report.train, config.source_hw, contract.color, contract.resize)
-    val = load_photos(report.val, contract.input_hw, contract.color, contract.resize)
+    val = load_photos(report.val, contract.input_hw, contract.color, contract.resize, contract.crop)
     for path, reason in train.skipped + val.skipped:  # files that changed since the check
         log(f"warning: skipped {reason}")
 
@@ -390,6 +391,8 @@ def command_line(config: FitConfig) -> str:
               "--seed", str(config.seed), "--keep", config.keep.value]
     parts += ["--small-fraction", str(config.small_fraction), "--small-size", str(config.small_size),
               "--source-size", str(config.source_size)]
+    if config.crop is not None:  # else the default, derived from the augmentation (see FitConfig.crop)
+        parts += ["--crop", str(config.crop)]
     if config.keep is Keep.best:
         parts += ["--patience", str(config.patience)]
     if not config.augment:

@@ -166,10 +166,10 @@ def test_model_side_errors_exit_2(tmp_path, bundled_model, val_photos):
 
 
 def test_contract_from_a_newer_version_loads_with_a_warning(tmp_path, bundled_model, val_photos):
-    newer = copy_model_with_contract(bundled_model, tmp_path / "newer.tflite", {"format_version": 2, "crop": "center"})
+    newer = copy_model_with_contract(bundled_model, tmp_path / "newer.tflite", {"format_version": 2, "letterbox": "black"})
     result = runner.invoke(app, ["classify", str(val_photos["cat"][0]), "--model", str(newer)])
     assert result.exit_code == 0, result.output
-    assert "warning:" in result.stderr and "crop" in result.stderr
+    assert "warning:" in result.stderr and "letterbox" in result.stderr
 
 
 def test_lossless_formats_give_the_same_pixels_as_the_decoded_jpeg(awkward, bundled_model):

@@ -29,6 +29,16 @@ def test_json_round_trip(tmp_path):
     assert json.loads(path.read_text())["input_hw"] == [128, 96]
 
 
+def test_crop_round_trips_and_defaults_to_the_whole_photo(tmp_path):
+    path = tmp_path / "m.json"
+    make_contract(crop=0.83).save(path)
+    assert ModelContract.load(path).crop == 0.83
+    older = make_contract().to_dict()
+    del older["crop"]  # written before contracts had a crop
+    path.write_text(json.dumps(older))
+    assert ModelContract.load(path).crop == 1.0
+
+
 def test_sidecar_path_is_beside_the_model(tmp_path):
     assert sidecar_path(tmp_path / "catdog.tflite") == tmp_path / "catdog.json"
 
@@ -49,6 +59,8 @@ def test_unknown_fields_load_with_a_warning(tmp_path):
         ({"resize": "nearest"}, "resize"),
         ({"labels": ("a", "b", "c")}, "sigmoid"),
         ({"threshold": 1.5}, "threshold"),
+        ({"crop": 0.1}, "crop"),
+        ({"crop": 1.2}, "crop"),
     ],
 )
 def test_invalid_contracts_are_refused(changes, message):

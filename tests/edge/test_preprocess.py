@@ -31,6 +31,30 @@ def test_path_pil_and_array_inputs_agree(val_photos):
     assert np.array_equal(prepare(np.asarray(rgb), (64, 64)), from_path)
 
 
+def test_centre_crop_keeps_the_middle_of_each_side():
+    """crop=0.8 drops 10% of each side: a blue frame 10% wide disappears; the whole photo keeps it."""
+    img = Image.new("RGB", (200, 100), (0, 0, 255))
+    img.paste((255, 0, 0), (20, 10, 180, 90))  # red inside a frame of 10% of each side
+    cropped = prepare(img, (40, 40), crop=0.8).astype(int)
+    whole = prepare(img, (40, 40)).astype(int)
+    inner = cropped[1:-1, 1:-1]  # the bilinear filter reaches half a pixel past the kept region
+    assert inner[..., 2].max() == 0 and inner[..., 0].min() == 255
+    assert whole[0, :, 2].min() > 225 and whole[:, 0, 2].min() > 225  # blue frame at the edges
+    assert np.array_equal(prepare(img, (40, 40), crop=1.0), prepare(img, (40, 40)))
+
+
+def test_centre_crop_is_the_same_for_paths_and_draft_decoding(val_photos):
+    """A file, its decoded image and a draft (reduced-scale) JPEG decode all crop the same region."""
+    path = val_photos["dog"][3]
+    from_path = prepare(path, (96, 96), crop=0.83).astype(int)
+    with Image.open(path) as img:
+        from_image = prepare(img.convert("RGB"), (96, 96), crop=0.83).astype(int)
+    drafted = prepare(path, (96, 96), crop=0.83, draft=True).astype(int)
+    assert np.array_equal(from_path, from_image)
+    assert np.abs(drafted - from_path).mean() < 3  # the region is the same; only DCT scaling noise
+    assert np.abs(from_path - prepare(path, (96, 96)).astype(int)).mean() > 3 * np.abs(drafted - from_path).mean()
+
+
 def test_exif_rotation_is_applied(val_photos, tmp_path):
     """A photo stored sideways with an EXIF orientation tag reaches the model upright."""
     upright = Image.open(val_photos["dog"][2]).convert("RGB")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tests.trainer.conftest import TINY_SIZE
 from trainer.augment import AugmentConfig, augment_batch
@@ -58,3 +59,10 @@ def test_colour_jitter_moves_brightness_and_saturation_only_when_asked(data_dir)
     saturated = _augment(grey, 2, config=AugmentConfig(**{**STILL, "saturation": 0.5}))
     assert not np.allclose(plain, bright, atol=1.0)
     assert np.allclose(saturated.std(axis=3), 0.0, atol=1e-3)  # grey stays grey whatever the saturation
+
+
+@pytest.mark.parametrize("area, side", [((0.4, 1.0), 0.83), ((1.0, 1.0), 1.0), ((0.25, 0.25), 0.5)])
+def test_mean_crop_side_is_the_mean_square_root_of_the_area(area, side):
+    assert AugmentConfig(area=area).mean_crop_side == pytest.approx(side, abs=0.002)
+    draws = np.sqrt(np.random.default_rng(0).uniform(*area, 200_000))
+    assert AugmentConfig(area=area).mean_crop_side == pytest.approx(draws.mean(), abs=0.002)

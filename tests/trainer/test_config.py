@@ -15,6 +15,8 @@ from trainer.config import Arch, FitConfig
     ({"small_fraction": -0.1}, "--small-fraction must be"),
     ({"small_size": 16}, "--small-size must be"),
     ({"source_size": 16}, "--source-size must be"),
+    ({"crop": 0.1}, "--crop must be"),
+    ({"crop": 1.5}, "--crop must be"),
 ])
 def test_bad_progressive_resizing_settings_say_what_to_change(settings, message):
     with pytest.raises(DataError, match=message):
@@ -41,3 +43,13 @@ def test_small_epochs_follow_the_fraction_where_they_apply(settings, small_epoch
 ])
 def test_training_photos_are_decoded_at_the_source_size_when_augmenting(settings, source_hw):
     assert FitConfig(data_dir=Path("photos"), **settings).source_hw == source_hw
+
+
+@pytest.mark.parametrize("settings, crop", [
+    ({}, 0.83),  # the mean side of the default training crops (40-100% of the area)
+    ({"augment": False}, 1.0),  # trained on whole photos: fed whole photos
+    ({"crop": 0.9}, 0.9),
+    ({"crop": 1.0, "augment": False}, 1.0),
+])
+def test_the_contract_crop_matches_what_training_showed(settings, crop):
+    assert FitConfig(data_dir=Path("photos"), **settings).input_crop == crop

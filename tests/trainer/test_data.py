@@ -52,6 +52,9 @@ def test_training_pipeline_sees_the_edge_preprocessing(data_dir):
     assert labels.numpy().tolist() == list(photos.labels)
     _, one_hot = next(iter(_batches(tf, loaded, n_classes=3, batch_size=12)))
     assert one_hot.numpy().tolist() == [[float(i == label) for i in range(3)] for label in photos.labels]
+    cropped = load_photos(photos, (96, 80), crop=0.83)  # validation, calibration and parity as the edge crops
+    assert np.array_equal(cropped.images, np.stack([prepare(p, (96, 80), crop=0.83) for p in photos.paths]))
+    assert not np.array_equal(cropped.images, loaded.images)
 
 
 def test_stratified_sample_keeps_class_shares_and_is_seeded():

@@ -33,6 +33,20 @@ def test_bundled_int8_model_matches_keras_on_all_val_photos(bundled_model, data_
     assert abs(report.keras_accuracy - report.tflite_accuracy) <= 0.005 + 1e-9, report
 
 
+def test_a_tflite_model_fed_differently_from_the_keras_model_is_refused(bundled_model, data_dir, tmp_path):
+    """Comparing models fed different pixels (here a different centre crop) would measure nothing."""
+    import shutil
+
+    from edge.errors import ModelError
+
+    keras_path = tmp_path / "cropped.keras"
+    shutil.copy(BUNDLED_KERAS, keras_path)
+    contract = ModelContract.load(BUNDLED_KERAS.with_suffix(".json"))
+    contract.replace(crop=0.5 if contract.crop != 0.5 else 1.0).save(keras_path.with_suffix(".json"))
+    with pytest.raises(ModelError, match="crops; export the .tflite from this .keras"):
+        check_parity(keras_path, bundled_model, data_dir / "val", limit_per_class=2)
+
+
 def test_float32_export_matches_keras_exactly(data_dir, tmp_path):
     out = tmp_path / "float.tflite"
     result = CliRunner().invoke(

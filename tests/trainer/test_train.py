@@ -149,6 +149,7 @@ def test_keep_last_runs_every_epoch_and_saves_the_final_weights(data_dir, tmp_pa
     assert result.val_accuracy == history["val_accuracy"][-1]
     contract = ModelContract.load(out.with_suffix(".json"))
     assert contract.training["saved_epoch"] == 3 and contract.training["config"]["keep"] == "last"
+    assert contract.crop == 0.83  # the default: the mean side of the training crops
     assert contract.metrics["keras_val_accuracy"] == round(history["val_accuracy"][-1], 4)
     saved = keras.models.load_model(out, compile=False).get_weights()
     assert len(saved) == len(final.weights) and all(np.array_equal(a, b) for a, b in zip(saved, final.weights))
@@ -206,7 +207,7 @@ def test_training_batches_come_at_the_phase_size_augmented_or_not(data_dir):
 @pytest.mark.parametrize("extra", [
     {},
     {"keep": Keep.last, "epochs": 7, "grayscale": True, "augment": False, "limit_per_class": 9, "learning_rate": 0.001},
-    {"epochs": 9, "small_fraction": 0.5, "small_size": 48, "source_size": 160},
+    {"epochs": 9, "small_fraction": 0.5, "small_size": 48, "source_size": 160, "crop": 0.9},
 ])
 def test_recorded_command_trains_the_same_config(monkeypatch, tmp_path, extra):
     import shlex
