@@ -92,6 +92,7 @@ benchmarks: install $(EDGE_VENV)/.installed $(LEGACY_VENV)/.installed runs/seed/
 	$(BIN)/python benchmarks/edge_throughput.py
 	$(BIN)/python benchmarks/cold_start.py --runs 9
 	$(EDGE_VENV)/bin/python benchmarks/flip_tta.py
+	$(BIN)/python benchmarks/centre_crop.py
 	$(BIN)/python benchmarks/camera_soak.py
 	$(BIN)/python benchmarks/install_footprint.py
 

@@ -1,0 +1,73 @@
+"""What the contract's centre crop does to accuracy: each model fed several centre crops of labelled photos.
+
+fit records crop 0.83, the mean side of its random training crops (README, "Centre crop"); this
+script measures what feeding other fractions of each side would have given. Every photo is decoded
+once with edge.preprocess (open_image, to_color) and resized per crop with edge.preprocess.resize,
+the edge's own code. Keras (.keras, contract beside it) and TFLite (.tflite) models both work.
+Prints a Markdown table of accuracy per model and crop.
+
+    .venv/bin/python benchmarks/centre_crop.py [--data ../shared/datasets/catdog/val] [--models M ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from edge.classify import Classifier, decide
+from edge.preprocess import open_image, resize, to_color
+from trainer.data import scan_folder
+from trainer.parity import tflite_scores
+
+ROOT = Path(__file__).resolve().parents[1]
+CROPS = (1.0, 0.95, 0.9, 0.83, 0.8, 0.75)
+
+
+def scorer(path: Path):
+    """(contract, pixels -> scores of a batch) for a .keras or .tflite model."""
+    if path.suffix == ".keras":
+        from trainer.keras_model import keras_scores, load_keras
+
+        model, contract = load_keras(path)
+        return contract, lambda x: keras_scores(model, x, contract)
+    classifier = Classifier.load(path)
+    return classifier.contract, lambda x: tflite_scores(classifier, x)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/datasets/catdog/val",
+                        help="class-per-folder labelled photos (folder names = the models' labels)")
+    parser.add_argument("--models", type=Path, nargs="+",
+                        default=[ROOT / "models/catdog.keras", ROOT / "models/catdog.tflite"])
+    parser.add_argument("--crops", type=float, nargs="+", default=CROPS, help="fractions of each side")
+    args = parser.parse_args()
+
+    models = [(path, *scorer(path)) for path in args.models]
+    contract = models[0][1]
+    found = scan_folder(args.data, class_names=contract.labels)  # raises DataError for a missing or empty folder
+    photos = [to_color(open_image(p), contract.color) for p in found.paths]
+    truth = np.asarray(found.labels)
+
+    print(f"{len(photos)} photos from {args.data}, {platform.machine()} ({os.cpu_count()} cores), "
+          f"Python {platform.python_version()}\n")
+    print("| model | contract crop | " + " | ".join(f"fed {c:g}" for c in args.crops) + " |")
+    print("|---|---|" + "---|" * len(args.crops))
+    for path, model_contract, score in models:
+        accuracies = []
+        for crop in args.crops:
+            c = model_contract
+            pixels = np.stack([np.asarray(resize(img, c.input_hw, c.resize, crop)) for img in photos])
+            pixels = pixels.reshape(len(photos), *c.input_shape)
+            predicted = np.array([decide(s, c) for s in score(pixels)])
+            accuracies.append(float(np.mean(predicted == truth)))
+        print(f"| {path.name} | {model_contract.crop:g} | "
+              + " | ".join(f"{a:.1%}" for a in accuracies) + " |")
+
+
+if __name__ == "__main__":
+    main()
