@@ -15,10 +15,12 @@ import argparse
 import os
 import platform
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from edge.classify import Classifier, decide
+from edge.contract import ModelContract
 from edge.preprocess import open_image, resize, to_color
 from trainer.data import scan_folder
 from trainer.parity import tflite_scores
@@ -27,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CROPS = (1.0, 0.95, 0.9, 0.83, 0.8, 0.75)
 
 
-def scorer(path: Path):
-    """(contract, pixels -> scores of a batch) for a .keras or .tflite model."""
+def scorer(path: Path) -> tuple[ModelContract, Callable[[np.ndarray], np.ndarray]]:
+    """The contract of a .keras or .tflite model, and a function from a batch of its pixels to scores."""
     if path.suffix == ".keras":
         from trainer.keras_model import keras_scores, load_keras
 
@@ -57,16 +59,13 @@ def main() -> None:
           f"Python {platform.python_version()}\n")
     print("| model | contract crop | " + " | ".join(f"fed {c:g}" for c in args.crops) + " |")
     print("|---|---|" + "---|" * len(args.crops))
-    for path, model_contract, score in models:
+    for path, c, score in models:
         accuracies = []
         for crop in args.crops:
-            c = model_contract
             pixels = np.stack([np.asarray(resize(img, c.input_hw, c.resize, crop)) for img in photos])
-            pixels = pixels.reshape(len(photos), *c.input_shape)
-            predicted = np.array([decide(s, c) for s in score(pixels)])
+            predicted = np.array([decide(s, c) for s in score(pixels.reshape(len(photos), *c.input_shape))])
             accuracies.append(float(np.mean(predicted == truth)))
-        print(f"| {path.name} | {model_contract.crop:g} | "
-              + " | ".join(f"{a:.1%}" for a in accuracies) + " |")
+        print(f"| {path.name} | {c.crop:g} | " + " | ".join(f"{a:.1%}" for a in accuracies) + " |")
 
 
 if __name__ == "__main__":
