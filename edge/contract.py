@@ -19,6 +19,8 @@ COLORS = ("RGB", "L")
 RESIZE_METHODS = ("bilinear",)
 ACTIVATIONS = ("sigmoid", "softmax")
 DTYPES = ("uint8", "int8", "float32")
+#: Smallest and largest centre crop, as a fraction of each side.
+CROP_RANGE = (0.25, 1.0)
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ class ModelContract:
             raise ModelError(f"the model contract has color={self.color!r}; expected one of {COLORS}")
         if self.resize not in RESIZE_METHODS:
             raise ModelError(f"the model contract has resize={self.resize!r}; expected one of {RESIZE_METHODS}")
-        if not 0.25 <= self.crop <= 1.0:
+        if not CROP_RANGE[0] <= self.crop <= CROP_RANGE[1]:
             raise ModelError(f"the model contract has crop={self.crop}; expected a fraction between 0.25 and 1")
         if self.activation not in ACTIVATIONS:
             raise ModelError(f"the model contract has activation={self.activation!r}; expected one of {ACTIVATIONS}")

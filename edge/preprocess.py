@@ -117,10 +117,8 @@ def resize(img: Image.Image, input_hw: tuple[int, int], method: str = "bilinear"
     """Resize the image's centred crop (crop of each side; 1.0: the whole image) to (height, width)
     with the contract's method (aspect not kept)."""
     height, width = input_hw
-    if crop == 1.0:
-        if img.size == (width, height):
-            return img
-        return img.resize((width, height), resample=RESAMPLING[method])
+    if crop == 1.0 and img.size == (width, height):
+        return img
     margin_x, margin_y = img.width * (1.0 - crop) / 2.0, img.height * (1.0 - crop) / 2.0
     box = (margin_x, margin_y, img.width - margin_x, img.height - margin_y)
     return img.resize((width, height), resample=RESAMPLING[method], box=box)
@@ -153,8 +151,8 @@ def prepare(
     """
     if isinstance(source, (str, Path)):
         # The kept region, not the whole photo, must still cover DRAFT_OVERSAMPLE times the input.
-        draft_hw = (math.ceil(input_hw[0] / crop), math.ceil(input_hw[1] / crop))
-        img = open_image(source, draft_hw if draft else None)
+        draft_hw = (math.ceil(input_hw[0] / crop), math.ceil(input_hw[1] / crop)) if draft else None
+        img = open_image(source, draft_hw)
     elif isinstance(source, Image.Image):
         img = ImageOps.exif_transpose(source)
     elif isinstance(source, np.ndarray):

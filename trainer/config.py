@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from edge.contract import CROP_RANGE
 from edge.errors import DataError
 from trainer.augment import AugmentConfig
 
@@ -154,7 +155,7 @@ class FitConfig:
             raise DataError(f"--small-size must be at least 32 px, got {self.small_size}")
         if self.source_size < 32:
             raise DataError(f"--source-size must be at least 32 px, got {self.source_size}")
-        if self.crop is not None and not 0.25 <= self.crop <= 1.0:
+        if self.crop is not None and not CROP_RANGE[0] <= self.crop <= CROP_RANGE[1]:
             raise DataError(f"--crop must be between 0.25 and 1 (a fraction of each side), got {self.crop}")
         if self.learning_rate <= 0:
             raise DataError(f"--lr must be positive, got {self.learning_rate}")

@@ -182,6 +182,12 @@ def load_labelled(
     photos = scan_folder(data_dir, class_names=contract.labels)
     if limit_per_class is not None:
         photos = per_class_sample(photos, limit_per_class, seed)
+    return load_for(photos, contract)
+
+
+def load_for(photos: PhotoSet, contract: ModelContract) -> LoadedPhotos:
+    """load_photos with the contract's size, colour, resize method and centre crop: the pixels the
+    model is fed on the edge (validation, calibration, parity, evaluation)."""
     return load_photos(photos, contract.input_hw, contract.color, contract.resize, contract.crop)
 
 

@@ -19,7 +19,7 @@ from edge.errors import DataError, ModelError
 from edge.metadata import embed_contract, read_embedded_contract
 from edge.runtime import find_runtime, load_interpreter
 from trainer.config import ExportConfig, ExportMode
-from trainer.data import LoadedPhotos, PhotoSet, load_photos, scan_folder, stratified_sample
+from trainer.data import LoadedPhotos, PhotoSet, load_for, scan_folder, stratified_sample
 from trainer.keras_model import load_keras
 from trainer.parity import ParityReport, parity_on_photos
 from trainer.train import recorded_photos
@@ -125,7 +125,7 @@ def export(config: ExportConfig, log: Callable[[str], None] = lambda _: None) ->
     if config.mode is ExportMode.int8:
         pool = _photos_for(contract, config.calibration_dir, 0, "training")
         cal_set = stratified_sample(pool, config.calibration_count, config.seed)
-        calibration = load_photos(cal_set, contract.input_hw, contract.color, contract.resize, contract.crop)
+        calibration = load_for(cal_set, contract)
         calibration_counts = {name: int(np.sum(calibration.labels == i)) for i, name in enumerate(contract.labels)}
         log(f"calibrating int8 on {len(calibration.labels)} photos {calibration_counts}")
     parity_set = _photos_for(contract, config.parity_dir, 1, "validation")
@@ -139,7 +139,7 @@ def export(config: ExportConfig, log: Callable[[str], None] = lambda _: None) ->
         tflite_contract = _contract_for(tmp_model, contract, config.mode)
         tflite_contract.save(sidecar_path(tmp_model))
         classifier = Classifier.load(tmp_model)
-        val = load_photos(parity_set, contract.input_hw, contract.color, contract.resize, contract.crop)
+        val = load_for(parity_set, contract)
         report = parity_on_photos(keras_model, classifier, val)
         metrics = dict(contract.metrics)
         metrics.update(

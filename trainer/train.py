@@ -17,7 +17,7 @@ from edge.errors import CatDogError, DataError
 from trainer.config import FitConfig, Keep
 from trainer import data
 from trainer.augment import augment_batch
-from trainer.data import LoadedPhotos, PhotoSet, load_photos
+from trainer.data import LoadedPhotos, PhotoSet, load_for, load_photos
 from trainer.scan import DataReport, check_data
 from trainer.versions import library_versions
 
@@ -224,7 +224,7 @@ def fit(
     # Same decode, orientation, colour and resize method as the edge; larger when augmenting (see source_size).
     # Training photos are whole (augmentation crops them at random); validation is fed as the edge feeds it.
     train = load_photos(report.train, config.source_hw, contract.color, contract.resize)
-    val = load_photos(report.val, contract.input_hw, contract.color, contract.resize, contract.crop)
+    val = load_for(report.val, contract)
     for path, reason in train.skipped + val.skipped:  # files that changed since the check
         log(f"warning: skipped {reason}")
 
