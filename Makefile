@@ -6,15 +6,20 @@ VENV   ?= .venv
 DATA   ?= ../shared/datasets/catdog
 BIN    := $(VENV)/bin
 DEMO   := demo-out
-# Two more environments prove the edge runs without TensorFlow: edge-only (pip install .[edge],
+# Two more environments prove the edge runs without TensorFlow, both installed from the wheel: edge-only ([edge],
 # ai-edge-litert) and legacy (tflite-runtime 2.14 with numpy < 2, as on older Raspberry Pi OS;
 # tflite-runtime has wheels for Python 3.8-3.11 only).
 EDGE_VENV   ?= .venv-edge
 LEGACY_VENV ?= .venv-legacy
 LEGACY_PYTHON ?= $(shell command -v python3.11 || echo $(PYTHON))
 DATA_ABS := $(abspath $(DATA))
+# The wheel: built once from this checkout; the edge-only and legacy environments install it.
+DIST    ?= dist
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+WHEEL   := $(DIST)/catdog_toolkit-$(VERSION)-py3-none-any.whl
+PACKAGE_FILES := $(shell find edge trainer -name '*.py') models/catdog.tflite models/catdog.json
 
-.PHONY: install test test-main test-edge test-legacy demo model seed-model benchmarks clean
+.PHONY: install wheel test test-main test-edge test-legacy demo model seed-model benchmarks clean
 
 install: $(VENV)/.installed
 
@@ -25,20 +30,28 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[train,edge,camera,dev]'
 	@touch $@
 
-$(EDGE_VENV)/.installed: pyproject.toml $(wildcard edge/*.py) models/catdog.tflite models/catdog.json
-	rm -rf $(EDGE_VENV) build
+## make wheel: the one wheel both device environments install (and a Pi user copies over)
+wheel: $(WHEEL)
+
+$(WHEEL): pyproject.toml README.md $(PACKAGE_FILES) | install
+	rm -rf build $(DIST)/catdog_toolkit-*.whl
+	$(BIN)/pip wheel --quiet --no-deps --wheel-dir $(DIST) .
+	@test -f $@ || (echo "pip wheel did not write $@"; exit 1)
+
+$(EDGE_VENV)/.installed: $(WHEEL)
+	rm -rf $(EDGE_VENV)
 	$(PYTHON) -m venv $(EDGE_VENV)
 	$(EDGE_VENV)/bin/pip install --quiet --upgrade pip
-	$(EDGE_VENV)/bin/pip install --quiet '.[edge,camera,dev]'
+	$(EDGE_VENV)/bin/pip install --quiet '$(abspath $(WHEEL))[edge,camera,dev]'
 	@! $(EDGE_VENV)/bin/python -c 'import tensorflow' 2>/dev/null || (echo "TensorFlow leaked into $(EDGE_VENV)"; exit 1)
 	@touch $@
 
-$(LEGACY_VENV)/.installed: pyproject.toml $(wildcard edge/*.py) models/catdog.tflite models/catdog.json
-	rm -rf $(LEGACY_VENV) build
+$(LEGACY_VENV)/.installed: $(WHEEL)
+	rm -rf $(LEGACY_VENV)
 	$(LEGACY_PYTHON) -m venv $(LEGACY_VENV)
 	$(LEGACY_VENV)/bin/pip install --quiet --upgrade pip
-	$(LEGACY_VENV)/bin/pip install --quiet 'numpy<2' 'tflite-runtime==2.14.*' pillow typer pytest
-	$(LEGACY_VENV)/bin/pip install --quiet --no-deps .
+	$(LEGACY_VENV)/bin/pip install --quiet 'numpy<2' 'tflite-runtime==2.14.*' pillow 'typer>=0.12,<0.25' pytest
+	$(LEGACY_VENV)/bin/pip install --quiet --no-deps '$(abspath $(WHEEL))'
 	@touch $@
 
 ## make test: the whole suite in the full environment, then the edge tests in the edge-only and
@@ -48,11 +61,12 @@ test: test-main test-edge test-legacy
 test-main: install $(LEGACY_VENV)/.installed
 	CATDOG_DATA=$(DATA_ABS) CATDOG_LEGACY_EDGE=$(abspath $(LEGACY_VENV))/bin/catdog-edge $(BIN)/python -m pytest
 
+# CATDOG_INSTALLED=1: these runs must import the installed wheel, never the checkout (tests/edge/test_install.py).
 test-edge: $(EDGE_VENV)/.installed $(LEGACY_VENV)/.installed
-	CATDOG_DATA=$(DATA_ABS) CATDOG_LEGACY_EDGE=$(abspath $(LEGACY_VENV))/bin/catdog-edge $(EDGE_VENV)/bin/python -m pytest tests/edge -p no:cacheprovider
+	CATDOG_INSTALLED=1 CATDOG_DATA=$(DATA_ABS) CATDOG_LEGACY_EDGE=$(abspath $(LEGACY_VENV))/bin/catdog-edge $(EDGE_VENV)/bin/python -m pytest tests/edge -p no:cacheprovider
 
 test-legacy: $(LEGACY_VENV)/.installed
-	CATDOG_DATA=$(DATA_ABS) $(LEGACY_VENV)/bin/python -m pytest tests/edge -p no:cacheprovider
+	CATDOG_INSTALLED=1 CATDOG_DATA=$(DATA_ABS) $(LEGACY_VENV)/bin/python -m pytest tests/edge -p no:cacheprovider
 
 ## make demo: the whole pipeline once, small: fit -> export --quantize -> parity -> classify
 demo: install
@@ -97,4 +111,4 @@ benchmarks: install $(EDGE_VENV)/.installed $(LEGACY_VENV)/.installed runs/seed/
 	$(BIN)/python benchmarks/install_footprint.py
 
 clean:
-	rm -rf $(VENV) $(EDGE_VENV) $(LEGACY_VENV) $(DEMO) runs .pytest_cache build
+	rm -rf $(VENV) $(EDGE_VENV) $(LEGACY_VENV) $(DEMO) runs .pytest_cache build $(DIST)

@@ -29,7 +29,7 @@ def keras_latency_ms(model, shape: tuple[int, ...], runs: int) -> float:
     """Median wall time of model(x) on one photo (TensorFlow's thread pools set to 1 at start-up)."""
     import numpy as np
 
-    from edge.bench import latency_stats
+    from catdog.edge.bench import latency_stats
 
     x = np.full((1, *shape), 128, dtype=np.float32)
     for _ in range(5):
@@ -43,12 +43,12 @@ def keras_latency_ms(model, shape: tuple[int, ...], runs: int) -> float:
 
 
 def rows_for(keras_path: Path, val_dir: Path, runs: int, out_dir: Path) -> list[dict]:
-    from edge.bench import time_invoke
-    from edge.classify import Classifier
-    from trainer.config import ExportConfig, ExportMode
-    from trainer.export import export
-    from trainer.keras_model import load_keras
-    from trainer.model import multiply_adds
+    from catdog.edge.bench import time_invoke
+    from catdog.edge.classify import Classifier
+    from catdog.trainer.config import ExportConfig, ExportMode
+    from catdog.trainer.export import export
+    from catdog.trainer.keras_model import load_keras
+    from catdog.trainer.model import multiply_adds
 
     model, contract = load_keras(keras_path)
     arch = contract.training.get("arch", "?")
@@ -96,7 +96,7 @@ def main() -> None:
         for path in models:
             rows += rows_for(path, args.val, args.runs, Path(tmp))
 
-    from edge.runtime import find_runtime
+    from catdog.edge.runtime import find_runtime
 
     rt = find_runtime()
     print(f"{args.val} ({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "

@@ -16,10 +16,10 @@ import tempfile
 import threading
 from pathlib import Path
 
-from edge import Classifier
-from edge.camera import WatchConfig, WatchSummary, watch
-from edge.inputs import expand_inputs
-from edge.sources import SourceConfig, import_cv2, open_stream
+from catdog.edge import Classifier
+from catdog.edge.camera import WatchConfig, WatchSummary, watch
+from catdog.edge.inputs import expand_inputs
+from catdog.edge.sources import SourceConfig, import_cv2, open_stream
 
 FRAME_HW = (480, 640)
 

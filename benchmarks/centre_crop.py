@@ -19,11 +19,11 @@ from typing import Callable
 
 import numpy as np
 
-from edge.classify import Classifier, decide
-from edge.contract import ModelContract
-from edge.preprocess import open_image, resize, to_color
-from trainer.data import scan_folder
-from trainer.parity import tflite_scores
+from catdog.edge.classify import Classifier, decide
+from catdog.edge.contract import ModelContract
+from catdog.edge.preprocess import open_image, resize, to_color
+from catdog.trainer.data import scan_folder
+from catdog.trainer.parity import tflite_scores
 
 ROOT = Path(__file__).resolve().parents[1]
 CROPS = (1.0, 0.95, 0.9, 0.83, 0.8, 0.75)
@@ -32,7 +32,7 @@ CROPS = (1.0, 0.95, 0.9, 0.83, 0.8, 0.75)
 def scorer(path: Path) -> tuple[ModelContract, Callable[[np.ndarray], np.ndarray]]:
     """The contract of a .keras or .tflite model, and a function from a batch of its pixels to scores."""
     if path.suffix == ".keras":
-        from trainer.keras_model import keras_scores, load_keras
+        from catdog.trainer.keras_model import keras_scores, load_keras
 
         model, contract = load_keras(path)
         return contract, lambda x: keras_scores(model, x, contract)

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-import edge.preprocess
+import catdog.edge.preprocess
 
-from edge import Classifier, Prediction
-from edge.inputs import expand_inputs
+from catdog.edge import Classifier, Prediction
+from catdog.edge.inputs import expand_inputs
 
 
 def naive(model: Path, photos: tuple[Path, ...]) -> tuple[float, list[Prediction]]:
@@ -34,7 +34,7 @@ def naive(model: Path, photos: tuple[Path, ...]) -> tuple[float, list[Prediction
 def pipelined(
     model: Path, photos: tuple[Path, ...], workers: int, draft: bool, oversample: int = 2
 ) -> tuple[float, list[Prediction]]:
-    edge.preprocess.DRAFT_OVERSAMPLE = oversample
+    catdog.edge.preprocess.DRAFT_OVERSAMPLE = oversample
     classifier = Classifier.load(model, draft=draft)
     start = time.perf_counter()
     results = list(classifier.classify_many(photos, workers=workers))

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge import Classifier
-from edge.classify import decide
-from trainer.data import scan_folder  # numpy and edge only: works in the edge-only environment
+from catdog.edge import Classifier
+from catdog.edge.classify import decide
+from catdog.trainer.data import scan_folder  # numpy and edge only: works in the edge-only environment
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -20,8 +20,8 @@ def step_ms(size: int, batch_size: int, repeats: int, steps: int = 10) -> tuple[
     """(fastest, median) milliseconds per training step of the compact model at size x size."""
     import keras
 
-    from trainer.config import Arch
-    from trainer.model import build_model
+    from catdog.trainer.config import Arch
+    from catdog.trainer.model import build_model
 
     model = build_model(Arch.compact, (size, size, 3), 2)
     model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss="binary_crossentropy")

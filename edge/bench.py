@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edge.classify import Classifier, Failure
+from .classify import Classifier, Failure
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from edge.bench import latency_stats
-from edge.classify import Classifier, decide
-from edge.smoothing import Smoother, check_smoothing
-from edge.errors import CameraSetupError, SourceError
-from edge.sources import Frame, FrameStream
+from .bench import latency_stats
+from .classify import Classifier, decide
+from .smoothing import Smoother, check_smoothing
+from .errors import CameraSetupError, SourceError
+from .sources import Frame, FrameStream
 
 #: Latency percentiles cover at most this many recent frames, so a loop left running for weeks
 #: keeps a fixed memory footprint.

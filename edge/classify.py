@@ -14,10 +14,10 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from edge.contract import ModelContract, sidecar_path
-from edge.errors import CatDogError, ModelError
-from edge.preprocess import ImageSource, prepare
-from edge.runtime import Runtime, RuntimeName, find_runtime, load_interpreter, read_model
+from .contract import ModelContract, sidecar_path
+from .errors import CatDogError, ModelError
+from .preprocess import ImageSource, prepare
+from .runtime import Runtime, RuntimeName, find_runtime, load_interpreter, read_model
 
 #: Photos decoded ahead of inference per worker thread: enough that no thread waits for the
 #: next job, few enough (a few MB) that memory stays flat on any folder size.
@@ -79,7 +79,7 @@ def default_model_path() -> Path:
     if env:
         return Path(env)
     try:
-        bundled = Path(str(resources.files("edge.bundled") / BUNDLED_MODEL))
+        bundled = Path(str(resources.files(f"{__package__}.bundled") / BUNDLED_MODEL))
         if bundled.is_file():
             return bundled
     except (ModuleNotFoundError, TypeError):
@@ -168,7 +168,7 @@ def contract_for_model(model_path: Path, content: bytes | None = None) -> ModelC
     Raises:
         ModelError: no contract at all, or an invalid one.
     """
-    from edge.metadata import read_embedded_contract
+    from .metadata import read_embedded_contract
 
     sidecar = sidecar_path(model_path)
     embedded = read_embedded_contract(model_path if content is None else content)

@@ -13,8 +13,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from edge.errors import CatDogError
-from edge.runtime import RuntimeName
+from .errors import CatDogError
+from .runtime import RuntimeName
 
 # Only what every command needs is imported here; numpy, Pillow and the interpreter load on use.
 
@@ -50,7 +50,7 @@ def _fail(exc: CatDogError) -> typer.Exit:
 
 
 def _load(model: Optional[Path], runtime: RuntimeName, threads: Optional[int], **options):
-    from edge.classify import Classifier
+    from .classify import Classifier
 
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -88,8 +88,8 @@ def classify(
     flip: Annotated[bool, typer.Option("--flip", help="Also classify the mirror image and average (2 invokes per photo; see README for what it buys).")] = False,
 ) -> None:
     """Classify photos. Exit 0 when every photo was classified, 1 when any failed, 2 on usage or model errors."""
-    from edge.classify import Failure
-    from edge.inputs import expand_inputs
+    from .classify import Failure
+    from .inputs import expand_inputs
 
     classifier = _load(model, runtime, threads, threshold=threshold, draft=draft, xnnpack=xnnpack, flip=flip)
     expanded = expand_inputs(paths, recursive=recursive)
@@ -204,8 +204,8 @@ def bench(
     xnnpack: XnnpackOption = True,
 ) -> None:
     """Invoke latency (min/p50/p95/p99) and end-to-end photos per second on this device."""
-    from edge.bench import bench as run_bench
-    from edge.inputs import expand_inputs
+    from .bench import bench as run_bench
+    from .inputs import expand_inputs
 
     classifier = _load(model, runtime, threads, xnnpack=xnnpack)
     paths: tuple[Path, ...] = ()
@@ -284,8 +284,8 @@ def camera(
     import signal
     import threading
 
-    from edge.camera import LabelEvent, WatchConfig, watch
-    from edge.sources import SourceConfig, open_stream
+    from .camera import LabelEvent, WatchConfig, watch
+    from .sources import SourceConfig, open_stream
 
     try:
         source_config = SourceConfig(

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.errors import ModelError
+from .errors import ModelError
 
 FORMAT_VERSION = 1
 COLORS = ("RGB", "L")

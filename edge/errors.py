@@ -28,18 +28,6 @@ class RuntimeMissingError(CatDogError):
     exit_code = 2
 
 
-class DataError(CatDogError):
-    """A training or evaluation photo folder is missing, empty or laid out wrongly."""
-
-    exit_code = 2
-
-
-class ParityError(CatDogError):
-    """The quantized model disagrees with the full model more than the agreed bar allows."""
-
-    exit_code = 1
-
-
 class CameraSetupError(CatDogError):
     """--source names nothing usable, or the package it needs is not installed."""
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, TextIO
 
-from edge.preprocess import IMAGE_SUFFIXES
+from .preprocess import IMAGE_SUFFIXES
 
 _GLOB_CHARS = frozenset("*?[")
 

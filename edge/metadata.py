@@ -23,7 +23,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from edge.errors import ModelError
+from .errors import ModelError
 
 #: Metadata name of the embedded contract (the TFLite converter uses names such as "min_runtime_version").
 CONTRACT_NAME = "catdog_contract"

@@ -14,7 +14,7 @@ from typing import Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from edge.errors import ImageError
+from .errors import ImageError
 
 ImageSource = Union[str, Path, Image.Image, np.ndarray]
 

@@ -8,7 +8,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from edge.errors import ModelError, RuntimeMissingError
+from .errors import ModelError, RuntimeMissingError
 
 
 class RuntimeName(str, Enum):
@@ -70,7 +70,7 @@ def find_runtime(choice: RuntimeName | str = RuntimeName.auto) -> Runtime:
                        op_resolver_type=module.OpResolverType)
     wanted = "ai-edge-litert or tflite-runtime" if choice is RuntimeName.auto else _CANDIDATES[choice][1]
     raise RuntimeMissingError(
-        f"no TFLite runtime: install {wanted} (pip install 'catdog[edge]'; "
+        f"no TFLite runtime: install {wanted} (pip install ai-edge-litert, or the wheel's [edge] extra; "
         f"older Raspberry Pi OS: pip install tflite-runtime 'numpy<2') [{'; '.join(problems)}]"
     )
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.errors import CameraSetupError
+from .errors import CameraSetupError
 
 
 def check_smoothing(window: int, agree: float, min_confidence: float) -> None:

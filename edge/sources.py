@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.errors import CameraSetupError, ImageError, SourceError
-from edge.inputs import expand_inputs
-from edge.preprocess import open_image, to_color
+from .errors import CameraSetupError, ImageError, SourceError
+from .inputs import expand_inputs
+from .preprocess import open_image, to_color
 
 #: --source values that open a network stream through OpenCV/FFmpeg.
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://")
@@ -129,7 +129,7 @@ def import_cv2() -> Any:
         import cv2
     except ImportError as exc:
         raise CameraSetupError(
-            f"OpenCV is needed for webcams, video files and streams: pip install 'catdog[camera]' ({exc})"
+            f"OpenCV is needed for webcams, video files and streams: pip install opencv-python-headless (the [camera] extra) ({exc})"
         ) from None
     return cv2
 

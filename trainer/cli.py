@@ -11,8 +11,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from edge.errors import CatDogError
-from trainer.config import Arch, CheckConfig, EvaluateConfig, ExportConfig, ExportMode, FitConfig, Keep
+from catdog.edge.errors import CatDogError
+from .config import Arch, CheckConfig, EvaluateConfig, ExportConfig, ExportMode, FitConfig, Keep
 
 # Keep TensorFlow's C++ start-up chatter out of the user's terminal.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -89,7 +89,7 @@ def check(
     format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.text,
 ) -> None:
     """Check a photo folder as fit would: photos per class, unreadable, too small and duplicate files, imbalance."""
-    from trainer.scan import check_data
+    from .scan import check_data
 
     progress = _Progress("checking photos")
     try:
@@ -150,7 +150,7 @@ def fit(
 ) -> None:
     """Check the photos, train a CNN, and save the best epoch by validation accuracy (or, --keep last, the last) with its contract,
     history (JSON, CSV) and training curves (PNG). Ctrl-C saves the best model so far; --resume continues."""
-    from trainer.train import fit as run_fit
+    from .train import fit as run_fit
 
     progress = _Progress("checking photos")
     try:
@@ -190,7 +190,7 @@ def export(
 ) -> None:
     """Convert to .tflite, check parity with the Keras model on validation photos, embed the contract in the
     .tflite and write it beside it as JSON. Nothing is written if conversion or parity fails."""
-    from trainer.export import export as run_export
+    from .export import export as run_export
 
     if quantize and mode not in (None, ExportMode.int8):
         typer.echo(f"error: --quantize means --mode int8; it cannot be combined with --mode {mode.value}", err=True)
@@ -223,7 +223,7 @@ def parity(
     format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.text,
 ) -> None:
     """Run both models on the same prepared photos and report agreement and probability differences."""
-    from trainer.parity import check_parity
+    from .parity import check_parity
 
     try:
         report = check_parity(keras_model, tflite_model, data, limit_per_class=limit_per_class)
@@ -253,7 +253,7 @@ def evaluate(
 ) -> None:
     """Accuracy, per-class precision/recall/F1, confusion matrix, ROC AUC and the most confidently wrong photos,
     with the edge's preprocessing, for a .keras or .tflite model."""
-    from trainer.evaluate import evaluate as run_evaluate
+    from .evaluate import evaluate as run_evaluate
 
     try:
         config = EvaluateConfig(

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from edge.contract import CROP_RANGE
-from edge.errors import DataError
-from trainer.augment import AugmentConfig
+from catdog.edge.contract import CROP_RANGE
+from .errors import DataError
+from .augment import AugmentConfig
 
 
 class Arch(str, Enum):

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.contract import ModelContract
-from edge.errors import DataError, ImageError
-from edge.preprocess import IMAGE_SUFFIXES, prepare
+from catdog.edge.contract import ModelContract
+from catdog.edge.errors import ImageError
+
+from .errors import DataError
+from catdog.edge.preprocess import IMAGE_SUFFIXES, prepare
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from edge.classify import Classifier, decide
-from trainer.config import EvaluateConfig
-from trainer.data import load_labelled
-from trainer.parity import tflite_scores
+from catdog.edge.classify import Classifier, decide
+from .config import EvaluateConfig
+from .data import load_labelled
+from .parity import tflite_scores
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,7 @@ def evaluate(config: EvaluateConfig) -> EvaluationReport:
     """
     model_path = Path(config.model_path)
     if model_path.suffix == ".keras":
-        from trainer.keras_model import keras_scores, load_keras
+        from .keras_model import keras_scores, load_keras
 
         model, contract = load_keras(model_path)
         score = lambda images: keras_scores(model, images, contract)  # noqa: E731
@@ -197,7 +197,7 @@ def evaluate(config: EvaluateConfig) -> EvaluationReport:
     )
     if config.plots_dir is None:
         return report
-    from trainer.plots import plot_confusion, plot_roc
+    from .plots import plot_confusion, plot_roc
 
     stem = Path(config.plots_dir) / f"{model_path.stem}{model_path.suffix.replace('.', '-')}"
     title = f"{model_path.name}: accuracy {report.accuracy:.3f} on {report.photos} photos"

@@ -13,16 +13,18 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from edge.classify import Classifier
-from edge.contract import ModelContract, Quantization, sidecar_path
-from edge.errors import DataError, ModelError
-from edge.metadata import embed_contract, read_embedded_contract
-from edge.runtime import find_runtime, load_interpreter
-from trainer.config import ExportConfig, ExportMode
-from trainer.data import LoadedPhotos, PhotoSet, load_for, scan_folder, stratified_sample
-from trainer.keras_model import load_keras
-from trainer.parity import ParityReport, parity_on_photos
-from trainer.train import recorded_photos
+from catdog.edge.classify import Classifier
+from catdog.edge.contract import ModelContract, Quantization, sidecar_path
+from catdog.edge.errors import ModelError
+
+from .errors import DataError
+from catdog.edge.metadata import embed_contract, read_embedded_contract
+from catdog.edge.runtime import find_runtime, load_interpreter
+from .config import ExportConfig, ExportMode
+from .data import LoadedPhotos, PhotoSet, load_for, scan_folder, stratified_sample
+from .keras_model import load_keras
+from .parity import ParityReport, parity_on_photos
+from .train import recorded_photos
 
 
 @dataclass(frozen=True)

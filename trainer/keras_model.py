@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.classify import scores_from_output
-from edge.contract import ModelContract, sidecar_path
-from edge.errors import ModelError
+from catdog.edge.classify import scores_from_output
+from catdog.edge.contract import ModelContract, sidecar_path
+from catdog.edge.errors import ModelError
 
 
 def load_keras(path: Path) -> tuple[Any, ModelContract]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trainer.config import Arch
+from .config import Arch
 
 
 def build_model(arch: Arch, input_shape: tuple[int, int, int], n_classes: int, seed: int = 1337) -> Any:

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from edge.classify import Classifier, decide
-from edge.contract import ModelContract
-from edge.errors import ModelError
-from trainer.data import LoadedPhotos, load_labelled
+from catdog.edge.classify import Classifier, decide
+from catdog.edge.contract import ModelContract
+from catdog.edge.errors import ModelError
+from .data import LoadedPhotos, load_labelled
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def tflite_scores(classifier: Classifier, images: np.ndarray) -> np.ndarray:
 
 def parity_on_photos(keras_model: Any, classifier: Classifier, photos: LoadedPhotos) -> ParityReport:
     """Run both models on the same prepared photos and compare."""
-    from trainer.keras_model import keras_scores
+    from .keras_model import keras_scores
 
     contract = classifier.contract
     return compare(keras_scores(keras_model, photos.images, contract), tflite_scores(classifier, photos.images),
@@ -83,7 +83,7 @@ def check_parity(
         ModelError: a model cannot be loaded or the two have different labels.
         DataError: the photo folder is unusable.
     """
-    from trainer.keras_model import load_keras
+    from .keras_model import load_keras
 
     keras_model, keras_contract = load_keras(keras_path)
     classifier = Classifier.load(tflite_path)

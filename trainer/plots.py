@@ -6,8 +6,8 @@ import io
 from pathlib import Path
 from typing import Any, Sequence
 
-from edge.contract import atomic_write_bytes
-from edge.errors import CatDogError
+from catdog.edge.contract import atomic_write_bytes
+from catdog.edge.errors import CatDogError
 
 
 class PlotError(CatDogError):
@@ -21,7 +21,7 @@ def _figure(size: tuple[float, float]) -> Any:
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise PlotError("matplotlib is not installed; pip install 'catdog[train]' (or matplotlib) for plots") from None
+        raise PlotError("matplotlib is not installed; pip install matplotlib (the [train] extra) for plots") from None
     return Figure(figsize=size, dpi=100, layout="constrained")
 
 

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from edge.errors import DataError, ImageError
-from edge.preprocess import IMAGE_SUFFIXES, open_image
-from trainer.config import CheckConfig
-from trainer.data import PhotoSet, select_photos
+from catdog.edge.errors import ImageError
+
+from .errors import DataError
+from catdog.edge.preprocess import IMAGE_SUFFIXES, open_image
+from .config import CheckConfig
+from .data import PhotoSet, select_photos
 
 #: Problem kinds, in the order the report lists them.
 KINDS = ("unsupported", "unreadable", "too small", "duplicate")

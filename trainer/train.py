@@ -12,14 +12,16 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from edge.contract import ModelContract, atomic_write_bytes, sidecar_path
-from edge.errors import CatDogError, DataError
-from trainer.config import FitConfig, Keep
-from trainer import data
-from trainer.augment import augment_batch
-from trainer.data import LoadedPhotos, PhotoSet, load_for, load_photos
-from trainer.scan import DataReport, check_data
-from trainer.versions import library_versions
+from catdog.edge.contract import ModelContract, atomic_write_bytes, sidecar_path
+from catdog.edge.errors import CatDogError
+
+from .errors import DataError
+from .config import FitConfig, Keep
+from . import data
+from .augment import augment_batch
+from .data import LoadedPhotos, PhotoSet, load_for, load_photos
+from .scan import DataReport, check_data
+from .versions import library_versions
 
 
 class TrainingInterrupted(CatDogError):
@@ -231,7 +233,7 @@ def fit(
     import keras
     import tensorflow as tf
 
-    from trainer.model import build_model
+    from .model import build_model
 
     out = Path(config.out)
     ckpt = checkpoint_dir_for(out)
@@ -288,7 +290,7 @@ def _fixed_size(path: Path, config: FitConfig, contract: ModelContract) -> Any:
     (which nothing after training reads): what export and the edge expect, whatever size it trained at."""
     import keras
 
-    from trainer.model import build_model
+    from .model import build_model
 
     trained = keras.models.load_model(path, compile=False, safe_mode=True)
     model = build_model(config.arch, contract.input_shape, len(contract.labels), config.seed)
@@ -301,8 +303,8 @@ def _finish(
     val: LoadedPhotos, report: DataReport, log: Callable[[str], None],
 ) -> dict[str, Any]:
     """Write the best model, its contract, the history (JSON, CSV) and the curves beside config.out."""
-    from trainer.model import multiply_adds
-    from trainer.plots import PlotError, plot_history
+    from .model import multiply_adds
+    from .plots import PlotError, plot_history
 
     out = Path(config.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from importlib import metadata
 def library_versions() -> dict[str, str]:
     """Versions of Python and the libraries that shape a trained model."""
     versions = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for dist in ("catdog", "tensorflow", "keras", "numpy", "pillow", "ai-edge-litert"):
+    for dist in ("catdog-toolkit", "tensorflow", "keras", "numpy", "pillow", "ai-edge-litert"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -28,7 +28,7 @@ def to_frame(path: Path) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def classifier(bundled_model):
-    from edge.classify import Classifier
+    from catdog.edge.classify import Classifier
 
     return Classifier.load(bundled_model)
 

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-import edge.preprocess
-from edge import Classifier
-from edge.cli import app
+import catdog.edge.preprocess
+from catdog.edge import Classifier
+from catdog.edge.cli import app
 from tests.conftest import copy_model_with_contract
 
 runner = CliRunner()
@@ -93,14 +93,14 @@ DECODABLE = (
 @pytest.fixture
 def locked_file_unreadable(awkward, monkeypatch):
     """Tests run as root, which chmod cannot lock out; make Pillow see a permission error instead."""
-    real_open = edge.preprocess.Image.open
+    real_open = catdog.edge.preprocess.Image.open
 
     def guarded(fp, *args, **kwargs):
         if Path(fp) == awkward["locked"]:
             raise PermissionError(13, "Permission denied", str(fp))
         return real_open(fp, *args, **kwargs)
 
-    monkeypatch.setattr(edge.preprocess.Image, "open", guarded)
+    monkeypatch.setattr(catdog.edge.preprocess.Image, "open", guarded)
 
 
 def test_mixed_run_answers_every_good_photo_and_flags_every_bad_one(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edge import Classifier
-from edge.classify import contract_for_model
+from catdog.edge import Classifier
+from catdog.edge.classify import contract_for_model
 
 
 def test_bundled_model_fits_the_edge_budget(bundled_model):

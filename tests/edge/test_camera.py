@@ -10,10 +10,10 @@ import types
 
 import pytest
 
-from edge.camera import LabelEvent, Notice, WatchConfig, snapshot_name, watch
-from edge.classify import Classifier
-from edge.errors import CameraSetupError
-from edge.sources import Frame, SourceConfig, open_stream
+from catdog.edge.camera import LabelEvent, Notice, WatchConfig, snapshot_name, watch
+from catdog.edge.classify import Classifier
+from catdog.edge.errors import CameraSetupError
+from catdog.edge.sources import Frame, SourceConfig, open_stream
 from tests.edge.camera_fixtures import (
     RUN,
     MjpegServer,

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from edge import Classifier, Failure, ModelError, Prediction
-from edge.classify import decide, scores_from_output
-from edge.contract import ModelContract, Quantization
+from catdog.edge import Classifier, Failure, ModelError, Prediction
+from catdog.edge.classify import decide, scores_from_output
+from catdog.edge.contract import ModelContract, Quantization
 from tests.conftest import copy_model_with_contract
 
 

@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from edge.cli import app
+from catdog.edge.cli import app
 
 runner = CliRunner()
 
@@ -153,7 +153,7 @@ def test_installed_console_script_finds_the_bundled_model(val_photos, tmp_path):
 
 
 def test_flip_option_gives_the_mirror_averaged_scores(bundled_model, val_photos):
-    from edge import Classifier
+    from catdog.edge import Classifier
 
     plain, flipped = Classifier.load(bundled_model), Classifier.load(bundled_model, flip=True)
     # A photo whose mirror image scores differently (a confident model gives many identical ones).

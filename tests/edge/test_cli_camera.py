@@ -15,7 +15,7 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from edge.cli import app
+from catdog.edge.cli import app
 from tests.conftest import ROOT
 from tests.edge.camera_fixtures import (
     RUN,
@@ -94,7 +94,7 @@ def _read_line(proc: subprocess.Popen, timeout: float) -> str:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_signal_stops_cleanly_with_summary_and_exit_0(sig, bundled_model, confident_frames, tmp_path):
     folder = write_folder(tmp_path / "frames", confident_frames["cat"] * 4)  # 48 frames at 10 fps: ~5 s live
-    code = "from edge.cli import app; app()"
+    code = "from catdog.edge.cli import app; app()"
     args = ["camera", "-s", str(folder), "--realtime", "--fps", "10", "-m", str(bundled_model), "-f", "json", "--smooth", "2"]
     proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})

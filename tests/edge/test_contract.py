@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from edge.classify import check_contract
-from edge.contract import ModelContract, Quantization, sidecar_path
-from edge.errors import ModelError
+from catdog.edge.classify import check_contract
+from catdog.edge.contract import ModelContract, Quantization, sidecar_path
+from catdog.edge.errors import ModelError
 
 
 def make_contract(**changes) -> ModelContract:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge.inputs import expand_inputs
+from catdog.edge.inputs import expand_inputs
 
 
 def test_directories_files_and_problems(tmp_path):

@@ -10,10 +10,10 @@ import textwrap
 import numpy as np
 import pytest
 
-from edge.errors import ModelError
-from edge.metadata import CONTRACT_NAME, embed_contract, read_embedded_contract, read_metadata
-from edge.preprocess import prepare
-from edge.runtime import find_runtime
+from catdog.edge.errors import ModelError
+from catdog.edge.metadata import CONTRACT_NAME, embed_contract, read_embedded_contract, read_metadata
+from catdog.edge.preprocess import prepare
+from catdog.edge.runtime import find_runtime
 from tests.conftest import ROOT
 
 CONTRACT = {"labels": ["cat", "dog"], "input_hw": [128, 128], "note": "é ünïcode"}
@@ -93,7 +93,7 @@ def test_reading_needs_no_tensorflow_or_flatbuffers_package(bundled_model):
     code = textwrap.dedent(
         f"""
         import sys
-        from edge.metadata import read_embedded_contract, embed_contract
+        from catdog.edge.metadata import read_embedded_contract, embed_contract
         data = embed_contract(open({str(bundled_model)!r}, 'rb').read(), b'{{"labels": ["cat", "dog"]}}')
         print(read_embedded_contract(data)["labels"])
         heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'trainer', 'flatbuffers'))

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge.errors import ImageError
-from edge.preprocess import open_image, prepare, to_color
+from catdog.edge.errors import ImageError
+from catdog.edge.preprocess import open_image, prepare, to_color
 
 
 def test_real_photo_becomes_uint8_rgb_of_the_input_size(val_photos):

@@ -7,8 +7,8 @@ import importlib.util
 
 import pytest
 
-from edge.errors import RuntimeMissingError
-from edge.runtime import RuntimeName, find_runtime
+from catdog.edge.errors import RuntimeMissingError
+from catdog.edge.runtime import RuntimeName, find_runtime
 
 
 def test_auto_prefers_litert_and_falls_back_to_tflite_runtime():
@@ -27,7 +27,7 @@ def test_missing_runtimes_give_an_install_hint(monkeypatch):
         return real_import(name, *args)
 
     monkeypatch.setattr(importlib, "import_module", no_tflite)
-    with pytest.raises(RuntimeMissingError, match=r"install ai-edge-litert or tflite-runtime.*catdog\[edge\]"):
+    with pytest.raises(RuntimeMissingError, match=r"install ai-edge-litert or tflite-runtime \(pip install ai-edge-litert"):
         find_runtime(RuntimeName.auto)
     with pytest.raises(RuntimeMissingError, match="install tflite-runtime"):
         find_runtime("tflite-runtime")

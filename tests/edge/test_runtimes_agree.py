@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge import Classifier
-from edge.runtime import find_runtime
+from catdog.edge import Classifier
+from catdog.edge.runtime import find_runtime
 
 LEGACY_EDGE = os.environ.get("CATDOG_LEGACY_EDGE")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.errors import CatDogError
-from edge.smoothing import Smoother
+from catdog.edge.errors import CatDogError
+from catdog.edge.smoothing import Smoother
 
 LABELS = ("cat", "dog")
 

@@ -11,8 +11,8 @@ import types
 import numpy as np
 import pytest
 
-from edge.errors import CameraSetupError, SourceError
-from edge.sources import (
+from catdog.edge.errors import CameraSetupError, SourceError
+from catdog.edge.sources import (
     DirectorySource,
     LatestFrameStream,
     PicameraSource,
@@ -31,7 +31,7 @@ def _solid(rgb: tuple[int, int, int], n: int = 1) -> list[np.ndarray]:
 
 def test_cv2_and_picamera2_load_only_when_a_camera_source_is_opened():
     code = (
-        "import sys, edge, edge.cli, edge.camera, edge.sources, edge.smoothing; "
+        "import sys, catdog.edge, catdog.edge.cli, catdog.edge.camera, catdog.edge.sources, catdog.edge.smoothing; "
         "heavy = sorted(m for m in ('cv2', 'picamera2') if m in sys.modules); print(heavy); assert not heavy"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
@@ -238,5 +238,5 @@ def test_missing_picamera2_is_a_setup_error(monkeypatch):
 
 def test_missing_opencv_is_a_setup_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "cv2", None)
-    with pytest.raises(CameraSetupError, match=r"pip install 'catdog\[camera\]'"):
+    with pytest.raises(CameraSetupError, match=r"pip install opencv-python-headless"):
         make_source(SourceConfig("0"))

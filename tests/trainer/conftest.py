@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from trainer.cli import app
+from catdog.trainer.cli import app
 
 TINY_SIZE = 64
 TINY_PER_CLASS = 16

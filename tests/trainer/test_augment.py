@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.trainer.conftest import TINY_SIZE
-from trainer.augment import AugmentConfig, augment_batch
+from catdog.trainer.augment import AugmentConfig, augment_batch
 
 
 #: No geometry or colour change but the random flip.
@@ -20,7 +20,7 @@ def _augment(batch, seed, out_hw=(TINY_SIZE, TINY_SIZE), config=AugmentConfig())
 
 
 def _photos(data_dir):
-    from trainer.data import load_photos, per_class_sample, scan_folder
+    from catdog.trainer.data import load_photos, per_class_sample, scan_folder
 
     photos = load_photos(per_class_sample(scan_folder(data_dir / "val"), 4, seed=1), (TINY_SIZE, TINY_SIZE))
     return photos.images.astype(np.float32)

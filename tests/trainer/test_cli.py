@@ -6,9 +6,9 @@ import json
 
 from typer.testing import CliRunner
 
-from edge.cli import app as edge_app
-from edge.contract import ModelContract
-from trainer.cli import app
+from catdog.edge.cli import app as edge_app
+from catdog.edge.contract import ModelContract
+from catdog.trainer.cli import app
 
 runner = CliRunner()
 
@@ -76,12 +76,12 @@ def test_fit_on_a_missing_folder_is_a_clear_error(tmp_path):
 
 
 def test_fit_interrupted_exits_130_with_the_resume_hint(monkeypatch, tmp_path):
-    import trainer.train
-    from trainer.train import TrainingInterrupted
+    import catdog.trainer.train
+    from catdog.trainer.train import TrainingInterrupted
 
     def interrupted(*args, **kwargs):
         raise TrainingInterrupted("training interrupted after epoch 3; run the same command with --resume to continue")
 
-    monkeypatch.setattr(trainer.train, "fit", interrupted)
+    monkeypatch.setattr(catdog.trainer.train, "fit", interrupted)
     result = runner.invoke(app, ["fit", str(tmp_path), "--out", str(tmp_path / "m.keras")])
     assert result.exit_code == 130 and "--resume" in result.stderr

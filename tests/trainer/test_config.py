@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.errors import DataError
-from trainer.config import Arch, FitConfig
+from catdog.trainer.errors import DataError
+from catdog.trainer.config import Arch, FitConfig
 
 
 @pytest.mark.parametrize("settings, message", [

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.errors import DataError
-from edge.preprocess import prepare
-from trainer.data import load_photos, per_class_sample, scan_folder, stratified_split
+from catdog.trainer.errors import DataError
+from catdog.edge.preprocess import prepare
+from catdog.trainer.data import load_photos, per_class_sample, scan_folder, stratified_split
 
 
 def test_scan_reads_labels_from_sorted_folder_names(data_dir):
@@ -41,7 +41,7 @@ def test_training_pipeline_sees_the_edge_preprocessing(data_dir):
     pixels edge.preprocess gives the device."""
     import tensorflow as tf
 
-    from trainer.train import _batches
+    from catdog.trainer.train import _batches
 
     photos = per_class_sample(scan_folder(data_dir / "val"), 6, seed=1)
     loaded = load_photos(photos, (96, 80))
@@ -60,7 +60,7 @@ def test_training_pipeline_sees_the_edge_preprocessing(data_dir):
 def test_stratified_sample_keeps_class_shares_and_is_seeded():
     from pathlib import Path
 
-    from trainer.data import PhotoSet, stratified_sample
+    from catdog.trainer.data import PhotoSet, stratified_sample
 
     labels = (0,) * 10 + (1,) * 20 + (2,) * 30
     photos = PhotoSet(tuple(Path(f"p{i}.jpg") for i in range(60)), labels, ("a", "b", "c"))

@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from edge.errors import DataError
-from trainer.cli import app
-from trainer.config import EvaluateConfig
-from trainer.evaluate import roc_auc, roc_curve, summarize
+from catdog.trainer.errors import DataError
+from catdog.trainer.cli import app
+from catdog.trainer.config import EvaluateConfig
+from catdog.trainer.evaluate import roc_auc, roc_curve, summarize
 
 runner = CliRunner()
 

@@ -7,10 +7,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from edge.classify import Classifier
-from edge.contract import ModelContract
-from edge.metadata import read_embedded_contract
-from trainer.cli import app
+from catdog.edge.classify import Classifier
+from catdog.edge.contract import ModelContract
+from catdog.edge.metadata import read_embedded_contract
+from catdog.trainer.cli import app
 
 runner = CliRunner()
 

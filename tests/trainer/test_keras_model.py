@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from edge.contract import ModelContract, sidecar_path
-from edge.errors import ModelError
-from trainer.keras_model import load_keras
+from catdog.edge.contract import ModelContract, sidecar_path
+from catdog.edge.errors import ModelError
+from catdog.trainer.keras_model import load_keras
 
 
 def test_a_model_with_a_python_lambda_layer_is_refused(tmp_path):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from trainer.config import Arch
-from trainer.model import build_model, multiply_adds
+from catdog.trainer.config import Arch
+from catdog.trainer.model import build_model, multiply_adds
 
 
 def test_seed_architecture_is_the_articles_32_5m_parameter_cnn():

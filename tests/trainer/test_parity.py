@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from edge.contract import ModelContract
-from trainer.cli import app
-from trainer.parity import check_parity, compare
+from catdog.edge.contract import ModelContract
+from catdog.trainer.cli import app
+from catdog.trainer.parity import check_parity, compare
 from tests.conftest import ROOT
 
 BUNDLED_KERAS = ROOT / "models" / "catdog.keras"
@@ -37,7 +37,7 @@ def test_a_tflite_model_fed_differently_from_the_keras_model_is_refused(bundled_
     """Comparing models fed different pixels (here a different centre crop) would measure nothing."""
     import shutil
 
-    from edge.errors import ModelError
+    from catdog.edge.errors import ModelError
 
     keras_path = tmp_path / "cropped.keras"
     shutil.copy(BUNDLED_KERAS, keras_path)

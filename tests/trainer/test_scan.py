@@ -13,12 +13,12 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from edge.errors import DataError
+from catdog.trainer.errors import DataError
 from tests.conftest import ROOT
 from tests.trainer.conftest import copy_photos
-from trainer.cli import app
-from trainer.config import CheckConfig
-from trainer.scan import check_data
+from catdog.trainer.cli import app
+from catdog.trainer.config import CheckConfig
+from catdog.trainer.scan import check_data
 
 
 @pytest.fixture()
@@ -83,9 +83,9 @@ def test_bad_folders_fail_before_tensorflow_is_imported(data_dir, tmp_path):
         f"""
         import sys
         from pathlib import Path
-        from edge.errors import DataError
-        from trainer.config import FitConfig
-        from trainer.train import fit
+        from catdog.trainer.errors import DataError
+        from catdog.trainer.config import FitConfig
+        from catdog.trainer.train import fit
         try:
             fit(FitConfig(data_dir=Path({str(root)!r}), out=Path({str(tmp_path / 'm.keras')!r})))
         except DataError as exc:

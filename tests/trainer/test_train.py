@@ -10,15 +10,15 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from edge.classify import Classifier
-from edge.cli import app as edge_app
-from edge.contract import ModelContract
-from edge.errors import DataError
-from edge.metadata import read_embedded_contract
+from catdog.edge.classify import Classifier
+from catdog.edge.cli import app as edge_app
+from catdog.edge.contract import ModelContract
+from catdog.trainer.errors import DataError
+from catdog.edge.metadata import read_embedded_contract
 from tests.trainer.conftest import TINY_SIZE, copy_photos, three_class_tree
-from trainer.cli import app
-from trainer.config import FitConfig, Keep
-from trainer.train import TrainingInterrupted, checkpoint_dir_for, fit
+from catdog.trainer.cli import app
+from catdog.trainer.config import FitConfig, Keep
+from catdog.trainer.train import TrainingInterrupted, checkpoint_dir_for, fit
 
 runner = CliRunner()
 # One batch per epoch (no second trace for a partial batch): the time goes to tracing, not training.
@@ -158,7 +158,7 @@ def test_keep_last_runs_every_epoch_and_saves_the_final_weights(data_dir, tmp_pa
 def test_small_epochs_train_smaller_from_sharper_sources_then_save_the_contract_size(data_dir, tmp_path, monkeypatch):
     import keras
 
-    import trainer.train as train_module
+    import catdog.trainer.train as train_module
 
     sizes, sources = [], set()
     original = train_module._train_dataset
@@ -189,8 +189,8 @@ def test_small_epochs_train_smaller_from_sharper_sources_then_save_the_contract_
 def test_training_batches_come_at_the_phase_size_augmented_or_not(data_dir):
     import tensorflow as tf
 
-    from trainer.data import load_photos, per_class_sample, scan_folder
-    from trainer.train import _train_dataset
+    from catdog.trainer.data import load_photos, per_class_sample, scan_folder
+    from catdog.trainer.train import _train_dataset
 
     photos = load_photos(per_class_sample(scan_folder(data_dir / "val"), 5, seed=1), (TINY_SIZE, TINY_SIZE))
     for augment in (True, False):
@@ -212,7 +212,7 @@ def test_training_batches_come_at_the_phase_size_augmented_or_not(data_dir):
 def test_recorded_command_trains_the_same_config(monkeypatch, tmp_path, extra):
     import shlex
 
-    from trainer.train import command_line
+    from catdog.trainer.train import command_line
 
     config = FitConfig(data_dir=tmp_path / "train", val_dir=tmp_path / "val", out=tmp_path / "m.keras", seed=5, **extra)
     seen = []
@@ -221,7 +221,7 @@ def test_recorded_command_trains_the_same_config(monkeypatch, tmp_path, extra):
         seen.append(received)
         raise DataError("stop here")
 
-    monkeypatch.setattr("trainer.train.fit", fake_fit)
+    monkeypatch.setattr("catdog.trainer.train.fit", fake_fit)
     argv = shlex.split(command_line(config))
     assert argv[:2] == ["catdog-train", "fit"]
     result = runner.invoke(app, argv[1:])
