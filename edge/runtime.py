@@ -8,6 +8,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from ._quiet import captured_stderr
 from .errors import ModelError, RuntimeMissingError
 
 
@@ -111,15 +112,20 @@ def load_interpreter(
     model_path = Path(model_path)
     if content is None:
         content = read_model(model_path)
+    resolver = runtime.op_resolver_type
     try:
-        resolver = runtime.op_resolver_type
-        interpreter = runtime.interpreter_class(
-            model_content=content,
-            num_threads=threads,
-            experimental_op_resolver_type=resolver.AUTO if xnnpack else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-        )
-        interpreter.allocate_tensors()
+        # The runtime announces its XNNPACK delegate on file descriptor 2 while allocating ("INFO:
+        # Created TensorFlow Lite XNNPACK delegate for CPU."); kept out of the output unless verbose.
+        with captured_stderr() as printed:
+            interpreter = runtime.interpreter_class(
+                model_content=content,
+                num_threads=threads,
+                experimental_op_resolver_type=resolver.AUTO if xnnpack else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+            )
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{model_path}: not a valid TFLite model ({first}); export one with catdog-train export") from None
+        said = printed.first_error()  # the runtime's own reason, when its exception only says "failed"
+        reason = first if said is None or said in first else f"{first}: {said}"
+        raise ModelError(f"{model_path}: not a valid TFLite model ({reason}); export one with catdog-train export") from None
     return interpreter
