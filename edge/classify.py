@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 import warnings
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import numpy as np
 
@@ -18,6 +17,9 @@ from .contract import ModelContract, sidecar_path
 from .errors import CatDogError, ModelError
 from .preprocess import ImageSource, prepare
 from .runtime import Runtime, RuntimeName, find_runtime, load_interpreter, read_model
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 #: Photos decoded ahead of inference per worker thread: enough that no thread waits for the
 #: next job, few enough (a few MB) that memory stays flat on any folder size.
@@ -78,13 +80,11 @@ def default_model_path() -> Path:
     env = os.environ.get("CATDOG_MODEL")
     if env:
         return Path(env)
-    try:
-        bundled = Path(str(resources.files(f"{__package__}.bundled") / BUNDLED_MODEL))
-        if bundled.is_file():
-            return bundled
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parent.parent / "models" / BUNDLED_MODEL
+    # Installed, the model is package data beside this file (catdog/edge/bundled/); in a development
+    # checkout, it is models/. Plain paths: importlib.resources costs ~10 ms of start-up.
+    here = Path(__file__).resolve().parent
+    bundled = here / "bundled" / BUNDLED_MODEL
+    return bundled if bundled.is_file() else here.parent / "models" / BUNDLED_MODEL
 
 
 def scores_from_output(raw: np.ndarray, contract: ModelContract) -> np.ndarray:
@@ -311,16 +311,20 @@ class Classifier:
             workers: threads decoding photos ahead of inference (Pillow releases the GIL while it
                 decodes and resizes); 1 decodes on the calling thread.
         """
-        if workers <= 1:
-            for path in paths:
+        iterator = iter(paths)
+        first = list(itertools.islice(iterator, 2))
+        if workers <= 1 or len(first) < 2:  # one photo: no threads to start (and none to import)
+            for path in itertools.chain(first, iterator):
                 try:
                     yield self.classify(path)
                 except CatDogError as exc:
                     yield Failure(path=str(path), error=str(exc))
             return
+        from concurrent.futures import ThreadPoolExecutor
+
+        iterator = itertools.chain(first, iterator)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="catdog-decode") as pool:
             pending: deque[tuple[str, Future]] = deque()
-            iterator = iter(paths)
             exhausted = False
             while True:
                 while not exhausted and len(pending) < READ_AHEAD * workers:  # bounded read-ahead
