@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import numpy as np
 
-from .contract import ModelContract, sidecar_path
+from .contract import ModelContract, check_threshold, sidecar_path
 from .errors import CatDogError, ModelError
 from .preprocess import ImageSource, prepare
 from .runtime import Runtime, RuntimeName, find_runtime, load_interpreter, read_model
@@ -210,13 +210,11 @@ class Classifier:
         xnnpack: bool = True,
         flip: bool = False,
     ):
-        if threshold is not None and not 0.0 < threshold < 1.0:
-            raise ModelError(f"--threshold must be strictly between 0 and 1, got {threshold}")
         self.interpreter = interpreter
         self.contract = contract
         self.runtime = runtime
         self.model_path = Path(model_path)
-        self.threshold = contract.threshold if threshold is None else threshold
+        self.threshold = contract.threshold if threshold is None else check_threshold(threshold)
         self.draft = draft
         self.threads = threads
         self.xnnpack = xnnpack

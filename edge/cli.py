@@ -37,8 +37,8 @@ ThreadsOption = Annotated[Optional[int], typer.Option(min=1, help="Interpreter t
 XnnpackOption = Annotated[
     bool, typer.Option(help="Use the runtime's XNNPACK delegate; --no-xnnpack gives tflite-runtime's exact numbers.")
 ]
-ThresholdOption = Annotated[
-    Optional[float], typer.Option(min=0.0, max=1.0, help="Binary models: probability of the second label needed to choose it.")
+ThresholdOption = Annotated[  # validated once, by the Classifier (catdog.edge.contract.check_threshold)
+    Optional[float], typer.Option(help="Binary models: probability of the second label needed to choose it (0 < P < 1).")
 ]
 
 
@@ -94,9 +94,9 @@ def classify(
     expanded = expand_inputs(paths, recursive=recursive)
     printer = _Printer(format, classifier.contract.labels, top_k)
     failed = False
-    for problem in expanded.problems:
+    for failure in expanded.failures:
         failed = True
-        printer.failure(Failure(problem.path, problem.error))
+        printer.failure(failure)
     for result in classifier.classify_many(expanded.photos, workers=workers):
         if isinstance(result, Failure):
             failed = True
@@ -215,8 +215,8 @@ def bench(
     paths: tuple[Path, ...] = ()
     if photos is not None:
         expanded = expand_inputs([photos], recursive=True)
-        if expanded.problems:
-            typer.echo(f"error: {expanded.problems[0].error}", err=True)
+        if expanded.failures:
+            typer.echo(f"error: {expanded.failures[0].error}", err=True)
             raise typer.Exit(code=2)
         paths = expanded.photos
     result = run_bench(classifier, runs=runs, photos=paths, workers=workers)

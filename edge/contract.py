@@ -22,6 +22,18 @@ DTYPES = ("uint8", "int8", "float32")
 CROP_RANGE = (0.25, 1.0)
 
 
+def check_threshold(value: float, what: str = "--threshold") -> float:
+    """The one rule for a binary model's decision threshold: strictly between 0 and 1 (at 0 or 1 one
+    label could never be chosen). Returns value.
+
+    Raises:
+        ModelError: value is outside (0, 1).
+    """
+    if not 0.0 < value < 1.0:
+        raise ModelError(f"{what} must be strictly between 0 and 1 (a probability of the second label), got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class Quantization:
     """Affine quantization of a tensor: real = (q - zero_point) * scale.
@@ -101,8 +113,7 @@ class ModelContract:
         for name in ("input_dtype", "output_dtype"):
             if getattr(self, name) not in DTYPES:
                 raise ModelError(f"the model contract has {name}={getattr(self, name)!r}; expected one of {DTYPES}")
-        if not 0.0 < self.threshold < 1.0:
-            raise ModelError(f"the model contract has threshold={self.threshold}; expected a value between 0 and 1")
+        check_threshold(self.threshold, "the model contract's threshold")
 
     @property
     def channels(self) -> int:

@@ -8,19 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, TextIO
 
+from .classify import Failure
 from .preprocess import IMAGE_SUFFIXES
 
 _GLOB_CHARS = frozenset("*?[")
-
-
-@dataclass(frozen=True)
-class InputProblem:
-    """An input that yields no photo at all (missing path, empty directory, pattern matching nothing)."""
-
-    path: str
-    """The input as given."""
-    error: str
-    """One line saying what is wrong and what to do."""
 
 
 @dataclass(frozen=True)
@@ -29,8 +20,9 @@ class ExpandedInputs:
 
     photos: tuple[Path, ...]
     """Files named directly (any suffix) and image files found in directories (sorted by name)."""
-    problems: tuple[InputProblem, ...]
-    """Missing paths, directories without photos, patterns matching nothing."""
+    failures: tuple[Failure, ...]
+    """Inputs that yield no photo at all (missing paths, directories without photos, patterns matching
+    nothing): Failure(input as given, one line saying what is wrong), as a photo that fails is reported."""
 
 
 def _is_photo(path: Path) -> bool:
@@ -50,7 +42,7 @@ def expand_inputs(inputs: Iterable[str | Path], recursive: bool = False, stdin: 
     "-" reads one path per line from stdin (blank lines skipped).
     """
     photos: list[Path] = []
-    problems: list[InputProblem] = []
+    failures: list[Failure] = []
     queue = list(inputs)
     for item in queue:
         text = str(item)
@@ -60,16 +52,16 @@ def expand_inputs(inputs: Iterable[str | Path], recursive: bool = False, stdin: 
             photos_before = len(photos)
             sub = expand_inputs(paths, recursive)
             photos.extend(sub.photos)
-            problems.extend(sub.problems)
+            failures.extend(sub.failures)
             if not paths and len(photos) == photos_before:
-                problems.append(InputProblem("-", "-: no paths on standard input; pipe one path per line"))
+                failures.append(Failure("-", "-: no paths on standard input; pipe one path per line"))
             continue
         path = Path(text)
         if path.is_dir():
             found = _directory(path, recursive)
             if not found:
                 hint = "" if recursive else " (use --recursive for sub-directories)"
-                problems.append(InputProblem(text, f"{text}: directory has no photos{hint}"))
+                failures.append(Failure(text, f"{text}: directory has no photos{hint}"))
             photos.extend(found)
         elif path.exists() or path.is_symlink():
             photos.append(path)
@@ -77,8 +69,8 @@ def expand_inputs(inputs: Iterable[str | Path], recursive: bool = False, stdin: 
             matches = sorted(Path(m) for m in glob.glob(text, recursive=recursive))
             matched = [m for m in matches if m.is_file()]
             if not matched:
-                problems.append(InputProblem(text, f"{text}: pattern matches no files"))
+                failures.append(Failure(text, f"{text}: pattern matches no files"))
             photos.extend(matched)
         else:
-            problems.append(InputProblem(text, f"{text}: no such file or directory; check the path"))
-    return ExpandedInputs(photos=tuple(photos), problems=tuple(problems))
+            failures.append(Failure(text, f"{text}: no such file or directory; check the path"))
+    return ExpandedInputs(photos=tuple(photos), failures=tuple(failures))

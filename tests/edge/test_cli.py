@@ -114,7 +114,9 @@ def test_threshold_moves_the_decision_and_top_k_lists_labels(bundled_model, val_
     assert low["label"] == "dog" and high["label"] == "cat"
     top = json.loads(runner.invoke(app, ["classify", photo, "-m", str(bundled_model), "-f", "json", "--top-k", "2"]).stdout)
     assert [t["label"] for t in top["top_k"]] == sorted(top["scores"], key=lambda k: -top["scores"][k])
-    assert runner.invoke(app, ["classify", photo, "--threshold", "1.5"]).exit_code == 2
+    for bad in ("1.5", "1", "0", "-0.2"):  # one rule, one message: strictly between 0 and 1
+        result = runner.invoke(app, ["classify", photo, "--threshold", bad])
+        assert result.exit_code == 2 and "--threshold must be strictly between 0 and 1" in result.output, result.output
 
 
 def test_info_and_bench(bundled_model, val_photos, tmp_path):
