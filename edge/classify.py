@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import os
 import time
-import warnings
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import numpy as np
 
-from .contract import ModelContract, check_threshold, sidecar_path
-from .errors import CatDogError, ModelError
+from .contract import ModelContract, check_threshold, contract_for_model
+from .errors import CatDogError
 from .preprocess import ImageSource, prepare
 from .runtime import Runtime, RuntimeName, find_runtime, load_interpreter, read_model
 
@@ -87,110 +86,6 @@ def default_model_path() -> Path:
     return bundled if bundled.is_file() else here.parent / "models" / BUNDLED_MODEL
 
 
-def scores_from_output(raw: np.ndarray, contract: ModelContract) -> np.ndarray:
-    """Turn the raw output tensor into one probability per label.
-
-    Args:
-        raw: the model's output for one photo, shape (1, 1) for sigmoid or (1, n_labels) for softmax.
-        contract: the model's contract (output quantization and activation).
-
-    Returns:
-        float32 array (n_labels,) of probabilities in label order.
-    """
-    values = np.asarray(raw).reshape(-1)
-    if contract.output_quantization is not None:
-        values = contract.output_quantization.dequantize(values)
-    values = np.clip(values.astype(np.float32), 0.0, 1.0)
-    if contract.activation == "sigmoid":
-        p = float(values[0])
-        return np.array([1.0 - p, p], dtype=np.float32)
-    return values
-
-
-def decide(scores: np.ndarray, contract: ModelContract, threshold: float | None = None) -> int:
-    """Index of the chosen label: labels[1] when its probability >= threshold (the contract's unless
-    given) for binary models, else the top score."""
-    if contract.activation == "sigmoid":
-        return int(scores[1] >= (contract.threshold if threshold is None else threshold))
-    return int(np.argmax(scores))
-
-
-def check_contract(contract: ModelContract, input_detail: dict, output_detail: dict, source: str) -> None:
-    """Check that the interpreter's tensors are what the contract says.
-
-    Raises:
-        ModelError: shape, dtype or quantization differ.
-    """
-    expected_shape = (1, *contract.input_shape)
-    actual_shape = tuple(int(x) for x in input_detail["shape"])
-    if actual_shape != expected_shape:
-        raise ModelError(
-            f"{source}: model input shape={actual_shape}, contract expects {expected_shape}; "
-            "the .tflite and its .json do not belong together, re-export the model"
-        )
-    for name, detail, want, quant in (
-        ("input", input_detail, contract.input_dtype, contract.input_quantization),
-        ("output", output_detail, contract.output_dtype, contract.output_quantization),
-    ):
-        got = np.dtype(detail["dtype"]).name
-        if got != want:
-            raise ModelError(f"{source}: model {name} dtype={got}, contract says {want}; re-export the model")
-        scale, zero_point = detail["quantization"]
-        if quant is not None and (not np.isclose(scale, quant.scale, rtol=1e-5) or zero_point != quant.zero_point):
-            raise ModelError(
-                f"{source}: model {name} quantization=({scale}, {zero_point}), contract says "
-                f"({quant.scale}, {quant.zero_point}); re-export the model"
-            )
-    n_out = int(np.prod(output_detail["shape"]))
-    expected_out = 1 if contract.activation == "sigmoid" else len(contract.labels)
-    if n_out != expected_out:
-        raise ModelError(
-            f"{source}: model has {n_out} output(s), contract expects {expected_out} for "
-            f"{len(contract.labels)} labels with {contract.activation}; re-export the model"
-        )
-
-
-#: Contract fields that decide how a model is fed and read; the sidecar must agree on these.
-_BEHAVIOUR_FIELDS = (
-    "labels", "input_hw", "color", "resize", "crop", "input_dtype", "input_quantization", "output_dtype",
-    "output_quantization", "activation", "threshold",
-)
-
-
-def contract_for_model(model_path: Path, content: bytes | None = None) -> ModelContract:
-    """The contract of a .tflite model: the one embedded in the file, else the JSON sidecar beside it.
-
-    content, if given, is the file's bytes (saves reading it again).
-
-    A sidecar that disagrees with the embedded contract on how to feed or read the model is
-    reported with a warning, and the embedded one is used.
-
-    Raises:
-        ModelError: no contract at all, or an invalid one.
-    """
-    from .metadata import read_embedded_contract
-
-    sidecar = sidecar_path(model_path)
-    embedded = read_embedded_contract(model_path if content is None else content)
-    if embedded is None:
-        return ModelContract.load(sidecar)
-    contract = ModelContract.from_dict(embedded, source=f"{model_path} (embedded contract)")
-    if sidecar.is_file():
-        try:
-            beside = ModelContract.load(sidecar)
-        except ModelError as exc:
-            warnings.warn(f"{exc}; using the contract embedded in {model_path}", stacklevel=2)
-            return contract
-        differ = [f for f in _BEHAVIOUR_FIELDS if getattr(beside, f) != getattr(contract, f)]
-        if differ:
-            warnings.warn(
-                f"{sidecar} disagrees with the contract embedded in {model_path} on {', '.join(differ)}; "
-                "using the embedded one (re-export to refresh the sidecar)",
-                stacklevel=2,
-            )
-    return contract
-
-
 class Classifier:
     """A loaded .tflite model with its contract.
 
@@ -256,9 +151,7 @@ class Classifier:
         content = read_model(model_path)
         interpreter = load_interpreter(model_path, rt, threads, xnnpack=xnnpack, content=content)
         contract = contract_for_model(model_path, content)
-        check_contract(
-            contract, interpreter.get_input_details()[0], interpreter.get_output_details()[0], str(model_path)
-        )
+        contract.check_tensors(interpreter.get_input_details()[0], interpreter.get_output_details()[0], str(model_path))
         return cls(interpreter, contract, rt, model_path, threshold=threshold, draft=draft, threads=threads, xnnpack=xnnpack,
                    flip=flip)
 
@@ -289,7 +182,7 @@ class Classifier:
             batch = pixels[np.newaxis].astype(c.input_dtype)
         self.interpreter.set_tensor(self.input_detail["index"], batch)
         self.interpreter.invoke()
-        return scores_from_output(self.interpreter.get_tensor(self.output_detail["index"]), c)
+        return c.scores(self.interpreter.get_tensor(self.output_detail["index"]))
 
     def classify(self, source: ImageSource) -> Prediction:
         """Classify one photo (path, PIL image or RGB uint8 array).
@@ -351,7 +244,7 @@ class Classifier:
         start = time.perf_counter()
         scores = self.predict(pixels)
         ms = decode_ms + (time.perf_counter() - start) * 1000.0
-        index = decide(scores, self.contract, self.threshold)
+        index = self.contract.decide(scores, self.threshold)
         labels = self.contract.labels
         return Prediction(
             path=path,
@@ -361,3 +254,12 @@ class Classifier:
             scores={label: float(s) for label, s in zip(labels, scores)},
             ms=ms,
         )
+
+
+# TEMPORARY (removed in this change set once the camera loop and the trainer call the contract's methods).
+def decide(scores: np.ndarray, contract: ModelContract, threshold: float | None = None) -> int:
+    return contract.decide(scores, threshold)
+
+
+def scores_from_output(raw: np.ndarray, contract: ModelContract) -> np.ndarray:
+    return contract.scores(raw)

@@ -12,6 +12,7 @@ import numpy as np
 
 from .errors import ModelError
 from .files import atomic_write_bytes
+from .metadata import read_embedded_contract
 
 FORMAT_VERSION = 1
 COLORS = ("RGB", "L")
@@ -131,6 +132,67 @@ class ModelContract:
         values.update(changes)
         return ModelContract(**values)
 
+    # --- reading the model's answer -----------------------------------------------------------
+
+    def scores(self, raw: np.ndarray) -> np.ndarray:
+        """Turn the raw output tensor into one probability per label.
+
+        Args:
+            raw: the model's output for one photo, shape (1, 1) for sigmoid or (1, n_labels) for softmax.
+
+        Returns:
+            float32 array (n_labels,) of probabilities in label order.
+        """
+        values = np.asarray(raw).reshape(-1)
+        if self.output_quantization is not None:
+            values = self.output_quantization.dequantize(values)
+        values = np.clip(values.astype(np.float32), 0.0, 1.0)
+        if self.activation == "sigmoid":
+            p = float(values[0])
+            return np.array([1.0 - p, p], dtype=np.float32)
+        return values
+
+    def decide(self, scores: np.ndarray, threshold: float | None = None) -> int:
+        """Index of the chosen label: labels[1] when its probability >= threshold (this contract's
+        unless given) for binary models, else the top score."""
+        if self.activation == "sigmoid":
+            return int(scores[1] >= (self.threshold if threshold is None else threshold))
+        return int(np.argmax(scores))
+
+    def check_tensors(self, input_detail: dict, output_detail: dict, source: str) -> None:
+        """Check that an interpreter's input and output tensors are what this contract says.
+
+        Raises:
+            ModelError: shape, dtype or quantization differ.
+        """
+        expected_shape = (1, *self.input_shape)
+        actual_shape = tuple(int(x) for x in input_detail["shape"])
+        if actual_shape != expected_shape:
+            raise ModelError(
+                f"{source}: model input shape={actual_shape}, contract expects {expected_shape}; "
+                "the .tflite and its .json do not belong together, re-export the model"
+            )
+        for name, detail, want, quant in (
+            ("input", input_detail, self.input_dtype, self.input_quantization),
+            ("output", output_detail, self.output_dtype, self.output_quantization),
+        ):
+            got = np.dtype(detail["dtype"]).name
+            if got != want:
+                raise ModelError(f"{source}: model {name} dtype={got}, contract says {want}; re-export the model")
+            scale, zero_point = detail["quantization"]
+            if quant is not None and (not np.isclose(scale, quant.scale, rtol=1e-5) or zero_point != quant.zero_point):
+                raise ModelError(
+                    f"{source}: model {name} quantization=({scale}, {zero_point}), contract says "
+                    f"({quant.scale}, {quant.zero_point}); re-export the model"
+                )
+        n_out = int(np.prod(output_detail["shape"]))
+        expected_out = 1 if self.activation == "sigmoid" else len(self.labels)
+        if n_out != expected_out:
+            raise ModelError(
+                f"{source}: model has {n_out} output(s), contract expects {expected_out} for "
+                f"{len(self.labels)} labels with {self.activation}; re-export the model"
+            )
+
     # --- JSON -------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
@@ -200,3 +262,42 @@ class ModelContract:
 def sidecar_path(model_path: Path) -> Path:
     """The JSON contract that sits beside a model: models/catdog.tflite -> models/catdog.json."""
     return Path(model_path).with_suffix(".json")
+
+
+#: Contract fields that decide how a model is fed and read; the sidecar must agree on these.
+_BEHAVIOUR_FIELDS = (
+    "labels", "input_hw", "color", "resize", "crop", "input_dtype", "input_quantization", "output_dtype",
+    "output_quantization", "activation", "threshold",
+)
+
+
+def contract_for_model(model_path: Path, content: bytes | None = None) -> ModelContract:
+    """The contract of a .tflite model: the one embedded in the file, else the JSON sidecar beside it.
+
+    content, if given, is the file's bytes (saves reading it again).
+
+    A sidecar that disagrees with the embedded contract on how to feed or read the model is
+    reported with a warning, and the embedded one is used.
+
+    Raises:
+        ModelError: no contract at all, or an invalid one.
+    """
+    sidecar = sidecar_path(model_path)
+    embedded = read_embedded_contract(model_path if content is None else content)
+    if embedded is None:
+        return ModelContract.load(sidecar)
+    contract = ModelContract.from_dict(embedded, source=f"{model_path} (embedded contract)")
+    if sidecar.is_file():
+        try:
+            beside = ModelContract.load(sidecar)
+        except ModelError as exc:
+            warnings.warn(f"{exc}; using the contract embedded in {model_path}", stacklevel=2)
+            return contract
+        differ = [f for f in _BEHAVIOUR_FIELDS if getattr(beside, f) != getattr(contract, f)]
+        if differ:
+            warnings.warn(
+                f"{sidecar} disagrees with the contract embedded in {model_path} on {', '.join(differ)}; "
+                "using the embedded one (re-export to refresh the sidecar)",
+                stacklevel=2,
+            )
+    return contract

@@ -40,7 +40,7 @@ def copy_model_with_contract(src: Path, dst: Path, changes: dict, sidecar: bool 
     """Copy a .tflite model to dst with its contract changed, embedded and (optionally) as sidecar."""
     import json
 
-    from catdog.edge.classify import contract_for_model
+    from catdog.edge.contract import contract_for_model
     from catdog.edge.metadata import embed_contract
 
     data = contract_for_model(src).to_dict() | changes

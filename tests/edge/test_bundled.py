@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from catdog.edge import Classifier
-from catdog.edge.classify import contract_for_model
+from catdog.edge.contract import contract_for_model
 
 
 def test_bundled_model_fits_the_edge_budget(bundled_model):

@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 
 from catdog.edge import Classifier, Failure, ModelError, Prediction
-from catdog.edge.classify import decide, scores_from_output
-from catdog.edge.contract import ModelContract, Quantization
 from tests.conftest import copy_model_with_contract
 
 
@@ -61,19 +59,6 @@ def test_missing_and_invalid_models(tmp_path):
     fake.write_bytes(b"definitely not a flatbuffer" * 10)
     with pytest.raises(ModelError, match="not a valid TFLite model"):
         Classifier.load(fake)
-
-
-def test_scores_and_decision_are_pure_functions():
-    contract = ModelContract(
-        labels=("cat", "dog"), input_hw=(8, 8), output_dtype="uint8", output_quantization=Quantization(1 / 256, 0),
-        threshold=0.6,
-    )
-    scores = scores_from_output(np.array([[128]], dtype=np.uint8), contract)
-    assert scores.tolist() == [0.5, 0.5]
-    assert decide(scores, contract) == 0  # 0.5 < threshold 0.6
-    assert decide(np.array([0.3, 0.7]), contract) == 1
-    softmax = ModelContract(labels=("a", "b", "c"), input_hw=(8, 8), activation="softmax")
-    assert decide(scores_from_output(np.array([[0.1, 0.7, 0.2]]), softmax), softmax) == 1
 
 
 def test_workers_keep_input_order_and_results(bundled_model, val_photos, tmp_path):

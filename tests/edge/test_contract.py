@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 
-from catdog.edge.classify import check_contract
 from catdog.edge.contract import ModelContract, Quantization, sidecar_path
 from catdog.edge.errors import ModelError
 
@@ -88,10 +87,23 @@ def test_check_contract_reports_shape_and_dtype_mismatch():
     contract = make_contract()
     good_in = {"shape": np.array([1, 128, 96, 3]), "dtype": np.uint8, "quantization": (1.0, 0)}
     good_out = {"shape": np.array([1, 1]), "dtype": np.uint8, "quantization": (1 / 256, 0)}
-    check_contract(contract, good_in, good_out, "m.tflite")
+    contract.check_tensors(good_in, good_out, "m.tflite")
     with pytest.raises(ModelError, match=r"input shape=\(1, 64, 64, 3\)"):
-        check_contract(contract, good_in | {"shape": np.array([1, 64, 64, 3])}, good_out, "m.tflite")
+        contract.check_tensors(good_in | {"shape": np.array([1, 64, 64, 3])}, good_out, "m.tflite")
     with pytest.raises(ModelError, match="dtype=float32"):
-        check_contract(contract, good_in | {"dtype": np.float32}, good_out, "m.tflite")
+        contract.check_tensors(good_in | {"dtype": np.float32}, good_out, "m.tflite")
     with pytest.raises(ModelError, match="2 output"):
-        check_contract(contract, good_in, good_out | {"shape": np.array([1, 2])}, "m.tflite")
+        contract.check_tensors(good_in, good_out | {"shape": np.array([1, 2])}, "m.tflite")
+
+
+def test_scores_and_decision_are_pure_contract_methods():
+    contract = ModelContract(
+        labels=("cat", "dog"), input_hw=(8, 8), output_dtype="uint8", output_quantization=Quantization(1 / 256, 0),
+        threshold=0.6,
+    )
+    scores = contract.scores(np.array([[128]], dtype=np.uint8))
+    assert scores.tolist() == [0.5, 0.5]
+    assert contract.decide(scores) == 0  # 0.5 < threshold 0.6
+    assert contract.decide(np.array([0.3, 0.7])) == 1
+    softmax = ModelContract(labels=("a", "b", "c"), input_hw=(8, 8), activation="softmax")
+    assert softmax.decide(softmax.scores(np.array([[0.1, 0.7, 0.2]]))) == 1
