@@ -5,7 +5,7 @@ A TFLite file is a flatbuffer (schema: tensorflow/compiler/mlir/lite/schema/sche
 ``Metadata {name: string; buffer: uint}`` names a buffer and ``Buffer {data: [ubyte]; ...}`` holds bytes.
 The contract is stored as UTF-8 JSON in one such buffer, under the name ``CONTRACT_NAME``.
 
-Reading needs only the few tables above, so it is written by hand here (no flatbuffers package, no
+Reading needs only the few tables above, so it is written by hand (here and in _flatbuffer.py: no flatbuffers package, no
 generated schema code, nothing beyond the standard library): it works wherever the TFLite runtime does.
 
 Writing inserts a block right after the file's 8-byte header (root offset + "TFL3") holding a new root
@@ -23,93 +23,18 @@ import struct
 from pathlib import Path
 from typing import Any
 
+from ._flatbuffer import ALIGN, HEADER, IDENTIFIER, Reader, open_model
 from .errors import ModelError
 
 #: Metadata name of the embedded contract (the TFLite converter uses names such as "min_runtime_version").
 CONTRACT_NAME = "catdog_contract"
 
-_IDENTIFIER = b"TFL3"
-_HEADER = 8  # root uoffset (4 bytes) + file identifier (4 bytes)
-_ALIGN = 16  # Buffer.data is force_align: 16 in the schema
 # Model table fields (schema.fbs): 0 version: uint, then offsets to strings, vectors and tables.
 _MODEL_FIELDS = 10
 _BUFFERS, _METADATA, _EXTERNAL_GROUPS, _EXTERNAL_BUFFERS = 4, 6, 8, 9
 
 
-class _Reader:
-    """Bounds-checked reads of flatbuffer primitives from a TFLite file."""
-
-    def __init__(self, data: bytes, source: str):
-        self.data = data
-        self.source = source
-
-    def fail(self, what: str) -> ModelError:
-        return ModelError(f"{self.source}: not a valid TFLite flatbuffer ({what}); export it with catdog-train export")
-
-    def _unpack(self, fmt: str, pos: int) -> int:
-        size = struct.calcsize(fmt)
-        if pos < 0 or pos + size > len(self.data):
-            raise self.fail(f"offset {pos} outside the {len(self.data)}-byte file")
-        return struct.unpack_from(fmt, self.data, pos)[0]
-
-    def u16(self, pos: int) -> int:
-        return self._unpack("<H", pos)
-
-    def u32(self, pos: int) -> int:
-        return self._unpack("<I", pos)
-
-    def i32(self, pos: int) -> int:
-        return self._unpack("<i", pos)
-
-    def u64(self, pos: int) -> int:
-        return self._unpack("<Q", pos)
-
-    def field_pos(self, table: int, field: int) -> int | None:
-        """Absolute position of a table field, None when the field is absent (default)."""
-        vtable = table - self.i32(table)
-        vtable_size = self.u16(vtable)
-        slot = 4 + 2 * field
-        if slot + 2 > vtable_size:
-            return None
-        offset = self.u16(vtable + slot)
-        return table + offset if offset else None
-
-    def field_count(self, table: int) -> int:
-        """How many field slots the table's vtable has."""
-        return (self.u16(table - self.i32(table)) - 4) // 2
-
-    def deref(self, pos: int) -> int:
-        """Follow the uoffset stored at pos."""
-        return pos + self.u32(pos)
-
-    def vector(self, table: int, field: int) -> list[int]:
-        """Absolute positions of the elements' uoffset slots of a vector-of-tables field ([] when absent)."""
-        pos = self.field_pos(table, field)
-        if pos is None:
-            return []
-        start = self.deref(pos)
-        length = self.u32(start)
-        if start + 4 + 4 * length > len(self.data):
-            raise self.fail("vector runs past the end of the file")
-        return [start + 4 + 4 * i for i in range(length)]
-
-    def string(self, pos: int) -> bytes:
-        """The bytes of the string (or ubyte vector) whose uoffset is at pos."""
-        start = self.deref(pos)
-        length = self.u32(start)
-        if start + 4 + length > len(self.data):
-            raise self.fail("string runs past the end of the file")
-        return self.data[start + 4 : start + 4 + length]
-
-
-def _open(data: bytes, source: str) -> tuple[_Reader, int]:
-    reader = _Reader(data, source)
-    if len(data) < _HEADER + 4 or data[4:8] != _IDENTIFIER:
-        raise reader.fail("no TFL3 file identifier")
-    return reader, reader.u32(0)
-
-
-def _buffer_bytes(reader: _Reader, model: int, index: int) -> bytes:
+def _buffer_bytes(reader: Reader, model: int, index: int) -> bytes:
     buffers = reader.vector(model, _BUFFERS)
     if index >= len(buffers):
         raise reader.fail(f"metadata points at buffer {index} of {len(buffers)}")
@@ -133,7 +58,7 @@ def read_metadata(model: bytes, source: str = "model") -> dict[str, bytes]:
     Raises:
         ModelError: the bytes are not a TFLite flatbuffer.
     """
-    reader, root = _open(model, source)
+    reader, root = open_model(model, source)
     entries: dict[str, bytes] = {}
     for slot in reader.vector(root, _METADATA):
         table = reader.deref(slot)
@@ -197,7 +122,7 @@ def embed_contract(tflite_bytes: bytes, contract_json: bytes) -> bytes:
     """
     if not isinstance(json.loads(contract_json), dict):
         raise ValueError("contract_json must be a JSON object")
-    reader, root = _open(tflite_bytes, "model")
+    reader, root = open_model(tflite_bytes, "model")
     if reader.field_count(root) > _MODEL_FIELDS:
         raise reader.fail(f"its Model table has {reader.field_count(root)} fields, newer than this reader knows")
     if reader.vector(root, _EXTERNAL_GROUPS) or reader.vector(root, _EXTERNAL_BUFFERS):
@@ -226,11 +151,11 @@ def embed_contract(tflite_bytes: bytes, contract_json: bytes) -> bytes:
     buffer_vtable = block.take(6, 2)
     buffer_table = block.take(8, 4)
     name_string = block.take(4 + len(name) + 1, 4)
-    data_vector = block.take(4 + len(contract_json), _ALIGN, prefix=4)
-    shift = block.finish(_ALIGN)
+    data_vector = block.take(4 + len(contract_json), ALIGN, prefix=4)
+    shift = block.finish(ALIGN)
 
-    out = bytearray(_HEADER + shift) + bytearray(tflite_bytes[_HEADER:])
-    out[4:8] = _IDENTIFIER
+    out = bytearray(HEADER + shift) + bytearray(tflite_bytes[HEADER:])
+    out[4:8] = IDENTIFIER
 
     def put(fmt: str, pos: int, value: int) -> None:
         struct.pack_into(fmt, out, pos, value)
@@ -295,7 +220,7 @@ class _Block:
     """Positions of the objects in the inserted block (absolute positions in the new file)."""
 
     def __init__(self) -> None:
-        self.end = _HEADER
+        self.end = HEADER
 
     def take(self, size: int, align: int, prefix: int = 0) -> int:
         """Reserve size bytes so that position + prefix is a multiple of align; return the position."""
@@ -307,4 +232,4 @@ class _Block:
     def finish(self, align: int) -> int:
         """Pad to align and return the block's length."""
         self.end += (-self.end) % align
-        return self.end - _HEADER
+        return self.end - HEADER
