@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ._quiet import VERBOSE_ENV
 from .errors import CatDogError
 from .runtime import RuntimeName
 
@@ -63,8 +64,14 @@ def _load(model: Optional[Path], runtime: RuntimeName, threads: Optional[int], *
 
 
 @app.callback()
-def main() -> None:
+def main(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help=f"Also show the libraries' own log lines (or set {VERBOSE_ENV}=1).")
+    ] = False,
+) -> None:
     """catdog-edge: classify photos with a quantized .tflite model on small devices."""
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"  # read where the lines are born (catdog.edge._quiet)
 
 
 @app.command()
@@ -288,8 +295,7 @@ def camera(
     import signal
     import threading
 
-    from .camera import LabelEvent, WatchConfig, watch
-    from .sources import SourceConfig, open_stream
+    from .camera import LabelEvent, SourceConfig, WatchConfig, open_stream, watch
 
     try:
         source_config = SourceConfig(
