@@ -77,7 +77,7 @@ demo: install
 	  exit 1; \
 	fi
 	$(BIN)/catdog-train check $(DATA)/train --val $(DATA)/val
-	$(BIN)/catdog-train fit $(DATA)/train --val $(DATA)/val --limit-per-class 300 --epochs 5 --batch-size 16 --image-size 96 --out $(DEMO)/demo.keras
+	$(BIN)/catdog-train fit $(DATA)/train --val $(DATA)/val --limit-per-class 300 --epochs 5 --batch-size 16 --image-size 96 --overwrite --out $(DEMO)/demo.keras
 	$(BIN)/catdog-train export $(DEMO)/demo.keras --quantize
 	$(BIN)/catdog-train parity $(DEMO)/demo.keras $(DEMO)/demo.tflite --data $(DATA)/val --limit-per-class 100 --min-agreement 0
 	@echo "--- the demo model (5 short epochs on 600 photos at 96x96: expect rough answers) ---"
@@ -88,7 +88,7 @@ demo: install
 ## make model: retrain the bundled model from scratch and export it (models/catdog.*). The fit
 ## defaults are the recipe; --keep last: val/ is measured, never used to choose an epoch.
 model: install
-	$(BIN)/catdog-train fit $(DATA)/train --val $(DATA)/val --keep last --out models/catdog.keras
+	$(BIN)/catdog-train fit $(DATA)/train --val $(DATA)/val --keep last --overwrite --out models/catdog.keras
 	$(BIN)/catdog-train export models/catdog.keras --quantize
 	$(BIN)/catdog-train evaluate models/catdog.tflite --data $(DATA)/val --plots models/
 

@@ -21,8 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "datasets" / "catdog"
+from _paths import DATA, ROOT
 
 
 def keras_latency_ms(model, shape: tuple[int, ...], runs: int) -> float:
@@ -87,8 +86,9 @@ def main() -> None:
         if not path.is_file():
             sys.exit(f"error: {path} does not exist; train it first (make seed-model trains the seed baseline)")
 
-    import tensorflow as tf
+    from catdog.trainer._tf import import_tensorflow
 
+    tf, _ = import_tensorflow()  # without TensorFlow's start-up lines
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     rows = []

@@ -6,7 +6,7 @@ once with edge.preprocess (open_image, to_color) and resized per crop with edge.
 the edge's own code. Keras (.keras, contract beside it) and TFLite (.tflite) models both work.
 Prints a Markdown table of accuracy per model and crop.
 
-    .venv/bin/python benchmarks/centre_crop.py [--data ../shared/datasets/catdog/val] [--models M ...]
+    .venv/bin/python benchmarks/centre_crop.py [--data DATA/val] [--models M ...]   (DATA: benchmarks/_paths.py)
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ from typing import Callable
 
 import numpy as np
 
-from catdog.edge.classify import Classifier, decide
+from catdog.edge.classify import Classifier
 from catdog.edge.contract import ModelContract
 from catdog.edge.preprocess import open_image, resize, to_color
 from catdog.trainer.data import scan_folder
 from catdog.trainer.parity import tflite_scores
 
-ROOT = Path(__file__).resolve().parents[1]
+from _paths import DATA, ROOT
+
 CROPS = (1.0, 0.95, 0.9, 0.83, 0.8, 0.75)
 
 
@@ -42,7 +43,7 @@ def scorer(path: Path) -> tuple[ModelContract, Callable[[np.ndarray], np.ndarray
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/datasets/catdog/val",
+    parser.add_argument("--data", type=Path, default=DATA / "val",
                         help="class-per-folder labelled photos (folder names = the models' labels)")
     parser.add_argument("--models", type=Path, nargs="+",
                         default=[ROOT / "models/catdog.keras", ROOT / "models/catdog.tflite"])
@@ -63,7 +64,7 @@ def main() -> None:
         accuracies = []
         for crop in args.crops:
             pixels = np.stack([np.asarray(resize(img, c.input_hw, c.resize, crop)) for img in photos])
-            predicted = np.array([decide(s, c) for s in score(pixels.reshape(len(photos), *c.input_shape))])
+            predicted = np.array([c.decide(s) for s in score(pixels.reshape(len(photos), *c.input_shape))])
             accuracies.append(float(np.mean(predicted == truth)))
         print(f"| {path.name} | {c.crop:g} | " + " | ".join(f"{a:.1%}" for a in accuracies) + " |")
 

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from catdog.edge import Classifier
-from catdog.edge.classify import decide
 from catdog.trainer.data import scan_folder  # numpy and edge only: works in the edge-only environment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +41,7 @@ def main() -> None:
         start = time.perf_counter()
         scores = [predict(x) for x in pixels]
         ms = (time.perf_counter() - start) * 1000.0 / len(pixels)
-        predicted = np.array([decide(s, plain.contract) for s in scores])
+        predicted = np.array([plain.contract.decide(s) for s in scores])
         rows[name] = (float(np.mean(predicted == truth)), ms, predicted)
 
     base = rows["one invoke (default)"][2]

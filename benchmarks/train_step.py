@@ -18,11 +18,11 @@ import numpy as np
 
 def step_ms(size: int, batch_size: int, repeats: int, steps: int = 10) -> tuple[float, float]:
     """(fastest, median) milliseconds per training step of the compact model at size x size."""
-    import keras
-
+    from catdog.trainer._tf import import_tensorflow
     from catdog.trainer.config import Arch
     from catdog.trainer.model import build_model
 
+    _, keras = import_tensorflow()  # without TensorFlow's start-up lines
     model = build_model(Arch.compact, (size, size, 3), 2)
     model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss="binary_crossentropy")
     rng = np.random.default_rng(0)

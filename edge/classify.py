@@ -254,12 +254,3 @@ class Classifier:
             scores={label: float(s) for label, s in zip(labels, scores)},
             ms=ms,
         )
-
-
-# TEMPORARY (removed in this change set once the camera loop and the trainer call the contract's methods).
-def decide(scores: np.ndarray, contract: ModelContract, threshold: float | None = None) -> int:
-    return contract.decide(scores, threshold)
-
-
-def scores_from_output(raw: np.ndarray, contract: ModelContract) -> np.ndarray:
-    return contract.scores(raw)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelError
-from .files import atomic_write_bytes
+from .files import atomic_write_bytes  # the sidecar is written whole or not at all
 from .metadata import read_embedded_contract
 
 FORMAT_VERSION = 1

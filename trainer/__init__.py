@@ -1,4 +1,5 @@
 """catdog trainer: fit a Keras CNN on a photo folder, evaluate it, export and check a TFLite model.
 
-TensorFlow is imported inside the functions that need it, so `catdog-train --help` stays fast.
+TensorFlow is imported in one place (trainer._tf), on first use, so `catdog-train --help` stays fast
+and an install without it gets one clear line.
 """

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ._tf import import_tensorflow
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -55,8 +57,7 @@ def augment_batch(images: Any, out_hw: tuple[int, int], generator: Any, config: 
         float32 tensor (N, out_h, out_w, C), pixels clipped to 0..255. Areas the warp brings in from
         outside the photo are filled by reflection.
     """
-    import tensorflow as tf
-
+    tf, _ = import_tensorflow()
     n = tf.shape(images)[0]
     height = tf.cast(tf.shape(images)[1], tf.float32)
     width = tf.cast(tf.shape(images)[2], tf.float32)

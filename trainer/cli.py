@@ -10,16 +10,16 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from click.core import ParameterSource
 
+from catdog.edge._quiet import VERBOSE_ENV
 from catdog.edge.errors import CatDogError
 from .config import Arch, CheckConfig, EvaluateConfig, ExportConfig, ExportMode, FitConfig, Keep
+from .recipe import parse_size, size_text
 
-# Keep TensorFlow's C++ start-up chatter out of the user's terminal.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Every default below is the config's (FitConfig.epochs, ...): an option is defined once, in trainer.config.
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-
-ExistingDir = Annotated[Path, typer.Argument(exists=True, file_okay=False, show_default=False)]
 
 
 class OutputFormat(str, Enum):
@@ -40,8 +40,18 @@ def _log(message: str) -> None:
 
 
 @app.callback()
-def main() -> None:
+def main(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            help=f"Show the libraries' own log lines (TensorFlow's start-up, oneDNN, CUDA, LiteRT); also {VERBOSE_ENV}=1.",
+        ),
+    ] = False,
+) -> None:
     """catdog-train: check, fit, evaluate, export (int8, float16, dynamic, none) and parity for cat/dog (or any class-per-folder) photos."""
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"
 
 
 class _Progress:
@@ -67,25 +77,30 @@ class _Progress:
             self.bar = None
 
 
+DataDirArgument = Annotated[Path, typer.Argument(help="Training photos: DATA_DIR/<label>/<photo>.", show_default=False)]
 ValOption = Annotated[Optional[Path], typer.Option(help="Validation photos, same layout. Default: split off DATA_DIR.")]
 ValSplitOption = Annotated[float, typer.Option(help="Fraction per class held out when --val is not given.")]
 SeedOption = Annotated[int, typer.Option(help="Seed for split, sampling, shuffling, augmentation and weights.")]
 LimitOption = Annotated[Optional[int], typer.Option(help="Use at most N photos per class (quick runs).")]
 MinPerClassOption = Annotated[int, typer.Option(help="Fewest usable training photos a class may have.")]
 MinSideOption = Annotated[int, typer.Option(help="Leave out photos whose shorter side is under this many pixels.")]
-StrictOption = Annotated[bool, typer.Option("--strict", help="Any problem file is an error, not a skipped file.")]
+ImbalanceOption = Annotated[
+    float, typer.Option(help="Warn when the largest class has more than this many times the photos of the smallest.")
+]
+StrictOption = Annotated[bool, typer.Option(help="Any problem file is an error, not a skipped file.")]
 
 
 @app.command()
 def check(
-    data_dir: Annotated[Path, typer.Argument(help="Training photos: DATA_DIR/<label>/<photo>.", show_default=False)],
-    val: ValOption = None,
-    val_split: ValSplitOption = 0.2,
-    seed: SeedOption = 1337,
-    limit_per_class: LimitOption = None,
-    min_per_class: MinPerClassOption = 10,
-    min_side: MinSideOption = 32,
-    strict: StrictOption = False,
+    data_dir: DataDirArgument,
+    val: ValOption = CheckConfig.val_dir,
+    val_split: ValSplitOption = CheckConfig.val_split,
+    seed: SeedOption = CheckConfig.seed,
+    limit_per_class: LimitOption = CheckConfig.limit_per_class,
+    min_per_class: MinPerClassOption = CheckConfig.min_per_class,
+    min_side: MinSideOption = CheckConfig.min_side,
+    imbalance_ratio: ImbalanceOption = CheckConfig.imbalance_ratio,
+    strict: StrictOption = CheckConfig.strict,
     format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.text,
 ) -> None:
     """Check a photo folder as fit would: photos per class, unreadable, too small and duplicate files, imbalance."""
@@ -95,7 +110,7 @@ def check(
     try:
         config = CheckConfig(
             data_dir=data_dir, val_dir=val, val_split=val_split, seed=seed, limit_per_class=limit_per_class,
-            min_per_class=min_per_class, min_side=min_side, strict=strict,
+            min_per_class=min_per_class, min_side=min_side, imbalance_ratio=imbalance_ratio, strict=strict,
         )
         report = check_data(config, progress)
     except CatDogError as exc:
@@ -120,33 +135,33 @@ def check(
 
 @app.command()
 def fit(
-    data_dir: Annotated[Path, typer.Argument(help="Training photos: DATA_DIR/<label>/<photo>.", show_default=False)],
-    val: ValOption = None,
-    val_split: ValSplitOption = 0.2,
-    out: Annotated[Path, typer.Option(help="Best model path (.keras); contract, history and curves go beside it.")] = Path(
-        "runs/catdog.keras"
-    ),
-    arch: Annotated[Arch, typer.Option(help="compact (edge-friendly) or seed (the seed article's CNN).")] = Arch.compact,
-    image_size: Annotated[int, typer.Option(help="Square input size in pixels.")] = 96,
-    grayscale: Annotated[bool, typer.Option("--grayscale", help="Train a 1-channel model on grayscale photos.")] = False,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping may end sooner), the small ones included.")] = 63,
-    small_fraction: Annotated[float, typer.Option(help="Fraction of the epochs trained first at --small-size (progressive resizing: cheaper epochs; compact arch, 0 to turn off).")] = 0.7,
-    small_size: Annotated[int, typer.Option(help="Square size in pixels of the small epochs (no effect unless under --image-size).")] = 64,
-    source_size: Annotated[int, typer.Option(help="Shorter side in pixels the training photos are decoded at for augmentation (sharper crops; never under --image-size).")] = 128,
-    crop: Annotated[Optional[float], typer.Option(help="Side of the centred region the model is fed, as a fraction of each side (recorded in the contract; the edge crops likewise). Default: the mean side of the random training crops, 0.83 (1 with --no-augment).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Photos per step.")] = 32,
-    lr: Annotated[float, typer.Option(help="Peak AdamW learning rate (cosine decay).")] = 2e-3,
-    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay (0: plain Adam).")] = 0.0,
-    label_smoothing: Annotated[float, typer.Option(help="Soften the targets by this much (0 to 0.5).")] = 0.0,
-    seed: SeedOption = 1337,
-    augment: Annotated[bool, typer.Option(help="Random flip/rotate/crop/shift/colour changes while training.")] = True,
-    patience: Annotated[int, typer.Option(help="Early stopping patience in epochs (--keep best).")] = 10,
-    keep: Annotated[Keep, typer.Option(help="Save the best epoch by val accuracy (early stopping) or the last one (all epochs; val only measured).")] = Keep.best,
-    limit_per_class: LimitOption = None,
-    min_per_class: MinPerClassOption = 10,
-    min_side: MinSideOption = 32,
-    strict: StrictOption = False,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoint.")] = False,
+    data_dir: DataDirArgument,
+    val: ValOption = FitConfig.val_dir,
+    val_split: ValSplitOption = FitConfig.val_split,
+    seed: SeedOption = FitConfig.seed,
+    limit_per_class: LimitOption = FitConfig.limit_per_class,
+    min_per_class: MinPerClassOption = FitConfig.min_per_class,
+    min_side: MinSideOption = FitConfig.min_side,
+    imbalance_ratio: ImbalanceOption = FitConfig.imbalance_ratio,
+    strict: StrictOption = FitConfig.strict,
+    out: Annotated[Path, typer.Option(help="Model path (.keras); contract, history and curves go beside it.")] = FitConfig.out,
+    arch: Annotated[Arch, typer.Option(help="compact (edge-friendly) or seed (the seed article's CNN).")] = FitConfig.arch,
+    image_size: Annotated[str, typer.Option(metavar="SIZE", help="Input size in pixels: N (square) or HEIGHTxWIDTH.")] = size_text(FitConfig.image_hw),
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping may end sooner), the small ones included.")] = FitConfig.epochs,
+    small_fraction: Annotated[float, typer.Option(help="Fraction of the epochs trained first at --small-size (progressive resizing: cheaper epochs; compact arch, 0 to turn off).")] = FitConfig.small_fraction,
+    small_size: Annotated[int, typer.Option(help="Square size in pixels of the small epochs (no effect unless under --image-size).")] = FitConfig.small_size,
+    source_size: Annotated[int, typer.Option(help="Shorter side in pixels the training photos are decoded at for augmentation (sharper crops; never under --image-size).")] = FitConfig.source_size,
+    crop: Annotated[Optional[float], typer.Option(help="Side of the centred region the model is fed, as a fraction of each side (recorded in the contract; the edge crops likewise). Default: the mean side of the random training crops, 0.83 (1 with --no-augment).")] = FitConfig.crop,
+    batch_size: Annotated[int, typer.Option(help="Photos per step.")] = FitConfig.batch_size,
+    lr: Annotated[float, typer.Option(help="Peak AdamW learning rate (cosine decay).")] = FitConfig.learning_rate,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay (0: plain Adam).")] = FitConfig.weight_decay,
+    label_smoothing: Annotated[float, typer.Option(help="Soften the targets by this much (0 to 0.5).")] = FitConfig.label_smoothing,
+    augment: Annotated[bool, typer.Option(help="Random flip/rotate/crop/shift/colour changes while training.")] = FitConfig.augment,
+    patience: Annotated[int, typer.Option(help="Early stopping patience in epochs (--keep best).")] = FitConfig.patience,
+    keep: Annotated[Keep, typer.Option(help="Save the best epoch by val accuracy (early stopping) or the last one (all epochs; val only measured).")] = FitConfig.keep,
+    grayscale: Annotated[bool, typer.Option(help="Train a 1-channel model on grayscale photos.")] = FitConfig.grayscale,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoint.")] = FitConfig.resume,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a model already at --out (else that is an error).")] = FitConfig.overwrite,
 ) -> None:
     """Check the photos, train a CNN, and save the best epoch by validation accuracy (or, --keep last, the last) with its contract,
     history (JSON, CSV) and training curves (PNG). Ctrl-C saves the best model so far; --resume continues."""
@@ -155,11 +170,12 @@ def fit(
     progress = _Progress("checking photos")
     try:
         config = FitConfig(
-            data_dir=data_dir, out=out, val_dir=val, val_split=val_split, arch=arch, image_hw=(image_size, image_size),
-            epochs=epochs, small_fraction=small_fraction, small_size=small_size, source_size=source_size, crop=crop,
-            batch_size=batch_size, learning_rate=lr, weight_decay=weight_decay, label_smoothing=label_smoothing,
-            seed=seed, augment=augment, patience=patience, keep=keep, limit_per_class=limit_per_class,
-            grayscale=grayscale, min_per_class=min_per_class, min_side=min_side, strict=strict, resume=resume,
+            data_dir=data_dir, val_dir=val, val_split=val_split, seed=seed, limit_per_class=limit_per_class,
+            min_per_class=min_per_class, min_side=min_side, imbalance_ratio=imbalance_ratio, strict=strict,
+            out=out, arch=arch, image_hw=parse_size(image_size), epochs=epochs, small_fraction=small_fraction,
+            small_size=small_size, source_size=source_size, crop=crop, batch_size=batch_size, learning_rate=lr,
+            weight_decay=weight_decay, label_smoothing=label_smoothing, augment=augment, patience=patience, keep=keep,
+            grayscale=grayscale, resume=resume, overwrite=overwrite,
         )
         result = run_fit(config, verbose=2, log=_log, progress=progress)
     except CatDogError as exc:
@@ -177,33 +193,36 @@ def fit(
 
 @app.command()
 def export(
+    ctx: typer.Context,
     model: Annotated[Path, typer.Argument(help="The .keras model.", show_default=False)],
     mode: Annotated[
-        Optional[ExportMode],
-        typer.Option(help="int8 (full integer, calibrated: the edge default), float16, dynamic (int8 weights) or none (float32). Default: none."),
-    ] = None,
+        ExportMode,
+        typer.Option(help="int8 (full integer, calibrated: the edge default), float16, dynamic (int8 weights) or none (float32)."),
+    ] = ExportConfig.mode,
     quantize: Annotated[bool, typer.Option("--quantize", help="Same as --mode int8.")] = False,
-    out: Annotated[Optional[Path], typer.Option(help="Output .tflite path. Default: MODEL with .tflite.")] = None,
-    calibration: Annotated[Optional[Path], typer.Option(help="int8 calibration photos. Default: the training photos.")] = None,
-    calibration_count: Annotated[int, typer.Option(help="int8 calibration photos, stratified by class.")] = 300,
-    parity_data: Annotated[Optional[Path], typer.Option(help="Parity photos. Default: the validation photos.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output .tflite path. Default: MODEL with .tflite.")] = ExportConfig.out,
+    calibration: Annotated[Optional[Path], typer.Option(help="int8 calibration photos. Default: the training photos fit used.")] = ExportConfig.calibration_dir,
+    calibration_count: Annotated[int, typer.Option(help="int8 calibration photos, stratified by class.")] = ExportConfig.calibration_count,
+    parity_data: Annotated[Optional[Path], typer.Option(help="Parity photos. Default: the validation photos fit used.")] = ExportConfig.parity_dir,
 ) -> None:
     """Convert to .tflite, check parity with the Keras model on validation photos, embed the contract in the
     .tflite and write it beside it as JSON. Nothing is written if conversion or parity fails."""
     from .export import export as run_export
 
-    if quantize and mode not in (None, ExportMode.int8):
+    if quantize and mode is not ExportMode.int8 and ctx.get_parameter_source("mode") is not ParameterSource.DEFAULT:
         typer.echo(f"error: --quantize means --mode int8; it cannot be combined with --mode {mode.value}", err=True)
         raise typer.Exit(code=2)
-    chosen = ExportMode.int8 if quantize else (mode or ExportMode.none)
+    progress = _Progress("checking photos")
     try:
         config = ExportConfig(
-            model_path=model, out=out, mode=chosen, calibration_dir=calibration,
+            model_path=model, out=out, mode=ExportMode.int8 if quantize else mode, calibration_dir=calibration,
             calibration_count=calibration_count, parity_dir=parity_data,
         )
-        result = run_export(config, log=_log)
+        result = run_export(config, log=_log, progress=progress)
     except CatDogError as exc:
         raise fail(exc) from None
+    finally:
+        progress.close()
     p = result.parity
     typer.echo(
         f"wrote {result.out_path} ({result.mode.stored_as}, {result.size_bytes / 1024:.1f} KiB, contract embedded) "
@@ -247,9 +266,9 @@ def evaluate(
     model: Annotated[Path, typer.Argument(help="A .keras or .tflite model.", show_default=False)],
     data: Annotated[Path, typer.Option(help="Photos: DATA/<label>/<photo>.", show_default=False)],
     format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.text,
-    plots: Annotated[Optional[Path], typer.Option(help="Write the confusion-matrix PNG into this folder.")] = None,
-    most_wrong: Annotated[int, typer.Option(help="List this many of the most confidently wrong photos.")] = 10,
-    limit_per_class: LimitOption = None,
+    plots: Annotated[Optional[Path], typer.Option(help="Write the confusion-matrix PNG into this folder.")] = EvaluateConfig.plots_dir,
+    most_wrong: Annotated[int, typer.Option(help="List this many of the most confidently wrong photos.")] = EvaluateConfig.most_wrong,
+    limit_per_class: LimitOption = EvaluateConfig.limit_per_class,
 ) -> None:
     """Accuracy, per-class precision/recall/F1, confusion matrix, ROC AUC and the most confidently wrong photos,
     with the edge's preprocessing, for a .keras or .tflite model."""
@@ -262,27 +281,4 @@ def evaluate(
         report = run_evaluate(config)
     except CatDogError as exc:
         raise fail(exc) from None
-    if format is OutputFormat.json:
-        typer.echo(json.dumps(report.to_dict()))
-        return
-    auc = "n/a" if report.roc_auc is None else f"{report.roc_auc:.4f}"
-    typer.echo(
-        f"{report.model}: accuracy {report.accuracy:.4f} on {report.photos} photos ({report.skipped} skipped), "
-        f"macro F1 {report.macro_f1:.4f}, ROC AUC {auc}"
-    )
-    width = max(5, *(len(c.label) for c in report.per_class))
-    typer.echo(f"  {'label':<{width}}  {'photos':>6}  {'precision':>9}  {'recall':>6}  {'f1':>6}")
-    for c in report.per_class:
-        typer.echo(f"  {c.label:<{width}}  {c.photos:>6}  {c.precision:>9.4f}  {c.recall:>6.4f}  {c.f1:>6.4f}")
-    labels = [c.label for c in report.per_class]
-    cell = max(6, width)
-    typer.echo("confusion (rows true, columns predicted):")
-    typer.echo("  " + " " * width + "".join(f"  {name:>{cell}}" for name in labels))
-    for name, row in zip(labels, report.confusion):
-        typer.echo(f"  {name:<{width}}" + "".join(f"  {v:>{cell}}" for v in row))
-    if report.most_wrong:
-        typer.echo("most confidently wrong:")
-        for m in report.most_wrong:
-            typer.echo(f"  {m.confidence:.3f}  {m.predicted:<{width}} (is {m.true})  {m.path}")
-    for png in report.plots:
-        typer.echo(f"wrote {png}")
+    typer.echo(json.dumps(report.to_dict()) if format is OutputFormat.json else report.text())

@@ -48,7 +48,11 @@ class ExportMode(str, Enum):
 
 @dataclass(frozen=True)
 class CheckConfig:
-    """Configuration of the data checks run before training (catdog-train check, and fit)."""
+    """Configuration of the data checks run before training (catdog-train check, and the first step of fit).
+
+    The photo sets they leave are the ones fit trains and validates on, and the ones export rebuilds
+    from a model's contract for calibration and parity (trainer.recipe.recorded_check).
+    """
 
     data_dir: Path
     """Class-per-folder training photos (folder names are the labels, sorted)."""
@@ -57,9 +61,9 @@ class CheckConfig:
     val_split: float = 0.2
     """Fraction of each class held out for validation when val_dir is None."""
     seed: int = 1337
-    """Seed for the split and for limit_per_class sampling."""
+    """Seed for the split and the limit_per_class sampling (and, in fit, shuffling, augmentation and weights)."""
     limit_per_class: int | None = None
-    """Check (and train on) at most this many photos per class from each folder."""
+    """Check (and train on) at most this many photos per class from each folder (quick runs, tests)."""
     min_per_class: int = 10
     """Fewest usable training photos a class may have."""
     min_side: int = 32
@@ -81,17 +85,11 @@ class CheckConfig:
 
 
 @dataclass(frozen=True)
-class FitConfig:
-    """Configuration of catdog-train fit."""
+class FitConfig(CheckConfig):
+    """Configuration of catdog-train fit: the data checks it runs first (CheckConfig's fields), then training."""
 
-    data_dir: Path
-    """Class-per-folder photos to train on (folder names are the labels, sorted)."""
     out: Path = Path("runs/catdog.keras")
-    """Where the best model goes; its contract (.json) and history (.history.json) go beside it."""
-    val_dir: Path | None = None
-    """Class-per-folder validation photos; None to split val_split off data_dir."""
-    val_split: float = 0.2
-    """Fraction of each class held out for validation when val_dir is None."""
+    """Where the model goes; its contract (.json) and history (.history.json) go beside it."""
     arch: Arch = Arch.compact
     """Model architecture."""
     image_hw: tuple[int, int] = (96, 96)
@@ -122,29 +120,22 @@ class FitConfig:
     """AdamW decoupled weight decay (0 for plain Adam)."""
     label_smoothing: float = 0.0
     """Targets softened towards uniform by this much: less over-confident, better-calibrated scores."""
-    seed: int = 1337
-    """Seed for the split, shuffling, augmentation and weights."""
     augment: bool = True
     """Random flips, rotations, crops, shifts and colour changes while training (trainer.augment.AugmentConfig)."""
     patience: int = 10
     """Epochs without a better validation accuracy before training stops (keep=best only)."""
     keep: Keep = Keep.best
     """Save the best epoch by validation accuracy (with early stopping) or the last epoch."""
-    limit_per_class: int | None = None
-    """Use at most this many photos per class from each folder (quick runs, tests)."""
     grayscale: bool = False
     """Train a 1-channel model on grayscale photos (contract color "L"; the edge converts likewise)."""
-    min_per_class: int = 10
-    """Fewest usable training photos a class may have."""
-    min_side: int = 32
-    """Photos whose shorter side is under this many pixels are left out."""
-    strict: bool = False
-    """Any problem file is an error instead of a warning."""
     resume: bool = False
-    """Continue from the checkpoint an interrupted run with the same settings left beside out."""
+    """Continue from the checkpoint an interrupted run with the same settings left beside out (not part
+    of the recipe: it does not change what is trained)."""
+    overwrite: bool = False
+    """Replace a model already at out; without it, an existing out is an error (not part of the recipe)."""
 
     def __post_init__(self) -> None:
-        self.check_config()  # validates the data fields
+        super().__post_init__()
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
             raise DataError("--epochs, --batch-size and --patience must be at least 1")
         if min(self.image_hw) < 32:
@@ -189,14 +180,6 @@ class FitConfig:
             return self.crop
         return round(AugmentConfig().mean_crop_side, 2) if self.augment else 1.0
 
-    def check_config(self) -> CheckConfig:
-        """The data checks this training run does first."""
-        return CheckConfig(
-            data_dir=self.data_dir, val_dir=self.val_dir, val_split=self.val_split, seed=self.seed,
-            limit_per_class=self.limit_per_class, min_per_class=self.min_per_class, min_side=self.min_side,
-            strict=self.strict,
-        )
-
     @property
     def color(self) -> str:
         """The contract's colour: "L" for grayscale, else "RGB"."""
@@ -211,8 +194,8 @@ class ExportConfig:
     """The .keras model (its .json contract beside it)."""
     out: Path | None = None
     """Output .tflite path; None for the model's path with .tflite."""
-    mode: ExportMode = ExportMode.int8
-    """How weights and tensors are stored (see ExportMode)."""
+    mode: ExportMode = ExportMode.none
+    """How weights and tensors are stored (see ExportMode); float32 unless asked (--mode, --quantize for int8)."""
     calibration_dir: Path | None = None
     """Class-per-folder photos for int8 calibration; None for the training photos in the contract."""
     calibration_count: int = 300

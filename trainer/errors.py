@@ -9,3 +9,16 @@ class DataError(CatDogError):
     """A training or evaluation photo folder is missing, empty or laid out wrongly, or a setting is invalid."""
 
     exit_code = 2
+
+
+class RunStateError(CatDogError):
+    """fit would lose or mix up work: a model is in the way at --out, or --resume finds no checkpoint,
+    an unreadable one, or one made by other settings."""
+
+    exit_code = 2
+
+
+class TensorFlowMissingError(CatDogError):
+    """TensorFlow cannot be imported: an edge-only install, or a broken TensorFlow."""
+
+    exit_code = 2

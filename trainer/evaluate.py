@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from catdog.edge.classify import Classifier, decide
+from catdog.edge.classify import Classifier
 from .config import EvaluateConfig
 from .data import load_labelled
 from .parity import tflite_scores
@@ -69,6 +69,29 @@ class EvaluationReport:
     """Photos that could not be read."""
     plots: tuple[str, ...] = ()
     """PNG files written: the confusion matrix, and the ROC curve of a binary model."""
+
+    def text(self) -> str:
+        """The report for people: the figures, per-class table, confusion matrix, most wrong photos, plots written."""
+        auc = "n/a" if self.roc_auc is None else f"{self.roc_auc:.4f}"
+        lines = [
+            f"{self.model}: accuracy {self.accuracy:.4f} on {self.photos} photos ({self.skipped} skipped), "
+            f"macro F1 {self.macro_f1:.4f}, ROC AUC {auc}"
+        ]
+        width = max(5, *(len(c.label) for c in self.per_class))
+        lines.append(f"  {'label':<{width}}  {'photos':>6}  {'precision':>9}  {'recall':>6}  {'f1':>6}")
+        for c in self.per_class:
+            lines.append(f"  {c.label:<{width}}  {c.photos:>6}  {c.precision:>9.4f}  {c.recall:>6.4f}  {c.f1:>6.4f}")
+        labels = [c.label for c in self.per_class]
+        cell = max(6, width)
+        lines.append("confusion (rows true, columns predicted):")
+        lines.append("  " + " " * width + "".join(f"  {name:>{cell}}" for name in labels))
+        for name, row in zip(labels, self.confusion):
+            lines.append(f"  {name:<{width}}" + "".join(f"  {v:>{cell}}" for v in row))
+        if self.most_wrong:
+            lines.append("most confidently wrong:")
+            lines += [f"  {m.confidence:.3f}  {m.predicted:<{width}} (is {m.true})  {m.path}" for m in self.most_wrong]
+        lines += [f"wrote {png}" for png in self.plots]
+        return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, rounded to 4 decimals."""
@@ -190,7 +213,7 @@ def evaluate(config: EvaluateConfig) -> EvaluationReport:
         score = lambda images: tflite_scores(classifier, images)  # noqa: E731
     photos = load_labelled(config.data_dir, contract, config.limit_per_class, config.seed)
     scores = score(photos.images)
-    predicted = np.array([decide(s, contract) for s in scores])
+    predicted = np.array([contract.decide(s) for s in scores])
     report = summarize(
         str(model_path), photos.labels, scores, contract.labels, tuple(str(p) for p in photos.paths), predicted,
         len(photos.skipped), config.most_wrong,

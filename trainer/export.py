@@ -16,15 +16,17 @@ import numpy as np
 from catdog.edge.classify import Classifier
 from catdog.edge.contract import ModelContract, Quantization, sidecar_path
 from catdog.edge.errors import ModelError
-
-from .errors import DataError
 from catdog.edge.metadata import embed_contract, read_embedded_contract
 from catdog.edge.runtime import find_runtime, load_interpreter
+
+from ._tf import failure_reason, import_tensorflow, quiet
 from .config import ExportConfig, ExportMode
-from .data import LoadedPhotos, PhotoSet, load_for, scan_folder, stratified_sample
+from .data import LoadedPhotos, load_for, scan_folder, stratified_sample
+from .errors import DataError
 from .keras_model import load_keras
 from .parity import ParityReport, parity_on_photos
-from .train import recorded_photos
+from .recipe import recorded_check
+from .scan import DataReport, check_data
 
 
 @dataclass(frozen=True)
@@ -47,14 +49,23 @@ class ExportResult:
     """Parity with the Keras model on the validation photos."""
 
 
-def _photos_for(contract: ModelContract, explicit: Path | None, which: int, what: str) -> PhotoSet:
-    """Photos from an explicit folder, else the training (which=0) or validation (1) set in the contract."""
-    if explicit is not None:
-        return scan_folder(explicit, class_names=contract.labels)
+def _recorded_data(
+    contract: ModelContract, progress: Callable[[int, int], None] | None, log: Callable[[str], None]
+) -> DataReport:
+    """The checked photo sets the model was fitted on: check_data on the settings its contract records.
+
+    Raises:
+        DataError: the contract records no settings, or the photos are gone or no longer pass the checks.
+    """
     try:
-        return recorded_photos(contract)[which]
+        check = recorded_check(contract)
+        log(f"checking the photos fit used, as the contract records them: {check.data_dir}"
+            + (f" and {check.val_dir}" if check.val_dir else ""))
+        return check_data(check, progress)
     except DataError as exc:
-        raise DataError(f"cannot find the {what} photos recorded in the contract ({exc}); pass them explicitly") from None
+        raise DataError(
+            f"cannot rebuild the photo sets recorded in the contract ({exc}); pass --calibration and --parity-data"
+        ) from None
 
 
 def convert(keras_model: Any, mode: ExportMode, calibration: LoadedPhotos | None) -> bytes:
@@ -68,8 +79,7 @@ def convert(keras_model: Any, mode: ExportMode, calibration: LoadedPhotos | None
     Raises:
         ModelError: the converter failed.
     """
-    import tensorflow as tf
-
+    tf, _ = import_tensorflow()
     converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
     if mode is ExportMode.int8:
         if calibration is None or len(calibration.images) == 0:
@@ -90,13 +100,12 @@ def convert(keras_model: Any, mode: ExportMode, calibration: LoadedPhotos | None
     elif mode is ExportMode.dynamic:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     try:
-        # The converter saves a temporary SavedModel and prints its signature listing on stdout,
-        # which would bury the export's own report.
-        with contextlib.redirect_stdout(io.StringIO()):
+        # The converter saves a temporary SavedModel and prints its signature listing on stdout, and
+        # its quantizer's settings and warnings on stderr, which would bury the export's own report.
+        with quiet() as printed, contextlib.redirect_stdout(io.StringIO()):
             return converter.convert()
     except Exception as exc:  # the converter raises many types; report it as one clear error
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"TFLite conversion failed ({first})") from None
+        raise ModelError(f"TFLite conversion failed ({failure_reason(exc, printed)})") from None
 
 
 def _contract_for(tflite_path: Path, base: ModelContract, mode: ExportMode) -> ModelContract:
@@ -111,26 +120,49 @@ def _contract_for(tflite_path: Path, base: ModelContract, mode: ExportMode) -> M
     return base.replace(**values)
 
 
-def export(config: ExportConfig, log: Callable[[str], None] = lambda _: None) -> ExportResult:
+def export(
+    config: ExportConfig,
+    log: Callable[[str], None] = lambda _: None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ExportResult:
     """Export a .keras model to .tflite with its contract, after checking parity on validation photos.
 
+    Calibration and parity photos default to the training and validation sets fit used, rebuilt by
+    the same data checks (trainer.scan.check_data) from the settings the contract records, so the
+    validation accuracy recorded here is measured on the photos fit validated on.
     The contract is embedded in the .tflite metadata (edge.metadata) and written beside it as JSON.
     Nothing is written at config.out_path unless conversion and the parity run both succeed.
 
+    Args:
+        config: the model, the mode and the photos.
+        log: receives short progress messages.
+        progress: progress(done, total) while the recorded photos are checked.
+
     Raises:
+        TensorFlowMissingError: TensorFlow is not installed.
         ModelError: the model cannot be loaded or converted, or the embedded contract changed its answers.
         DataError: calibration or validation photos cannot be found.
     """
     keras_model, contract = load_keras(config.model_path)
+    calibrate = config.mode is ExportMode.int8
+    recorded = None
+    if config.parity_dir is None or (calibrate and config.calibration_dir is None):
+        recorded = _recorded_data(contract, progress, log)
     calibration = None
     calibration_counts: dict[str, int] = {}
-    if config.mode is ExportMode.int8:
-        pool = _photos_for(contract, config.calibration_dir, 0, "training")
+    if calibrate:
+        if config.calibration_dir is not None:
+            pool = scan_folder(config.calibration_dir, class_names=contract.labels)
+        else:
+            pool = recorded.train
         cal_set = stratified_sample(pool, config.calibration_count, config.seed)
         calibration = load_for(cal_set, contract)
         calibration_counts = {name: int(np.sum(calibration.labels == i)) for i, name in enumerate(contract.labels)}
         log(f"calibrating int8 on {len(calibration.labels)} photos {calibration_counts}")
-    parity_set = _photos_for(contract, config.parity_dir, 1, "validation")
+    if config.parity_dir is not None:
+        parity_set = scan_folder(config.parity_dir, class_names=contract.labels)
+    else:
+        parity_set = recorded.val
     data = convert(keras_model, config.mode, calibration)
 
     out = config.out_path
@@ -144,11 +176,16 @@ def export(config: ExportConfig, log: Callable[[str], None] = lambda _: None) ->
         val = load_for(parity_set, contract)
         report = parity_on_photos(keras_model, classifier, val)
         metrics = dict(contract.metrics)
+        if config.parity_dir is None:  # fit's validation photos: figures comparable with fit's
+            metrics.update(
+                val_photos=report.photos,
+                keras_val_accuracy=round(report.keras_accuracy, 4),
+                tflite_val_accuracy=round(report.tflite_accuracy, 4),
+            )
+        else:
+            metrics["parity_data"] = str(config.parity_dir)
         metrics.update(
             {
-                "val_photos": report.photos,
-                "keras_val_accuracy": round(report.keras_accuracy, 4),
-                "tflite_val_accuracy": round(report.tflite_accuracy, 4),
                 "parity": report.to_dict(),
                 "calibration_photos": 0 if calibration is None else len(calibration.labels),
                 "calibration_per_label": calibration_counts,

@@ -7,23 +7,25 @@ from typing import Any
 
 import numpy as np
 
-from catdog.edge.classify import scores_from_output
 from catdog.edge.contract import ModelContract, sidecar_path
 from catdog.edge.errors import ModelError
+
+from ._tf import import_tensorflow, require_tensorflow
 
 
 def load_keras(path: Path) -> tuple[Any, ModelContract]:
     """Load a .keras model in Keras safe mode, with the contract beside it.
 
     Raises:
+        TensorFlowMissingError: TensorFlow is not installed (checked first).
         ModelError: file or contract missing, not a Keras model, or it holds unsafe (lambda) code.
     """
+    require_tensorflow()
     path = Path(path)
     if path.suffix != ".keras" or not path.is_file():
         raise ModelError(f"{path}: no such .keras model; train one with catdog-train fit")
     contract = ModelContract.load(sidecar_path(path))
-    import keras
-
+    _, keras = import_tensorflow()
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     except ValueError as exc:
@@ -43,8 +45,8 @@ def keras_scores(model: Any, images: np.ndarray, contract: ModelContract, batch_
         contract: its contract.
 
     Returns:
-        float32 (N, n_labels), the same layout as edge.classify.scores_from_output.
+        float32 (N, n_labels), the same layout as ModelContract.scores.
     """
     raw = model.predict(images.astype(np.float32), batch_size=batch_size, verbose=0)
     float_contract = contract.replace(output_quantization=None)
-    return np.stack([scores_from_output(row, float_contract) for row in raw])
+    return np.stack([float_contract.scores(row) for row in raw])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._tf import import_tensorflow
 from .config import Arch
 
 
@@ -19,8 +20,7 @@ def build_model(arch: Arch, input_shape: tuple[int, int, int], n_classes: int, s
     Returns:
         keras.Model, input float32 (N, H, W, C) 0..255, output (N, 1) sigmoid or (N, n_classes) softmax.
     """
-    import keras
-
+    _, keras = import_tensorflow()
     keras.utils.set_random_seed(seed)
     if arch is Arch.seed:
         return _seed(keras, input_shape, n_classes)
@@ -86,8 +86,7 @@ def multiply_adds(model: Any) -> int:
     """Multiply-adds of one forward pass for one photo: convolutions, depthwise convolutions and
     dense layers (batch norm folds into the convolutions on export; pooling and activations are
     comparatively free). FLOPs are about twice this."""
-    import keras
-
+    _, keras = import_tensorflow()
     layers = keras.layers
     total = 0
     for layer in model.layers:

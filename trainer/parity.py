@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from catdog.edge.classify import Classifier, decide
+from catdog.edge.classify import Classifier
 from catdog.edge.contract import ModelContract
 from catdog.edge.errors import ModelError
 from .data import LoadedPhotos, load_labelled
@@ -40,8 +40,8 @@ def compare(keras_scores: np.ndarray, tflite_scores: np.ndarray, labels: np.ndar
     """Compare two models' per-label probabilities, (N, n_labels) each, against true labels (N,)."""
     if keras_scores.shape != tflite_scores.shape or len(labels) != len(keras_scores) or len(labels) == 0:
         raise ValueError(f"score shapes differ or are empty: {keras_scores.shape} vs {tflite_scores.shape}")
-    k_pred = np.array([decide(s, contract) for s in keras_scores])
-    t_pred = np.array([decide(s, contract) for s in tflite_scores])
+    k_pred = np.array([contract.decide(s) for s in keras_scores])
+    t_pred = np.array([contract.decide(s) for s in tflite_scores])
     diff = np.abs(keras_scores - tflite_scores)
     per_photo = diff[:, 1] if contract.activation == "sigmoid" else diff.max(axis=1)
     return ParityReport(

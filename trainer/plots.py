@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 from typing import Any, Sequence
 
-from catdog.edge.contract import atomic_write_bytes
+from catdog.edge.files import atomic_write_bytes
 from catdog.edge.errors import CatDogError
 
 

@@ -1,4 +1,4 @@
-"""FitConfig validation and the progressive-resizing split of the epochs."""
+"""FitConfig validation, its data-check fields, and the progressive-resizing split of the epochs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from catdog.trainer.errors import DataError
-from catdog.trainer.config import Arch, FitConfig
+from catdog.trainer.config import Arch, CheckConfig, FitConfig
 
 
 @pytest.mark.parametrize("settings, message", [
@@ -21,6 +21,23 @@ from catdog.trainer.config import Arch, FitConfig
 def test_bad_progressive_resizing_settings_say_what_to_change(settings, message):
     with pytest.raises(DataError, match=message):
         FitConfig(data_dir=Path("photos"), **settings)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"imbalance_ratio": 0.5}, "--imbalance-ratio must be at least 1"),
+    ({"val_split": 1.0}, "--val-split must be between 0 and 1"),
+    ({"limit_per_class": 1}, "--limit-per-class must be at least 2"),
+])
+def test_fit_validates_its_data_check_settings_as_check_does(settings, message):
+    for config in (CheckConfig, FitConfig):
+        with pytest.raises(DataError, match=message):
+            config(data_dir=Path("photos"), **settings)
+
+
+def test_fit_settings_are_the_check_settings_plus_training_ones():
+    """Each data-check option is defined once: FitConfig is a CheckConfig, and check_data takes it as one."""
+    config = FitConfig(data_dir=Path("photos"), min_side=40, imbalance_ratio=2.0)
+    assert isinstance(config, CheckConfig) and (config.min_side, config.imbalance_ratio) == (40, 2.0)
 
 
 @pytest.mark.parametrize("settings, small_epochs", [

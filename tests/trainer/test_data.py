@@ -1,13 +1,11 @@
-"""Photo folders: scanning, splitting, and the training pipeline seeing exactly the edge's pixels."""
+"""Photo folders: scanning, splitting and sampling."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from catdog.trainer.errors import DataError
-from catdog.edge.preprocess import prepare
-from catdog.trainer.data import load_photos, per_class_sample, scan_folder, stratified_split
+from catdog.trainer.data import scan_folder, stratified_split
 
 
 def test_scan_reads_labels_from_sorted_folder_names(data_dir):
@@ -34,27 +32,6 @@ def test_split_is_stratified_seeded_and_disjoint(data_dir):
     assert train.paths == again.paths
     assert val.counts() == {"cat": 100, "dog": 100}
     assert not set(train.paths) & set(val.paths) and len(train) + len(val) == len(photos)
-
-
-def test_training_pipeline_sees_the_edge_preprocessing(data_dir):
-    """The tf.data pipeline fit() validates with (and trains on, before augmentation) yields the very
-    pixels edge.preprocess gives the device."""
-    import tensorflow as tf
-
-    from catdog.trainer.train import _batches
-
-    photos = per_class_sample(scan_folder(data_dir / "val"), 6, seed=1)
-    loaded = load_photos(photos, (96, 80))
-    batch, labels = next(iter(_batches(tf, loaded, n_classes=2, batch_size=12)))
-    edge_pixels = np.stack([prepare(p, (96, 80)) for p in photos.paths]).astype(np.float32)
-    assert batch.shape == (12, 96, 80, 3)
-    assert np.abs(batch.numpy() - edge_pixels).max() <= 1.0
-    assert labels.numpy().tolist() == list(photos.labels)
-    _, one_hot = next(iter(_batches(tf, loaded, n_classes=3, batch_size=12)))
-    assert one_hot.numpy().tolist() == [[float(i == label) for i in range(3)] for label in photos.labels]
-    cropped = load_photos(photos, (96, 80), crop=0.83)  # validation, calibration and parity as the edge crops
-    assert np.array_equal(cropped.images, np.stack([prepare(p, (96, 80), crop=0.83) for p in photos.paths]))
-    assert not np.array_equal(cropped.images, loaded.images)
 
 
 def test_stratified_sample_keeps_class_shares_and_is_seeded():

@@ -9,9 +9,11 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from catdog.trainer.errors import DataError
+from catdog.edge.classify import Classifier
 from catdog.trainer.cli import app
 from catdog.trainer.config import EvaluateConfig
+from catdog.trainer.data import load_labelled
+from catdog.trainer.errors import DataError
 from catdog.trainer.evaluate import roc_auc, roc_curve, summarize
 
 runner = CliRunner()
@@ -54,7 +56,9 @@ def test_summarize_per_class_f1_confusion_and_most_wrong():
     assert fox.precision == 0.5 and fox.recall == 1.0 and fox.f1 == pytest.approx(2 / 3)
     assert report.accuracy == pytest.approx(4 / 6)
     assert [(m.path, m.predicted, m.true) for m in report.most_wrong] == [("p1.jpg", "dog", "cat"), ("p4.jpg", "fox", "dog")]
-    assert 0.0 <= report.roc_auc <= 1.0
+    one_vs_rest = [_pairwise_auc(scores[:, i], labels == i) for i in range(3)]
+    assert one_vs_rest == pytest.approx([8 / 9, 11 / 16, 1.0])
+    assert report.roc_auc == pytest.approx(np.mean(one_vs_rest))  # the mean one-vs-rest area
     assert json.loads(json.dumps(report.to_dict()))["per_class"]["fox"]["f1"] == pytest.approx(0.6667)
 
 
@@ -64,8 +68,13 @@ def test_evaluate_command_json_text_and_confusion_png(tiny_model, data_dir, tmp_
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["photos"] == 20 and sum(map(sum, report["confusion"])) == 20
+    assert report["accuracy"] == pytest.approx((report["confusion"][0][0] + report["confusion"][1][1]) / 20)
     assert set(report["per_class"]["cat"]) == {"photos", "precision", "recall", "f1"}
-    assert report["roc_auc"] is not None and 0.0 <= report["roc_auc"] <= 1.0
+    # The same photos and model, scored here and ranked pairwise: the area evaluate reports.
+    classifier = Classifier.load(tiny_model.tflite)
+    photos = load_labelled(data_dir / "val", classifier.contract, limit_per_class=10)
+    dog = np.array([classifier.predict(image)[1] for image in photos.images])
+    assert report["roc_auc"] == pytest.approx(_pairwise_auc(dog, photos.labels == 1), abs=1e-4)
     wrong = report["most_wrong"]
     assert len(wrong) <= 3 and all(w["true"] != w["predicted"] for w in wrong)
     assert [w["confidence"] for w in wrong] == sorted((w["confidence"] for w in wrong), reverse=True)

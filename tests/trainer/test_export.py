@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from typer.testing import CliRunner
@@ -11,6 +12,7 @@ from catdog.edge.classify import Classifier
 from catdog.edge.contract import ModelContract
 from catdog.edge.metadata import read_embedded_contract
 from catdog.trainer.cli import app
+from tests.trainer.conftest import TINY_SIZE, copy_photos
 
 runner = CliRunner()
 
@@ -57,3 +59,28 @@ def test_export_sizes_follow_the_mode(tiny_model, float_exports):
 def test_quantize_is_int8_and_conflicts_with_another_mode(tiny_model):
     result = runner.invoke(app, ["export", str(tiny_model.keras), "--quantize", "--mode", "float16"])
     assert result.exit_code == 2 and "--quantize means --mode int8" in result.stderr
+
+
+def test_export_calibrates_and_measures_on_the_photos_fit_checked(data_dir, tmp_path):
+    """A duplicate and an unreadable training photo and a training photo leaked into validation are
+    left out by fit's data checks; export rebuilds the same checked sets, so its calibration and
+    parity photos exclude them too and the Keras val accuracy it records is fit's."""
+    train = copy_photos(data_dir, tmp_path / "train", 10)
+    val = copy_photos(data_dir, tmp_path / "val", 4, split="val")
+    first = sorted((train / "cat").glob("*.jpg"))[0]
+    shutil.copy(first, train / "cat" / "again.jpg")
+    (train / "dog" / "broken.jpg").write_bytes(b"not a photo")
+    shutil.copy(first, val / "cat" / "leaked.jpg")
+    model = tmp_path / "m.keras"
+    fit = runner.invoke(app, ["fit", str(train), "--val", str(val), "--out", str(model), "--epochs", "1",
+                              "--image-size", str(TINY_SIZE), "--batch-size", "30"])
+    assert fit.exit_code == 0, fit.output
+    fitted = ModelContract.load(model.with_suffix(".json"))
+    assert (fitted.training["train_photos"], fitted.training["val_photos"]) == (20, 8)
+
+    export = runner.invoke(app, ["export", str(model), "--quantize", "--calibration-count", "100"])
+    assert export.exit_code == 0, export.output
+    metrics = ModelContract.load(model.with_suffix(".json")).metrics
+    assert metrics["calibration_photos"] == 20 and metrics["calibration_per_label"] == {"cat": 10, "dog": 10}
+    assert metrics["val_photos"] == metrics["parity"]["photos"] == 8
+    assert metrics["keras_val_accuracy"] == fitted.metrics["keras_val_accuracy"]

@@ -15,11 +15,18 @@ def test_seed_architecture_is_the_articles_32_5m_parameter_cnn():
 
 
 def test_compact_model_fits_the_edge_budget_and_takes_raw_pixels():
+    import keras
+
     model = build_model(Arch.compact, (96, 96, 3), 2)
     assert model.count_params() < 300_000  # <= 300 KB as int8
     assert multiply_adds(model) <= 50_000_000  # <= 100 MFLOPs per photo
-    out = model.predict(np.full((2, 96, 96, 3), 255.0, dtype=np.float32), verbose=0)
-    assert out.shape == (2, 1) and np.all((out >= 0) & (out <= 1))
+    # Scaling is the model's first layer: raw 0..255 pixels in, -1..1 to the convolutions.
+    scale = next(layer for layer in model.layers if isinstance(layer, keras.layers.Rescaling))
+    assert np.allclose(scale(np.array([0.0, 127.5, 255.0], np.float32)), [-1.0, 0.0, 1.0])
+    head = model.layers[-1]
+    assert head.units == 1 and head.activation is keras.activations.sigmoid
+    out = model.predict(np.stack([np.zeros((96, 96, 3)), np.full((96, 96, 3), 255.0)]).astype(np.float32), verbose=0)
+    assert out.shape == (2, 1) and out[0, 0] != out[1, 0]  # the answer depends on the pixels
 
 
 def test_multiply_adds_counts_convolutions_depthwise_and_dense_layers():

@@ -71,6 +71,9 @@ def test_class_count_errors_and_imbalance_warning(data_dir, tmp_path):
     report = check_data(CheckConfig(data_dir=root, min_per_class=2, val_split=0.34))
     assert report.train.counts() == {"cat": 8, "dog": 2}
     assert len(report.warnings) == 1 and "imbalanced" in report.warnings[0] and "'cat'" in report.warnings[0]
+    args = ["check", str(root), "--min-per-class", "2", "--val-split", "0.34", "--format", "json"]
+    assert json.loads(CliRunner().invoke(app, args).stdout)["warnings"] == list(report.warnings)
+    assert json.loads(CliRunner().invoke(app, [*args, "--imbalance-ratio", "4"]).stdout)["warnings"] == []  # 8 is not over 4x2
     (root / "bird").mkdir()
     with pytest.raises(DataError, match="no photos"):
         check_data(CheckConfig(data_dir=root))

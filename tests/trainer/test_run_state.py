@@ -1,0 +1,71 @@
+"""Nothing lost by a slip: --resume needs a checkpoint, and a model at --out is replaced only with --overwrite.
+
+Both are refused before a photo is read (here the photo folder does not even exist) or TensorFlow
+does any work. Resuming an interrupted run: tests/trainer/test_train.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from catdog.trainer.cli import app
+from catdog.trainer.config import FitConfig
+from catdog.trainer.errors import RunStateError
+from catdog.trainer.run_state import check_start, checkpoint_dir_for, new_state, resume_state
+from catdog.trainer.train import fit
+
+runner = CliRunner()
+
+
+def test_resume_without_a_checkpoint_is_an_error_not_a_fresh_start(tmp_path):
+    out = tmp_path / "m.keras"
+    with pytest.raises(RunStateError, match=f"--resume: no checkpoint at {checkpoint_dir_for(out)}.*without --resume"):
+        fit(FitConfig(data_dir=tmp_path / "no-photos", out=out, resume=True))
+    assert not out.exists() and not checkpoint_dir_for(out).exists()
+
+
+def test_resume_after_a_completed_run_leaves_the_model_alone(tiny_model, data_dir):
+    before = tiny_model.keras.read_bytes()
+    result = runner.invoke(app, ["fit", str(data_dir / "train"), "--out", str(tiny_model.keras), "--resume"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --resume: no checkpoint") and "--overwrite" in result.stderr
+    assert tiny_model.keras.read_bytes() == before
+
+
+def test_an_existing_model_is_replaced_only_with_overwrite(tiny_model, tmp_path):
+    before = tiny_model.keras.read_bytes()
+    result = runner.invoke(app, ["fit", str(tmp_path / "no-photos"), "--out", str(tiny_model.keras)])
+    assert result.exit_code == 2, result.output
+    assert f"error: {tiny_model.keras} already exists; pass --overwrite" in result.stderr
+    assert "--resume" not in result.stderr  # no interrupted run to point at
+    assert tiny_model.keras.read_bytes() == before
+    # With --overwrite the run goes on to the data checks (which fail here: no photos).
+    result = runner.invoke(app, ["fit", str(tmp_path / "no-photos"), "--out", str(tiny_model.keras), "--overwrite"])
+    assert result.exit_code == 2 and "photo folder not found" in result.stderr
+
+
+def test_a_stale_checkpoint_is_replaced_with_a_warning(tmp_path):
+    out = tmp_path / "m.keras"
+    checkpoint_dir_for(out).mkdir()
+    logged = []
+    check_start(FitConfig(data_dir=tmp_path, out=out), logged.append)
+    assert logged == [f"warning: replacing the checkpoint of an interrupted run at {checkpoint_dir_for(out)} "
+                      "(pass --resume to continue it)"]
+
+
+def test_resume_refuses_other_settings_labels_and_an_unreadable_state(tmp_path):
+    config = FitConfig(data_dir=tmp_path, out=tmp_path / "m.keras", epochs=5)
+    ckpt = checkpoint_dir_for(config.out)
+    ckpt.mkdir()
+    (ckpt / "state.json").write_text(json.dumps(new_state(config, ("cat", "dog"))))
+    assert resume_state(config, ("cat", "dog"))["epoch"] == 0
+    with pytest.raises(RunStateError, match=r"other settings \(epochs: 5 -> 6\)"):
+        resume_state(FitConfig(**{**config.__dict__, "epochs": 6}), ("cat", "dog"))
+    with pytest.raises(RunStateError, match=r"other settings \(the labels\)"):
+        resume_state(config, ("cat", "fox"))
+    (ckpt / "state.json").write_text("{")
+    with pytest.raises(RunStateError, match="cannot read the checkpoint state"):
+        resume_state(config, ("cat", "dog"))

@@ -1,0 +1,122 @@
+"""fit's run state: the checkpoint saved every epoch, what --resume continues, and what --overwrite may replace.
+
+The checkpoint folder beside --out (catdog.ckpt/ for catdog.keras) holds the last and best epoch's
+models and state.json: the recorded settings, the labels, the epoch counters and the history. It is
+removed when a run completes, so a finished run leaves nothing to resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from catdog.edge.files import atomic_write_bytes
+
+from .config import FitConfig
+from .errors import RunStateError
+from .recipe import config_record
+
+
+def checkpoint_dir_for(model_path: Path) -> Path:
+    """models/catdog.keras -> models/catdog.ckpt/ (last and best epoch, run state; removed after success)."""
+    return Path(model_path).with_suffix(".ckpt")
+
+
+def _has_checkpoint(ckpt: Path) -> bool:
+    return (ckpt / "state.json").is_file() and (ckpt / "last.keras").is_file()
+
+
+def check_start(config: FitConfig, log: Callable[[str], None] = lambda _: None) -> None:
+    """Refuse a run that would lose work, before any photo is read or TensorFlow is imported.
+
+    Without resume, a model at config.out is replaced only with overwrite. With resume, there must be
+    a checkpoint to continue; the model an interrupted run left at config.out is then its own.
+
+    Raises:
+        RunStateError: --resume without a checkpoint, or a model in the way at --out.
+    """
+    out = Path(config.out)
+    ckpt = checkpoint_dir_for(out)
+    if config.resume:
+        if not _has_checkpoint(ckpt):
+            replace = f" (with --overwrite to replace {out})" if out.exists() else ""
+            raise RunStateError(
+                f"--resume: no checkpoint at {ckpt} to continue (a run that completed removes it); "
+                f"run the command without --resume to train afresh{replace}"
+            )
+        return
+    if out.exists() and not config.overwrite:
+        interrupted = f", or --resume to continue the interrupted run at {ckpt}" if _has_checkpoint(ckpt) else ""
+        raise RunStateError(f"{out} already exists; pass --overwrite to replace it or choose another --out{interrupted}")
+    if ckpt.exists():
+        log(f"warning: replacing the checkpoint of an interrupted run at {ckpt} (pass --resume to continue it)")
+
+
+def new_state(config: FitConfig, labels: tuple[str, ...]) -> dict[str, Any]:
+    """The run state of a fresh run: its settings and labels, no epoch done yet."""
+    return {"config": config_record(config), "labels": list(labels), "epoch": 0, "best_epoch": 0,
+            "best_val_accuracy": 0.0, "wait": 0, "history": {}}
+
+
+def resume_state(config: FitConfig, labels: tuple[str, ...]) -> dict[str, Any]:
+    """The saved run state to continue (check_start has found the checkpoint).
+
+    Raises:
+        RunStateError: the state cannot be read, or was made by other settings or photos' labels.
+    """
+    ckpt = checkpoint_dir_for(config.out)
+    state_path = ckpt / "state.json"
+    try:
+        state = json.loads(state_path.read_text())
+        saved_config, saved_labels = state["config"], tuple(state["labels"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise RunStateError(f"--resume: cannot read the checkpoint state {state_path} ({exc}); delete {ckpt} and start again") from None
+    ours = config_record(config)
+    differs = sorted(k for k in set(ours) | set(saved_config) if ours.get(k) != saved_config.get(k))
+    if differs or saved_labels != tuple(labels):
+        what = ", ".join(f"{k}: {saved_config.get(k)!r} -> {ours.get(k)!r}" for k in differs) or "the labels"
+        raise RunStateError(
+            f"--resume: the checkpoint at {ckpt} was made with other settings ({what}); "
+            f"rerun the interrupted command unchanged with --resume, or delete {ckpt}"
+        )
+    return state
+
+
+def save_model(model: Any, path: Path) -> None:
+    """model.save, atomically: an interruption mid-write leaves the previous file."""
+    tmp = path.with_name(f".tmp-{path.name}")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def run_state_callback(
+    keras: Any, ckpt: Path, state: dict[str, Any], patience: int | None, save_best: bool = True
+) -> Any:
+    """A Keras callback that, after every epoch, saves the last (and, with save_best, the best) model and the run state.
+
+    It also stops training after `patience` epochs without a better validation accuracy (None: never); it replaces
+    ModelCheckpoint and EarlyStopping because their counters cannot be carried across a resume.
+    """
+
+    class RunState(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            logs = dict(logs or {})
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            for key, value in logs.items():
+                state["history"].setdefault(key, []).append(float(value))
+            accuracy = float(logs["val_accuracy"])
+            if state["best_epoch"] == 0 or accuracy > state["best_val_accuracy"]:
+                state.update(best_epoch=epoch + 1, best_val_accuracy=accuracy, wait=0)
+                if save_best:  # keep=last never reads it (a 390 MB write per epoch for the seed model)
+                    save_model(self.model, ckpt / "best.keras")
+            else:
+                state["wait"] += 1
+            save_model(self.model, ckpt / "last.keras")
+            state["epoch"] = epoch + 1
+            atomic_write_bytes(ckpt / "state.json", (json.dumps(state, indent=1) + "\n").encode())
+            if patience is not None and state["wait"] >= patience:
+                self.model.stop_training = True
+
+    return RunState()
