@@ -17,9 +17,8 @@ import threading
 from pathlib import Path
 
 from catdog.edge import Classifier
-from catdog.edge.camera import WatchConfig, WatchSummary, watch
+from catdog.edge.camera import SourceConfig, WatchConfig, WatchSummary, import_cv2, open_stream, watch
 from catdog.edge.inputs import expand_inputs
-from catdog.edge.sources import SourceConfig, import_cv2, open_stream
 
 FRAME_HW = (480, 640)
 

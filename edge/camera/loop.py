@@ -10,11 +10,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from .bench import latency_stats
-from .classify import Classifier, decide
+from ..bench import latency_stats
+from ..classify import Classifier
+from ..errors import CameraSetupError, SourceError
+from .frames import Frame
 from .smoothing import Smoother, check_smoothing
-from .errors import CameraSetupError, SourceError
-from .sources import Frame, FrameStream
+from .streams import FrameStream
 
 #: Latency percentiles cover at most this many recent frames, so a loop left running for weeks
 #: keeps a fixed memory footprint.
@@ -171,14 +172,14 @@ def watch(
 ) -> WatchSummary:
     """Classify frames from stream until it ends, a limit is reached, stop is set, or the source is lost.
 
-    Frames go through classifier.preprocess (the same path as photos), then the model; decisions
-    are smoothed (edge.smoothing.Smoother) and each change of the smoothed label is passed to
-    on_event as a LabelEvent, as are the source's warnings as Notices. on_event runs on this thread.
-    The stream is closed (the camera released) whatever happens.
+    Each frame goes through classifier.classify, the same path as photos (preprocessing, model,
+    threshold); its decisions are smoothed (camera.smoothing.Smoother) and each change of the smoothed
+    label is passed to on_event as a LabelEvent, as are the source's warnings as Notices. on_event
+    runs on this thread. The stream is closed (the camera released) whatever happens.
 
     Args:
         classifier: a loaded model.
-        stream: from edge.sources.open_stream; this function closes it.
+        stream: from camera.streams.open_stream; this function closes it.
         config: loop settings.
         on_event: called with each LabelEvent and Notice, in order.
         stop: set it (e.g. from a signal handler) to end the loop cleanly.
@@ -234,11 +235,10 @@ def watch(
             if (received - 1) % config.every:
                 skipped += 1
             else:
-                scores = classifier.predict(classifier.preprocess(frame.rgb))
-                index = decide(scores, classifier.contract, classifier.threshold)
+                prediction = classifier.classify(frame.rgb)
                 latencies.append((time.monotonic() - frame.captured) * 1000.0)
                 classified += 1
-                change = smoother.update(index, scores)
+                change = smoother.update(prediction.index, [prediction.scores[label] for label in labels])
                 if change is not None:
                     snapshot = None
                     if config.save_dir is not None:

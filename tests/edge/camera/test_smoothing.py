@@ -1,12 +1,12 @@
-"""edge.smoothing: a label is reported after a supermajority of the window, and does not flicker."""
+"""edge.camera.smoothing: a label is reported after a supermajority of the window, and does not flicker."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from catdog.edge.camera.smoothing import Smoother
 from catdog.edge.errors import CatDogError
-from catdog.edge.smoothing import Smoother
 
 LABELS = ("cat", "dog")
 

@@ -7,8 +7,9 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from .errors import CameraSetupError
+from ..errors import CameraSetupError
 
 
 def check_smoothing(window: int, agree: float, min_confidence: float) -> None:
@@ -67,12 +68,12 @@ class Smoother:
         self._votes: deque[int] = deque(maxlen=window)
         self._scores: deque[np.ndarray] = deque(maxlen=window)
 
-    def update(self, index: int, scores: np.ndarray) -> SmoothedLabel | None:
+    def update(self, index: int, scores: ArrayLike) -> SmoothedLabel | None:
         """Add one classified frame.
 
         Args:
             index: the frame's decided label index (the classifier's decision, threshold included).
-            scores: float array (n_labels,) of the frame's probabilities.
+            scores: the frame's probabilities, (n_labels,) in label order.
 
         Returns:
             The new SmoothedLabel when the reported label changes, else None.

@@ -1,0 +1,36 @@
+"""catdog-edge camera: frame sources (frames, sources, opencv, picamera, folder), streams, smoothing and the loop."""
+
+from .folder import DirectorySource
+from .frames import Frame, FrameSource, SourceConfig
+from .loop import Event, LabelEvent, Notice, WatchConfig, WatchSummary, save_snapshot, snapshot_name, watch
+from .opencv import OpenCVSource, import_cv2
+from .picamera import PicameraSource
+from .smoothing import SmoothedLabel, Smoother, check_smoothing
+from .sources import make_source
+from .streams import FrameStream, LatestFrameStream, SequentialStream, open_stream
+
+__all__ = [
+    "DirectorySource",
+    "Event",
+    "Frame",
+    "FrameSource",
+    "FrameStream",
+    "LabelEvent",
+    "LatestFrameStream",
+    "Notice",
+    "OpenCVSource",
+    "PicameraSource",
+    "SequentialStream",
+    "SmoothedLabel",
+    "Smoother",
+    "SourceConfig",
+    "WatchConfig",
+    "WatchSummary",
+    "check_smoothing",
+    "import_cv2",
+    "make_source",
+    "open_stream",
+    "save_snapshot",
+    "snapshot_name",
+    "watch",
+]
