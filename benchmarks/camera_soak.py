@@ -19,6 +19,7 @@ from pathlib import Path
 from catdog.edge import Classifier
 from catdog.edge.camera import SourceConfig, WatchConfig, WatchSummary, import_cv2, open_stream, watch
 from catdog.edge.inputs import expand_inputs
+from _paths import DATA
 
 FRAME_HW = (480, 640)
 
@@ -74,7 +75,7 @@ def soak(classifier: Classifier, source: SourceConfig, config: WatchConfig) -> t
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/datasets/catdog/val")
+    parser.add_argument("--data", type=Path, default=DATA / "val")
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--frames", type=int, default=5000)
     parser.add_argument("--live-fps", type=float, default=150.0, help="frame rate of the video, the pace of the --realtime row")

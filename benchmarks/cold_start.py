@@ -25,7 +25,8 @@ import textwrap
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _paths import DATA, ROOT
+
 BIN = Path(sys.executable).parent
 # Measure the edge as a device installs it: `make test` installs the wheel into .venv-edge (ai-edge-litert)
 # and .venv-legacy (tflite-runtime): compiled, non-editable, as on a Pi.
@@ -83,7 +84,7 @@ def median_run(cmd: list[str], runs: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--photo", type=Path, default=ROOT.parent / "shared/datasets/catdog/val/cat/cat.4001.jpg")
+    parser.add_argument("--photo", type=Path, default=DATA / "val/cat/cat.4001.jpg")
     args = parser.parse_args()
     tflite, keras_model = ROOT / "models/catdog.tflite", ROOT / "models/catdog.keras"
     crop = json.loads((ROOT / "models/catdog.json").read_text())["crop"]

@@ -21,6 +21,7 @@ import catdog.edge.preprocess
 
 from catdog.edge import Classifier, Prediction
 from catdog.edge.inputs import expand_inputs
+from _paths import DATA
 
 
 def naive(model: Path, photos: tuple[Path, ...]) -> tuple[float, list[Prediction]]:
@@ -43,7 +44,7 @@ def pipelined(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/datasets/catdog/val")
+    parser.add_argument("--data", type=Path, default=DATA / "val")
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--repeats", type=int, default=3, help="best of N runs per row")
     args = parser.parse_args()

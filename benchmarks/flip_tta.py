@@ -19,12 +19,12 @@ import numpy as np
 from catdog.edge import Classifier
 from catdog.trainer.data import scan_folder  # numpy and edge only: works in the edge-only environment
 
-ROOT = Path(__file__).resolve().parents[1]
+from _paths import DATA
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/datasets/catdog/val",
+    parser.add_argument("--data", type=Path, default=DATA / "val",
                         help="class-per-folder labelled photos (folder names = the model's labels)")
     parser.add_argument("--model", type=Path, default=None, help=".tflite model (default: the bundled one)")
     args = parser.parse_args()
