@@ -6,6 +6,7 @@ there; in the development environment (an editable install of the checkout) thes
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -53,3 +54,16 @@ def test_the_wheel_holds_the_bundled_model_and_contract_and_no_tests_or_benchmar
 def test_no_generic_top_level_names_are_installed(name, tmp_path):
     result = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode != 0 and "ModuleNotFoundError" in result.stderr, result.stderr
+
+
+@installed_only
+def test_catdog_train_without_tensorflow_says_what_to_install_in_one_line(tmp_path, data_dir):
+    if importlib.util.find_spec("tensorflow") is not None:
+        pytest.skip("TensorFlow is installed in this environment")
+    catdog_train = Path(sys.executable).with_name("catdog-train")
+    result = subprocess.run([str(catdog_train), "fit", str(data_dir / "train"), "--out", str(tmp_path / "m.keras")],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2 and result.stdout == "", result
+    assert result.stderr.splitlines() == [
+        "error: catdog-train needs TensorFlow: install the wheel's [train] extra (pip install tensorflow matplotlib)"
+    ]
