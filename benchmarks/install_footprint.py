@@ -1,6 +1,6 @@
 """Install footprint: the edge-only environment a device gets vs the trainer environment.
 
-Sizes the virtual environments `make test` builds (.venv-edge: pip install .[edge,camera];
+Sizes the virtual environments `make test` builds (.venv-edge: the wheel with [edge,camera];
 .venv-legacy: tflite-runtime 2.14 + numpy<2; .venv: train, edge, camera, dev) and the largest
 packages in each.
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ENVS = {
-    ".venv-edge": "edge only: pip install .[edge,camera] (ai-edge-litert, OpenCV)",
+    ".venv-edge": "edge only: the wheel with [edge,camera] (ai-edge-litert, OpenCV)",
     ".venv-legacy": "legacy edge: tflite-runtime 2.14, numpy<2",
     ".venv": "trainer + edge + dev (TensorFlow)",
 }

@@ -149,8 +149,10 @@ class Classifier:
         model_path = Path(path) if path is not None else default_model_path()
         rt = find_runtime(runtime)
         content = read_model(model_path)
-        interpreter = load_interpreter(model_path, rt, threads, xnnpack=xnnpack, content=content)
+        # The contract first: reading it walks the file's flatbuffer with bounds checks, so a damaged
+        # file is refused here, before the runtime sees it (tflite-runtime 2.14 segfaults on some).
         contract = contract_for_model(model_path, content)
+        interpreter = load_interpreter(model_path, rt, threads, xnnpack=xnnpack, content=content)
         contract.check_tensors(interpreter.get_input_details()[0], interpreter.get_output_details()[0], str(model_path))
         return cls(interpreter, contract, rt, model_path, threshold=threshold, draft=draft, threads=threads, xnnpack=xnnpack,
                    flip=flip)

@@ -283,7 +283,7 @@ def contract_for_model(model_path: Path, content: bytes | None = None) -> ModelC
         ModelError: no contract at all, or an invalid one.
     """
     sidecar = sidecar_path(model_path)
-    embedded = read_embedded_contract(model_path if content is None else content)
+    embedded = read_embedded_contract(model_path if content is None else content, str(model_path))
     if embedded is None:
         return ModelContract.load(sidecar)
     contract = ModelContract.from_dict(embedded, source=f"{model_path} (embedded contract)")

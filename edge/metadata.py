@@ -70,11 +70,12 @@ def read_metadata(model: bytes, source: str = "model") -> dict[str, bytes]:
     return entries
 
 
-def read_embedded_contract(model: str | Path | bytes) -> dict[str, Any] | None:
+def read_embedded_contract(model: str | Path | bytes, source: str | None = None) -> dict[str, Any] | None:
     """The contract embedded in a .tflite file, as the dict ModelContract.from_dict takes.
 
     Args:
         model: a .tflite path, or the file's bytes.
+        source: the name errors give the file (default: its path, or "model" for bytes).
 
     Returns:
         The contract dict, or None when the model has no embedded contract (e.g. exported by an
@@ -84,7 +85,7 @@ def read_embedded_contract(model: str | Path | bytes) -> dict[str, Any] | None:
         ModelError: the file is missing, is not a TFLite flatbuffer, or its contract is not JSON.
     """
     if isinstance(model, (bytes, bytearray, memoryview)):
-        data, source = bytes(model), "model"
+        data, source = bytes(model), source or "model"
     else:
         path = Path(model)
         try:

@@ -158,7 +158,7 @@ def test_model_side_errors_exit_2(tmp_path, bundled_model, val_photos):
     shifted = copy_model_with_contract(bundled_model, tmp_path / "shifted.tflite", {"input_hw": [40, 56]})
     for model, message in (
         (tmp_path / "absent.tflite", "model not found"),
-        (not_a_model, "not a valid TFLite model"),
+        (not_a_model, "not a valid TFLite"),
         (shifted, "input shape"),
     ):
         result = runner.invoke(app, ["classify", photo, "--model", str(model)])

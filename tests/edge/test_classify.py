@@ -58,7 +58,7 @@ def test_missing_and_invalid_models(tmp_path):
         Classifier.load(tmp_path / "absent.tflite")
     fake = tmp_path / "fake.tflite"
     fake.write_bytes(b"definitely not a flatbuffer" * 10)
-    with pytest.raises(ModelError, match="not a valid TFLite model"):
+    with pytest.raises(ModelError, match="not a valid TFLite flatbuffer"):
         Classifier.load(fake)
 
 

@@ -4,6 +4,8 @@ this environment has; --verbose shows the libraries' lines; a failing load still
 from __future__ import annotations
 
 import os
+import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -41,13 +43,24 @@ def test_verbose_shows_the_runtime_lines_again(val_photos):
         assert result.returncode == 0 and "XNNPACK delegate" in result.stderr, (args, result.stderr)
 
 
-def test_a_model_that_fails_to_load_still_says_why(tmp_path, val_photos):
+@pytest.mark.parametrize(
+    "content,reason",
+    [
+        # A well-formed flatbuffer whose Model table is empty: the runtime itself refuses it.
+        (struct.pack("<I4sHHi", 12, b"TFL3", 4, 4, 4), "not a valid TFLite model (Model provided is schema version 0"),
+        # The identifier, then garbage: catdog's own reader refuses it before the runtime sees it.
+        (b"\x1c\x00\x00\x00TFL3" + bytes(range(256)) * 4, "not a valid TFLite flatbuffer (offset"),
+    ],
+    ids=["runtime-refuses", "reader-refuses"],
+)
+def test_a_model_that_fails_to_load_still_says_why(content, reason, bundled_model, tmp_path, val_photos):
     broken = tmp_path / "broken.tflite"
-    broken.write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(range(256)) * 4)  # the identifier, then garbage
+    broken.write_bytes(content)
+    shutil.copy(bundled_model.with_suffix(".json"), broken.with_suffix(".json"))  # a contract, so the load reaches the runtime
     result = _run("classify", "-m", str(broken), str(val_photos["cat"][0]))
-    assert result.returncode == 2 and result.stdout == ""
+    assert result.returncode == 2 and result.stdout == "", result
     lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: {broken}: not a valid TFLite model ("), lines
+    assert len(lines) == 1 and lines[0].startswith(f"error: {broken}: {reason}"), lines
 
 
 def test_captured_stderr_keeps_what_the_descriptor_received(monkeypatch):
