@@ -22,3 +22,9 @@ class TensorFlowMissingError(CatDogError):
     """TensorFlow cannot be imported: an edge-only install, or a broken TensorFlow."""
 
     exit_code = 2
+
+
+class WeightsError(CatDogError):
+    """Pretrained weights cannot be found, read or fitted to the architecture (no half-written model is left)."""
+
+    exit_code = 2
