@@ -1,7 +1,8 @@
 """catdog edge: run a quantized cat/dog .tflite model on small devices, without TensorFlow."""
 
-from .classify import Classifier, Failure, Prediction, default_model_path
+from .classify import Classifier, Failure, Prediction
 from .contract import ModelContract, Quantization
+from .models import bundled_models, default_model_path, resolve_model
 from .errors import (
     CameraSetupError,
     CatDogError,
@@ -24,6 +25,8 @@ __all__ = [
     "Quantization",
     "RuntimeMissingError",
     "SourceError",
+    "bundled_models",
     "default_model_path",
     "prepare",
+    "resolve_model",
 ]

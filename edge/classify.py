@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ import numpy as np
 from .contract import ModelContract, check_threshold, contract_for_model
 from .errors import CatDogError
 from .preprocess import ImageSource, prepare
+from .models import resolve_model
 from .runtime import Runtime, RuntimeName, find_runtime, load_interpreter, read_model
 
 if TYPE_CHECKING:
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 #: next job, few enough (a few MB) that memory stays flat on any folder size.
 READ_AHEAD = 8
 
-#: File name of the bundled model (models/ in the repository, edge/bundled/ once installed).
-BUNDLED_MODEL = "catdog.tflite"
 
 
 @dataclass(frozen=True)
@@ -74,18 +72,6 @@ class Failure:
         return {"path": self.path, "error": self.error}
 
 
-def default_model_path() -> Path:
-    """The model used when none is given: $CATDOG_MODEL, else the bundled models/catdog.tflite."""
-    env = os.environ.get("CATDOG_MODEL")
-    if env:
-        return Path(env)
-    # Installed, the model is package data beside this file (catdog/edge/bundled/); in a development
-    # checkout, it is models/. Plain paths: importlib.resources costs ~10 ms of start-up.
-    here = Path(__file__).resolve().parent
-    bundled = here / "bundled" / BUNDLED_MODEL
-    return bundled if bundled.is_file() else here.parent / "models" / BUNDLED_MODEL
-
-
 class Classifier:
     """A loaded .tflite model with its contract.
 
@@ -131,7 +117,8 @@ class Classifier:
         """Load a .tflite model and the contract beside it (models/x.tflite -> models/x.json).
 
         Args:
-            path: the .tflite file; None for $CATDOG_MODEL or the bundled model.
+            path: the .tflite file, or a bundled model's name ("compact"); None for $CATDOG_MODEL or
+                the default bundled model (see catdog.edge.models).
             runtime: "auto" (ai-edge-litert, else tflite-runtime), "litert" or "tflite-runtime".
             threads: interpreter threads; None for the runtime's default.
             threshold: binary models: probability of labels[1] needed to choose it (default: contract's).
@@ -146,7 +133,7 @@ class Classifier:
             ModelError: model or contract missing, invalid, or not matching each other.
             RuntimeMissingError: no TFLite runtime is installed.
         """
-        model_path = Path(path) if path is not None else default_model_path()
+        model_path = resolve_model(path)
         rt = find_runtime(runtime)
         content = read_model(model_path)
         # The contract first: reading it walks the file's flatbuffer with bounds checks, so a damaged

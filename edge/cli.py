@@ -31,7 +31,7 @@ class OutputFormat(str, Enum):
 
 ModelOption = Annotated[
     Optional[Path],
-    typer.Option("--model", "-m", help="The .tflite model (its .json contract beside it). Default: the bundled model."),
+    typer.Option("--model", "-m", help="A .tflite model, or a bundled model's name (e.g. compact). Default: the bundled default."),
 ]
 RuntimeOption = Annotated[RuntimeName, typer.Option(help="Interpreter package: auto prefers ai-edge-litert.")]
 ThreadsOption = Annotated[Optional[int], typer.Option(min=1, help="Interpreter threads (default: the runtime's).")]

@@ -10,6 +10,7 @@ from typing import Any
 
 from ._quiet import captured_stderr
 from .errors import ModelError, RuntimeMissingError
+from .models import bundled_models
 
 
 class RuntimeName(str, Enum):
@@ -84,7 +85,11 @@ def read_model(model_path: Path) -> bytes:
     """
     model_path = Path(model_path)
     if not model_path.is_file():
-        raise ModelError(f"{model_path}: model not found; pass --model with a .tflite file made by catdog-train export")
+        names = ", ".join(bundled_models())
+        raise ModelError(
+            f"{model_path}: model not found; pass --model with a .tflite file made by catdog-train export "
+            f"or a bundled model's name ({names})"
+        )
     try:
         return model_path.read_bytes()
     except OSError as exc:
