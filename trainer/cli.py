@@ -15,7 +15,7 @@ from click.core import ParameterSource
 from catdog.edge._quiet import VERBOSE_ENV
 from catdog.edge.errors import CatDogError
 from .config import Arch, CheckConfig, EvaluateConfig, ExportConfig, ExportMode, FitConfig, Keep
-from .recipe import parse_size, size_text
+from .recipe import parse_size
 
 # Every default below is the config's (FitConfig.epochs, ...): an option is defined once, in trainer.config.
 
@@ -145,8 +145,9 @@ def fit(
     imbalance_ratio: ImbalanceOption = FitConfig.imbalance_ratio,
     strict: StrictOption = FitConfig.strict,
     out: Annotated[Path, typer.Option(help="Model path (.keras); contract, history and curves go beside it.")] = FitConfig.out,
-    arch: Annotated[Arch, typer.Option(help="compact (edge-friendly) or seed (the seed article's CNN).")] = FitConfig.arch,
-    image_size: Annotated[str, typer.Option(metavar="SIZE", help="Input size in pixels: N (square) or HEIGHTxWIDTH.")] = size_text(FitConfig.image_hw),
+    arch: Annotated[Arch, typer.Option(help="compact (small, from scratch), seed (the seed article's CNN) or efficientnet-lite0 (ImageNet-pretrained: a new head on its frozen features).")] = FitConfig.arch,
+    image_size: Annotated[Optional[str], typer.Option(metavar="SIZE", help="Input size in pixels: N (square) or HEIGHTxWIDTH. Default: 96 (compact, seed), 224 (efficientnet-lite0).")] = FitConfig.image_hw,
+    weights: Annotated[Optional[str], typer.Option(help="efficientnet-lite0: imagenet (the pretrained extra), a .pth or .weights.h5 file, or none. Default: imagenet.")] = FitConfig.weights,
     epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping may end sooner), the small ones included.")] = FitConfig.epochs,
     small_fraction: Annotated[float, typer.Option(help="Fraction of the epochs trained first at --small-size (progressive resizing: cheaper epochs; compact arch, 0 to turn off).")] = FitConfig.small_fraction,
     small_size: Annotated[int, typer.Option(help="Square size in pixels of the small epochs (no effect unless under --image-size).")] = FitConfig.small_size,
@@ -172,7 +173,7 @@ def fit(
         config = FitConfig(
             data_dir=data_dir, val_dir=val, val_split=val_split, seed=seed, limit_per_class=limit_per_class,
             min_per_class=min_per_class, min_side=min_side, imbalance_ratio=imbalance_ratio, strict=strict,
-            out=out, arch=arch, image_hw=parse_size(image_size), epochs=epochs, small_fraction=small_fraction,
+            out=out, arch=arch, image_hw=None if image_size is None else parse_size(image_size), weights=weights, epochs=epochs, small_fraction=small_fraction,
             small_size=small_size, source_size=source_size, crop=crop, batch_size=batch_size, learning_rate=lr,
             weight_decay=weight_decay, label_smoothing=label_smoothing, augment=augment, patience=patience, keep=keep,
             grayscale=grayscale, resume=resume, overwrite=overwrite,
@@ -183,8 +184,10 @@ def fit(
     finally:
         progress.close()
     resumed = f", resumed after epoch {result.resumed_from}" if result.resumed_from else ""
+    how = (f"a new head on frozen {config.arch.value} features" if config.arch.pretrained
+           else f"{keep.value} epoch {result.saved_epoch}/{result.epochs_run}{resumed}")
     typer.echo(
-        f"saved {result.model_path} ({keep.value} epoch {result.saved_epoch}/{result.epochs_run}{resumed}, "
+        f"saved {result.model_path} ({how}, "
         f"val accuracy {result.val_accuracy:.4f} on {result.val_photos} photos); "
         f"contract {result.contract_path}; history {result.history_path}"
         + (f"; curves {result.curves_path}" if result.curves_path else "")

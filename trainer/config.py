@@ -15,7 +15,21 @@ class Arch(str, Enum):
     """Model architectures catdog-train can fit."""
 
     compact = "compact"
+    """A small CNN trained from scratch (trainer.model)."""
     seed = "seed"
+    """The seed article's CNN, the baseline."""
+    efficientnet_lite0 = "efficientnet-lite0"
+    """EfficientNet-Lite0 with ImageNet weights (trainer.efficientnet); fit trains a new head on its
+    frozen features (trainer.transfer)."""
+
+    @property
+    def pretrained(self) -> bool:
+        """Whether fit starts from pretrained weights (--weights) and trains a head on frozen features."""
+        return self is Arch.efficientnet_lite0
+
+
+#: The input size each architecture is fitted at when --image-size is not given.
+ARCH_IMAGE_HW = {Arch.compact: (96, 96), Arch.seed: (96, 96), Arch.efficientnet_lite0: (224, 224)}
 
 
 class Keep(str, Enum):
@@ -92,8 +106,12 @@ class FitConfig(CheckConfig):
     """Where the model goes; its contract (.json) and history (.history.json) go beside it."""
     arch: Arch = Arch.compact
     """Model architecture."""
-    image_hw: tuple[int, int] = (96, 96)
-    """Model input (height, width)."""
+    image_hw: tuple[int, int] | None = None
+    """Model input (height, width); None: the architecture's (ARCH_IMAGE_HW), filled in on creation."""
+    weights: str | None = None
+    """Pretrained architectures: "imagenet" (the pretrained extra's package), a .pth / .weights.h5
+    path, or "none" (random initialisation); None: "imagenet" for them, "none" for the others
+    (trainer.pretrained.resolve_weights). Filled in on creation."""
     epochs: int = 63
     """Maximum number of epochs (early stopping may end sooner), the small ones included."""
     small_fraction: float = 0.7
@@ -136,6 +154,17 @@ class FitConfig(CheckConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        # Defaults that depend on the architecture are filled in, so the recorded recipe states them.
+        if self.image_hw is None:
+            object.__setattr__(self, "image_hw", ARCH_IMAGE_HW[self.arch])
+        if self.weights is None:
+            object.__setattr__(self, "weights", "imagenet" if self.arch.pretrained else "none")
+        if self.weights != "none" and not self.arch.pretrained:
+            raise DataError(f"--weights {self.weights}: only --arch efficientnet-lite0 starts from pretrained weights")
+        if self.arch.pretrained and self.resume:
+            raise DataError("--resume: a pretrained fit trains its head in one step and leaves no checkpoint to continue")
+        if self.arch.pretrained and self.grayscale:
+            raise DataError("--grayscale: the pretrained weights take RGB photos; drop --grayscale or use --arch compact")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
             raise DataError("--epochs, --batch-size and --patience must be at least 1")
         if min(self.image_hw) < 32:
@@ -178,7 +207,8 @@ class FitConfig(CheckConfig):
         """The contract's centre crop: crop if given, else the default described there."""
         if self.crop is not None:
             return self.crop
-        return round(AugmentConfig().mean_crop_side, 2) if self.augment else 1.0
+        # A pretrained fit computes its features once, from whole photos: no random crops to match.
+        return round(AugmentConfig().mean_crop_side, 2) if self.augment and not self.arch.pretrained else 1.0
 
     @property
     def color(self) -> str:

@@ -17,6 +17,7 @@ from .config import FitConfig, Keep
 from .batches import batches, loss_for, training_batches
 from .data import LoadedPhotos, load_for, load_photos
 from .model import build_model, multiply_adds
+from .pretrained import resolve_weights
 from .recipe import command_line, config_record
 from .run_state import check_start, checkpoint_dir_for, new_state, resume_state, run_state_callback, save_model
 from .scan import DataReport, check_data
@@ -109,6 +110,9 @@ def fit(
     """
     require_tensorflow()
     check_start(config, log)
+    # Pretrained weights are found and read before any photo: a missing package or a bad file is one
+    # line, and nothing is written.
+    weights = resolve_weights(config.weights) if config.arch.pretrained else None
     report = check_data(config, progress)
     log(report.table())
     for problem in report.problems:
@@ -122,12 +126,18 @@ def fit(
     )
     # Same decode, orientation, colour and resize method as the edge; larger when augmenting (see source_size).
     # Training photos are whole (augmentation crops them at random); validation is fed as the edge feeds it.
-    train = load_photos(report.train, config.source_hw, contract.color, contract.resize)
+    # A pretrained fit computes features once, from photos fed exactly as the edge feeds them.
+    if config.arch.pretrained:
+        train = load_for(report.train, contract)
+    else:
+        train = load_photos(report.train, config.source_hw, contract.color, contract.resize)
     val = load_for(report.val, contract)
     for path, reason in train.skipped + val.skipped:  # files that changed since the check
         log(f"warning: skipped {reason}")
 
     tf, keras = import_tensorflow()
+    if config.arch.pretrained:
+        return _fit_pretrained(config, contract, train, val, weights, report, log)
     out = Path(config.out)
     ckpt = checkpoint_dir_for(out)
     keras.utils.set_random_seed(config.seed)
@@ -187,6 +197,32 @@ def _fixed_size(path: Path, config: FitConfig, contract: ModelContract) -> Any:
     return model
 
 
+def _fit_pretrained(
+    config: FitConfig, contract: ModelContract, train: LoadedPhotos, val: LoadedPhotos, weights: Any,
+    report: DataReport, log: Callable[[str], None],
+) -> FitResult:
+    """The pretrained path: a new head on frozen features (trainer.transfer), written like any fit."""
+    from .transfer import fit_transfer
+
+    done = fit_transfer(config, contract, train, val, weights, log)
+    search = done.search
+    history = {
+        "head_l2": search.l2,
+        "head_cv_folds": search.folds,
+        "head_cv_accuracy": {f"{l2:g}": accuracy for l2, accuracy in search.cv_accuracy.items()},
+        "accuracy": done.train_accuracy,
+        "val_accuracy": done.val_accuracy,
+    }
+    out = Path(config.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_model(done.model, out)
+    history_path = history_path_for(out)
+    atomic_write_bytes(history_path, (json.dumps(history, indent=1) + "\n").encode())
+    extra = {"weights": config.weights, "head_l2": search.l2, "head_cv_accuracy": history["head_cv_accuracy"]}
+    result = _write_contract(config, contract, done.model, train, val, report, 1, 1, 1, done.val_accuracy, extra)
+    return FitResult(**result, history_path=history_path, curves_path=None, resumed_from=0, data=report)
+
+
 def _finish(
     config: FitConfig, contract: ModelContract, state: dict[str, Any], ckpt: Path, train: LoadedPhotos,
     val: LoadedPhotos, report: DataReport, log: Callable[[str], None],
@@ -211,6 +247,19 @@ def _finish(
     except PlotError as exc:
         log(f"warning: no training curves: {exc}")
         curves = None
+    result = _write_contract(
+        config, contract, model, train, val, report, saved_epoch, state["best_epoch"], state["epoch"], val_accuracy, {}
+    )
+    return {**result, "history_path": history_path, "curves_path": curves}
+
+
+def _write_contract(
+    config: FitConfig, contract: ModelContract, model: Any, train: LoadedPhotos, val: LoadedPhotos,
+    report: DataReport, saved_epoch: int, best_epoch: int, epochs_run: int, val_accuracy: float,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """Write the saved model's contract beside config.out, with how it was trained and measured."""
+    out = Path(config.out)
     contract = contract.replace(
         training={
             "arch": config.arch.value,
@@ -225,12 +274,13 @@ def _finish(
             "data_warnings": list(report.warnings),
             "params": int(model.count_params()),
             "multiply_adds": multiply_adds(model),
-            "epochs_run": state["epoch"],
+            "epochs_run": epochs_run,
             "command": command_line(config),
             "saved_epoch": saved_epoch,
-            "best_epoch": state["best_epoch"],
+            "best_epoch": best_epoch,
             "config": config_record(config),
             "versions": library_versions(),
+            **extra,
         },
         metrics={"keras_val_accuracy": round(val_accuracy, 4)},
     )
@@ -238,12 +288,10 @@ def _finish(
     return {
         "model_path": out,
         "contract_path": sidecar_path(out),
-        "history_path": history_path,
-        "curves_path": curves,
         "val_accuracy": float(val_accuracy),
         "saved_epoch": int(saved_epoch),
-        "best_epoch": int(state["best_epoch"]),
-        "epochs_run": int(state["epoch"]),
+        "best_epoch": int(best_epoch),
+        "epochs_run": int(epochs_run),
         "train_photos": len(train.labels),
         "val_photos": len(val.labels),
     }

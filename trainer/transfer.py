@@ -1,0 +1,81 @@
+"""Transfer learning: a pretrained EfficientNet-Lite0 backbone, frozen, and a new head trained on its features.
+
+The photos go through the backbone once (edge preprocessing, the contract's size and crop); the head
+is then a logistic regression on the pooled features, its L2 strength chosen by cross-validation on
+the training photos (trainer.head). The validation photos are only measured, never used to choose.
+Fine-tuning the backbone itself is left out: on cat/dog it gained nothing in our probe (see
+docs/model.md), and without it a fit takes a couple of minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from catdog.edge.contract import ModelContract
+
+from .config import FitConfig
+from .data import LoadedPhotos
+from .efficientnet import Weights, backbone, build_lite0
+from .head import HeadSearch, search_head
+
+#: Photos per backbone batch when computing features (memory stays flat; the speed barely changes).
+FEATURE_BATCH = 32
+
+
+@dataclass(frozen=True)
+class TransferFit:
+    """A pretrained model with its new head, and how the head was chosen."""
+
+    model: Any
+    """The keras.Model: raw pixels in, the contract's activation out."""
+    search: HeadSearch
+    """The head's cross-validation on the training features."""
+    train_accuracy: float
+    """Accuracy of the chosen head on the training photos it was fitted on."""
+    val_accuracy: float
+    """Accuracy on the validation photos (measured, never used to choose)."""
+
+
+def features(model: Any, photos: LoadedPhotos) -> np.ndarray:
+    """The backbone's pooled features of prepared photos: float32 (N, 1280)."""
+    return backbone(model).predict(photos.images.astype(np.float32), batch_size=FEATURE_BATCH, verbose=0)
+
+
+def fit_transfer(
+    config: FitConfig, contract: ModelContract, train: LoadedPhotos, val: LoadedPhotos, weights: Weights,
+    log: Callable[[str], None],
+) -> TransferFit:
+    """Build the pretrained network at the contract's input size and fit its head on frozen features.
+
+    Args:
+        config: the fit's settings (arch, weights, seed).
+        contract: the model's contract (labels, input size, crop); train and val were prepared by it.
+        train: training photos, prepared as the edge prepares them (no augmentation: features are
+            computed once).
+        val: validation photos, likewise.
+        weights: from trainer.pretrained.resolve_weights(config.weights).
+        log: short progress messages.
+
+    Raises:
+        WeightsError: the weights cannot be found, read or fitted.
+    """
+    n_classes = len(contract.labels)
+    model = build_lite0(contract.input_shape, n_classes, weights=weights)
+    log(f"computing {config.arch.value} features of {len(train.labels)} training and {len(val.labels)} validation photos")
+    train_features, val_features = features(model, train), features(model, val)
+    search = search_head(train_features, train.labels, n_classes, seed=config.seed)
+    cv = ", ".join(f"{l2:g}: {accuracy:.4f}" for l2, accuracy in search.cv_accuracy.items())
+    log(f"head: L2 {search.l2:g} chosen by {search.folds}-fold cross-validation on the training photos ({cv})")
+    head_layer = model.get_layer("prob" if n_classes == 2 else "probs")
+    head_layer.set_weights([search.head.kernel, search.head.bias])
+    train_accuracy = _accuracy(search.head.probabilities(train_features), train.labels, contract)
+    val_accuracy = _accuracy(search.head.probabilities(val_features), val.labels, contract)
+    return TransferFit(model, search, train_accuracy, val_accuracy)
+
+
+def _accuracy(scores: np.ndarray, labels: np.ndarray, contract: ModelContract) -> float:
+    """Accuracy of per-label probabilities with the contract's decision rule."""
+    return float(np.mean([contract.decide(s) == label for s, label in zip(scores, labels)]))
