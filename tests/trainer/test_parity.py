@@ -1,4 +1,4 @@
-"""Parity of the bundled model: int8 and float32 TFLite against the Keras model on real val photos."""
+"""Parity of the bundled models: int8 and float32 TFLite against the Keras model on real val photos."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from catdog.trainer.parity import check_parity, compare
 from tests.conftest import ROOT
 
 BUNDLED_KERAS = ROOT / "models" / "catdog.keras"
+COMPACT_KERAS = ROOT / "models" / "catdog-compact.keras"  # small: quick to export again
 
 
 def test_compare_counts_agreement_and_differences():
@@ -50,11 +51,11 @@ def test_a_tflite_model_fed_differently_from_the_keras_model_is_refused(bundled_
 def test_float32_export_matches_keras_exactly(data_dir, tmp_path):
     out = tmp_path / "float.tflite"
     result = CliRunner().invoke(
-        app, ["export", str(BUNDLED_KERAS), "--out", str(out), "--parity-data", str(data_dir / "val")]
+        app, ["export", str(COMPACT_KERAS), "--out", str(out), "--parity-data", str(data_dir / "val")]
     )
     assert result.exit_code == 0, result.output
     contract = ModelContract.load(out.with_suffix(".json"))
     assert contract.mode == "float32" and contract.input_dtype == "float32"
-    report = check_parity(BUNDLED_KERAS, out, data_dir / "val", limit_per_class=100)
+    report = check_parity(COMPACT_KERAS, out, data_dir / "val", limit_per_class=100)
     assert report.photos == 200 and report.agreement == 1.0
     assert report.max_abs_diff <= 1e-4, report
