@@ -44,3 +44,20 @@ def test_the_real_bundled_folder_has_the_repository_models(bundled_model):
     assert found[DEFAULT_NAME].read_bytes() == bundled_model.read_bytes()
     for name, path in found.items():
         assert path.with_suffix(".json").is_file(), f"bundled model {name} has no contract beside it"
+
+
+def test_the_cli_picks_a_bundled_model_by_name(val_photos):
+    import json
+
+    from typer.testing import CliRunner
+
+    from catdog.edge.cli import app
+
+    photo = val_photos["cat"][5]
+    result = CliRunner().invoke(app, ["classify", str(photo), "-m", "compact", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    compact = Classifier.load("compact")
+    assert json.loads(result.stdout)["scores"]["dog"] == round(compact.classify(photo).scores["dog"], 6)
+    info = CliRunner().invoke(app, ["info", "-m", "compact", "-f", "json"])
+    assert json.loads(info.stdout)["model"].endswith("catdog-compact.tflite")
+    assert json.loads(info.stdout)["contract"]["input_hw"] == list(compact.contract.input_hw)
