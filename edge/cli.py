@@ -4,7 +4,6 @@
 
 import json
 import os
-import sys
 import warnings
 from enum import Enum
 from pathlib import Path
@@ -13,20 +12,13 @@ from typing import Annotated, Optional
 import typer
 
 from ._quiet import VERBOSE_ENV
+from .printing import OutputFormat, ResultPrinter
 from .errors import CatDogError
 from .runtime import RuntimeName
 
 # Only what every command needs is imported here; numpy, Pillow and the interpreter load on use.
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
-
-
-class OutputFormat(str, Enum):
-    """How results are printed."""
-
-    text = "text"
-    json = "json"
-    csv = "csv"
 
 
 ModelOption = Annotated[
@@ -99,7 +91,7 @@ def classify(
 
     classifier = _load(model, runtime, threads, threshold=threshold, draft=draft, xnnpack=xnnpack, flip=flip)
     expanded = expand_inputs(paths, recursive=recursive)
-    printer = _Printer(format, classifier.contract.labels, top_k)
+    printer = ResultPrinter(format, classifier.contract.labels, top_k)
     failed = False
     for failure in expanded.failures:
         failed = True
@@ -111,47 +103,6 @@ def classify(
         else:
             printer.prediction(result)
     raise typer.Exit(code=1 if failed else 0)
-
-
-class _Printer:
-    """Prints predictions and failures in one output format, flushing each line as it comes."""
-
-    def __init__(self, format: OutputFormat, labels: tuple[str, ...], top_k: int):
-        self.format = format
-        self.labels = labels
-        self.top_k = min(top_k, len(labels))
-        if format is OutputFormat.csv:
-            import csv
-
-            self.csv = csv.writer(sys.stdout, lineterminator="\n")
-        else:
-            self.csv = None
-        if self.csv:
-            self.csv.writerow(["path", "label", "confidence", *[f"score_{label}" for label in labels], "ms", "error"])
-            sys.stdout.flush()
-
-    def prediction(self, p) -> None:
-        if self.format is OutputFormat.json:
-            record = p.to_dict()
-            if self.top_k > 1:
-                record["top_k"] = [{"label": label, "score": round(score, 6)} for label, score in p.top(self.top_k)]
-            typer.echo(json.dumps(record))
-        elif self.csv:
-            self.csv.writerow([p.path, p.label, f"{p.confidence:.6f}", *[f"{p.scores[l]:.6f}" for l in self.labels], f"{p.ms:.3f}", ""])
-            sys.stdout.flush()
-        else:
-            best = "  ".join(f"{label} {score:.3f}" for label, score in p.top(max(self.top_k, 2)))
-            typer.echo(f"{p.label:<8} {p.confidence:6.3f}  {p.ms:7.1f} ms  {p.path}  [{best}]")
-
-    def failure(self, f) -> None:
-        if self.format is OutputFormat.json:
-            typer.echo(json.dumps(f.to_dict()))
-        elif self.csv:
-            self.csv.writerow([f.path, "", "", *["" for _ in self.labels], "", f.error])
-            sys.stdout.flush()
-            typer.echo(f"error: {f.error}", err=True)
-        else:
-            typer.echo(f"error: {f.error}", err=True)
 
 
 @app.command()

@@ -1,0 +1,62 @@
+"""How catdog-edge prints results: a text table, JSON lines or CSV, one line per photo as it comes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+
+import typer
+
+from .classify import Failure, Prediction
+
+
+class OutputFormat(str, Enum):
+    """How results are printed."""
+
+    text = "text"
+    json = "json"
+    csv = "csv"
+
+
+class ResultPrinter:
+    """Prints predictions and failures in one output format, flushing each line as it comes."""
+
+    def __init__(self, format: OutputFormat, labels: tuple[str, ...], top_k: int):
+        self.format = format
+        self.labels = labels
+        self.top_k = min(top_k, len(labels))
+        if format is OutputFormat.csv:
+            import csv
+
+            self.csv = csv.writer(sys.stdout, lineterminator="\n")
+        else:
+            self.csv = None
+        if self.csv:
+            self.csv.writerow(["path", "label", "confidence", *[f"score_{label}" for label in labels], "ms", "error"])
+            sys.stdout.flush()
+
+    def prediction(self, p: Prediction) -> None:
+        """Print one photo's answer."""
+        if self.format is OutputFormat.json:
+            record = p.to_dict()
+            if self.top_k > 1:
+                record["top_k"] = [{"label": label, "score": round(score, 6)} for label, score in p.top(self.top_k)]
+            typer.echo(json.dumps(record))
+        elif self.csv:
+            self.csv.writerow([p.path, p.label, f"{p.confidence:.6f}", *[f"{p.scores[l]:.6f}" for l in self.labels], f"{p.ms:.3f}", ""])
+            sys.stdout.flush()
+        else:
+            best = "  ".join(f"{label} {score:.3f}" for label, score in p.top(max(self.top_k, 2)))
+            typer.echo(f"{p.label:<8} {p.confidence:6.3f}  {p.ms:7.1f} ms  {p.path}  [{best}]")
+
+    def failure(self, f: Failure) -> None:
+        """Print why one photo (or input) gave no answer: a record in json and csv, and one line on stderr in text and csv."""
+        if self.format is OutputFormat.json:
+            typer.echo(json.dumps(f.to_dict()))
+        elif self.csv:
+            self.csv.writerow([f.path, "", "", *["" for _ in self.labels], "", f.error])
+            sys.stdout.flush()
+            typer.echo(f"error: {f.error}", err=True)
+        else:
+            typer.echo(f"error: {f.error}", err=True)
