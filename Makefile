@@ -110,7 +110,9 @@ runs/seed/seed.keras: | install
 
 ## make benchmarks: every table in the README's Benchmarks section (trains the seed baseline first if needed)
 benchmarks: install $(EDGE_VENV)/.installed $(LEGACY_VENV)/.installed runs/seed/seed.keras
-	$(BIN)/python benchmarks/accuracy_table.py --model models/catdog.keras --model runs/seed/seed.keras
+	$(BIN)/python benchmarks/accuracy_table.py --model models/catdog.keras --model models/catdog-compact.keras --model runs/seed/seed.keras
+	$(BIN)/python benchmarks/transfer_sizes.py
+	$(BIN)/python benchmarks/few_shot.py
 	$(BIN)/python benchmarks/train_step.py
 	$(BIN)/python benchmarks/edge_throughput.py
 	$(BIN)/python benchmarks/cold_start.py --runs 9
