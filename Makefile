@@ -19,7 +19,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 WHEEL   := $(DIST)/catdog_toolkit-$(VERSION)-py3-none-any.whl
 PACKAGE_FILES := $(shell find edge trainer -name '*.py') $(wildcard models/catdog*.tflite models/catdog*.json)
 
-.PHONY: install wheel test compact-model test-main test-edge test-legacy demo model seed-model benchmarks clean
+.PHONY: install wheel test compact-model fuzz test-main test-edge test-legacy demo model seed-model benchmarks clean
 
 install: $(VENV)/.installed
 
@@ -50,7 +50,7 @@ $(LEGACY_VENV)/.installed: $(WHEEL)
 	rm -rf $(LEGACY_VENV)
 	$(LEGACY_PYTHON) -m venv $(LEGACY_VENV)
 	$(LEGACY_VENV)/bin/pip install --quiet --upgrade pip
-	$(LEGACY_VENV)/bin/pip install --quiet 'numpy<2' 'tflite-runtime==2.14.*' pillow 'typer>=0.12,<0.25' pytest
+	$(LEGACY_VENV)/bin/pip install --quiet 'numpy<2' 'tflite-runtime==2.14.*' pillow 'typer>=0.12,<0.25' pytest 'hypothesis>=6.100'
 	$(LEGACY_VENV)/bin/pip install --quiet --no-deps '$(abspath $(WHEEL))'
 	@touch $@
 
@@ -120,6 +120,19 @@ benchmarks: install $(EDGE_VENV)/.installed $(LEGACY_VENV)/.installed runs/seed/
 	$(BIN)/python benchmarks/centre_crop.py
 	$(BIN)/python benchmarks/camera_soak.py
 	$(BIN)/python benchmarks/install_footprint.py
+
+## make fuzz: a coverage-guided campaign (atheris) of every harness in fuzz/, FUZZ_SECONDS each;
+## corpora grow under fuzz/corpus/<harness>/ (only seed-* files are committed), logs in fuzz/logs/
+FUZZ_SECONDS ?= 600
+fuzz: install
+	$(BIN)/pip install --quiet -e '.[train,edge,camera,dev,pretrained,fuzz]'
+	@mkdir -p fuzz/logs
+	@for harness in fuzz/fuzz_*.py; do \
+	  name=$$(basename $$harness .py); mkdir -p fuzz/corpus/$$name; \
+	  echo "--- $$name: $(FUZZ_SECONDS) s"; \
+	  CATDOG_DATA=$(DATA_ABS) $(BIN)/python $$harness fuzz/corpus/$$name -max_total_time=$(FUZZ_SECONDS) \
+	    -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 2>&1 | tee fuzz/logs/$$name.log | tail -15; \
+	done
 
 clean:
 	rm -rf $(VENV) $(EDGE_VENV) $(LEGACY_VENV) $(DEMO) runs .pytest_cache build $(DIST)
