@@ -8,97 +8,35 @@ The legacy format is a run of pickles followed by raw tensor data:
   3. the list of storage keys, in the order their data follows;
   4. for each storage: its element count (little-endian int64), then its elements (little-endian).
 
-Unpickling runs code named by the file, so a restricted unpickler admits only the few globals
-above (the tensor rebuild function, the storage classes, OrderedDict) and refuses everything else:
-a weights file never gets to run a function of its choosing.
+Unpickling runs code named by the file, and even pickle's own opcodes can be turned against the
+reader (BUILD rewrites objects' attributes, a dict key made of shared nested tuples takes 2**depth
+steps to hash). So the pickles are not given to pickle.Unpickler: a small stack machine over
+pickletools.genops builds only plain values (None, bools, numbers, strings, tuples, lists, dicts
+with atomic keys) and the few globals a state dict needs (the tensor rebuild function, the storage
+classes, OrderedDict), and refuses every other global and opcode. Every step is O(1) or linear in
+what it reads, and nothing is allocated by a count the file declares before the count is checked
+against the bytes that are there.
 """
 
 from __future__ import annotations
 
 import io
-import pickle
+import math
 import struct
-from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ._state_pickle import Refused, Storage, TensorRef, load, show
 from .errors import WeightsError
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
 
-#: torch.<Name>Storage -> the numpy dtype of its elements (stored little-endian).
-STORAGE_DTYPES = {
-    "FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2", "LongStorage": "<i8",
-    "IntStorage": "<i4", "ShortStorage": "<i2", "CharStorage": "i1", "ByteStorage": "u1", "BoolStorage": "?",
-}
-
-
-@dataclass(frozen=True)
-class _StorageType:
-    """A torch storage class named by the file (only its element type matters)."""
-
-    dtype: str
-
-
-@dataclass(frozen=True)
-class _Storage:
-    """A storage named by persistent id: its key in the data section and its element type."""
-
-    key: str
-    dtype: str
-    count: int
-
-
-@dataclass(frozen=True)
-class _TensorRef:
-    """A tensor as the state dict describes it: a strided view of a storage, filled in once data is read."""
-
-    storage: _Storage
-    offset: int
-    size: tuple[int, ...]
-    stride: tuple[int, ...]
-
-
-def _rebuild_tensor(storage: object, offset: object, size: object, stride: object, *_: object) -> _TensorRef:
-    if not isinstance(storage, _Storage):
-        raise pickle.UnpicklingError("a tensor refers to something that is not a storage")
-    if not isinstance(offset, int) or not all(isinstance(v, int) for v in (*size, *stride)):  # type: ignore[union-attr]
-        raise pickle.UnpicklingError("a tensor's offset, size or stride is not made of integers")
-    return _TensorRef(storage, offset, tuple(size), tuple(stride))  # type: ignore[arg-type]
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler that builds only what a legacy state dict needs and refuses every other global."""
-
-    def __init__(self, file: io.BytesIO):
-        super().__init__(file)
-        self.storages: dict[str, _Storage] = {}
-        """Every storage the pickle named, by key."""
-
-    def find_class(self, module: str, name: str) -> object:
-        if module == "collections" and name == "OrderedDict":
-            return OrderedDict
-        if module == "torch._utils" and name == "_rebuild_tensor_v2":
-            return _rebuild_tensor
-        if module == "torch" and name in STORAGE_DTYPES:
-            return _StorageType(STORAGE_DTYPES[name])
-        raise pickle.UnpicklingError(f"refused to load {module}.{name}: only tensors and storages may be in a weights file")
-
-    def persistent_load(self, pid: object) -> _Storage:
-        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage" and isinstance(pid[1], _StorageType)):
-            raise pickle.UnpicklingError(f"unexpected persistent id {pid!r:.80}")
-        _, storage_type, key, _location, count = pid[:5]
-        if len(pid) > 5 and pid[5] is not None:
-            raise pickle.UnpicklingError("storage views (torch < 0.4 files) are not supported")
-        if not isinstance(key, str) or not isinstance(count, int) or count < 0:
-            raise pickle.UnpicklingError("a storage has an invalid key or size")
-        storage = self.storages.setdefault(key, _Storage(key, storage_type.dtype, count))
-        if storage.dtype != storage_type.dtype:
-            raise pickle.UnpicklingError(f"storage {key} is named with two element types")
-        return storage
+#: The tensors may hold at most this many times the elements of their storages. Views overlap a little
+#: in real files (a transposed view, tied weights); a file naming one storage thousands of times only
+#: wants the reader to allocate, and this keeps memory linear in the file's size.
+VIEW_BUDGET = 4
 
 
 def read_state_dict(path: Path) -> dict[str, np.ndarray]:
@@ -122,45 +60,85 @@ def read_state_dict(path: Path) -> dict[str, np.ndarray]:
         raise WeightsError(f"{path}: no such weights file; check the path") from None
     except OSError as exc:
         raise WeightsError(f"{path}: cannot read the weights file ({exc.strerror})") from None
+    return read_state_dict_bytes(data, str(path))
+
+
+def read_state_dict_bytes(data: bytes, source: str) -> dict[str, np.ndarray]:
+    """The tensors of a legacy-format PyTorch state dict held in memory (see read_state_dict).
+
+    Args:
+        data: the bytes of the .pth file.
+        source: where they came from (a path), the start of every error message.
+
+    Returns:
+        name -> array (a copy, independent of data), in file order; tensors that are one object in
+        the file (tied weights) are one array.
+
+    Raises:
+        WeightsError: one line starting with source, for any bytes that are not a readable legacy state dict.
+    """
     if data[:4] == b"PK\x03\x04":
         raise WeightsError(
-            f"{path}: a zip-format .pth (saved by PyTorch >= 1.6) is not supported; re-save it with "
+            f"{source}: a zip-format .pth (saved by PyTorch >= 1.6) is not supported; re-save it with "
             "torch.save(state_dict, path, _use_new_zipfile_serialization=False)"
         )
-    stream = io.BytesIO(data)
     try:
-        return _read(stream, len(data))
+        return _read(bytes(data))
     except WeightsError as exc:
-        raise WeightsError(f"{path}: {exc}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            struct.error, RecursionError, MemoryError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise WeightsError(f"{path}: not a readable legacy PyTorch weights file ({reason})") from None
+        raise WeightsError(f"{source}: {exc}") from None
+    except (Refused, ValueError, EOFError, struct.error, MemoryError) as exc:
+        # ValueError: pickletools cannot parse an opcode, or numpy refuses a shape.
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise WeightsError(f"{source}: not a readable legacy PyTorch weights file ({reason})") from None
 
 
-def _read(stream: io.BytesIO, size: int) -> dict[str, np.ndarray]:
-    header = [_RestrictedUnpickler(stream).load() for _ in range(3)]
-    if header[0] != MAGIC_NUMBER or header[1] != PROTOCOL_VERSION:
+def _read(data: bytes) -> dict[str, np.ndarray]:
+    stream = io.BytesIO(data)
+    no_storages: dict[str, Storage] = {}
+    magic = load(stream, no_storages)
+    if type(magic) is not int or magic != MAGIC_NUMBER:
         raise WeightsError("not a legacy PyTorch weights file (no torch.save magic number)")
-    unpickler = _RestrictedUnpickler(stream)
-    state = unpickler.load()
-    keys = _RestrictedUnpickler(stream).load()
-    if not isinstance(state, dict) or not isinstance(keys, list):
+    protocol = load(stream, no_storages)
+    if type(protocol) is not int or protocol != PROTOCOL_VERSION:
+        raise WeightsError(f"unsupported torch.save protocol (expected {PROTOCOL_VERSION})")
+    load(stream, no_storages)  # system info (endianness, type sizes): the data is always little-endian
+    storages: dict[str, Storage] = {}
+    state = load(stream, storages)
+    if not isinstance(state, dict) or no_storages:
         raise WeightsError("the file holds no state dict (a dict of tensors)")
-    storages: dict[str, np.ndarray] = {}
+    keys = load(stream, no_storages)
+    if not isinstance(keys, list) or not all(type(key) is str for key in keys) or no_storages:
+        raise WeightsError("the list of storage keys after the state dict is not a list of strings")
+    blocks: dict[str, np.ndarray] = {}
     for key in keys:
-        if key not in unpickler.storages:
-            raise WeightsError(f"the data section lists storage {key!r}, which no tensor names")
+        storage = storages.get(key)
+        if storage is None:
+            raise WeightsError(f"the data section lists storage {show(key)}, which no tensor names")
+        if key in blocks:
+            raise WeightsError(f"the data section lists storage {show(key)} twice")
         (count,) = struct.unpack("<q", _take(stream, 8))
-        dtype = np.dtype(unpickler.storages[key].dtype)
-        if count < 0 or count * dtype.itemsize > size - stream.tell():
-            raise WeightsError(f"storage {key} claims {count} elements, more than the file holds (truncated?)")
-        storages[key] = np.frombuffer(_take(stream, count * dtype.itemsize), dtype=dtype)
-    arrays = {}
+        dtype = np.dtype(storage.dtype)
+        if count != storage.count:
+            raise WeightsError(f"storage {show(key)} has {count} elements in the data section, {storage.count} in the state dict")
+        start = stream.tell()
+        # Checked before anything is allocated: the count comes from the file.
+        if count * dtype.itemsize > len(data) - start:
+            raise WeightsError(f"storage {show(key)} claims {count} elements, more than the file holds (truncated?)")
+        blocks[key] = np.frombuffer(data, dtype=dtype, count=count, offset=start)
+        stream.seek(start + count * dtype.itemsize)
+    budget = VIEW_BUDGET * sum(block.size for block in blocks.values())
+    arrays: dict[str, np.ndarray] = {}
+    built: dict[int, np.ndarray] = {}  # id(TensorRef) -> its array: tied weights stay one array
     for name, ref in state.items():
-        if not isinstance(ref, _TensorRef):
-            raise WeightsError(f"entry {name!r} of the state dict is not a tensor")
-        arrays[str(name)] = _tensor(name, ref, storages)
+        if type(name) is not str or not isinstance(ref, TensorRef):
+            raise WeightsError(f"entry {show(str(name)) if type(name) is str else type(name).__name__} of the state dict is not a named tensor")
+        if id(ref) not in built:
+            view = _view(name, ref, blocks)
+            budget -= view.size
+            if budget < 0:
+                raise WeightsError(f"the tensors hold more than {VIEW_BUDGET} times the elements of their storages")
+            built[id(ref)] = np.array(view)  # a copy: contiguous, writable, and free of the file's buffer
+        arrays[name] = built[id(ref)]
     return arrays
 
 
@@ -171,17 +149,21 @@ def _take(stream: io.BytesIO, n: int) -> bytes:
     return chunk
 
 
-def _tensor(name: str, ref: _TensorRef, storages: dict[str, np.ndarray]) -> np.ndarray:
-    storage = storages.get(ref.storage.key)
+def _view(name: str, ref: TensorRef, blocks: dict[str, np.ndarray]) -> np.ndarray:
+    """ref's strided view of its storage (no copy); every size, stride and offset is checked first."""
+    storage = blocks.get(ref.storage.key)
     if storage is None:
-        raise WeightsError(f"tensor {name!r} refers to storage {ref.storage.key}, which has no data")
-    if len(ref.size) != len(ref.stride) or min((*ref.size, *ref.stride, ref.offset), default=0) < 0:
-        raise WeightsError(f"tensor {name!r} has an invalid size {ref.size} or stride {ref.stride}")
-    last = ref.offset + sum((n - 1) * s for n, s in zip(ref.size, ref.stride)) if all(ref.size) else ref.offset - 1
-    if last >= len(storage):
-        raise WeightsError(f"tensor {name!r} reaches past the end of its storage")
-    item = storage.itemsize
-    view = np.lib.stride_tricks.as_strided(
-        storage[ref.offset:], shape=ref.size, strides=tuple(s * item for s in ref.stride), writeable=False
-    )
-    return np.array(view)  # a copy: contiguous, writable, and free of the file's buffer
+        raise WeightsError(f"tensor {show(name)} refers to storage {show(ref.storage.key)}, which has no data")
+    elements = math.prod(ref.size)
+    if elements == 0:
+        return np.zeros(ref.size, dtype=storage.dtype)
+    if elements > storage.size:
+        # Stride-0 views could repeat one element a billion times; no state dict needs that.
+        raise WeightsError(f"tensor {show(name)} has {elements} elements, more than its storage's {storage.size}")
+    last = ref.offset + sum((n - 1) * s for n, s in zip(ref.size, ref.stride))
+    if last >= storage.size:
+        raise WeightsError(f"tensor {show(name)} reaches past the end of its storage")
+    # Every dimension here is >= 1 and <= elements; a stride over a dimension of 1 is never used and may be
+    # anything in the file, so it is zeroed rather than multiplied into an int64 overflow.
+    strides = tuple(s * storage.itemsize if n > 1 else 0 for n, s in zip(ref.size, ref.stride))
+    return np.lib.stride_tricks.as_strided(storage[ref.offset:], shape=ref.size, strides=strides, writeable=False)

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from catdog.trainer.errors import WeightsError
-from catdog.trainer.pth import MAGIC_NUMBER, PROTOCOL_VERSION, read_state_dict
+from catdog.trainer.pth import MAGIC_NUMBER, PROTOCOL_VERSION, VIEW_BUDGET, read_state_dict, read_state_dict_bytes
 
 SIDE_EFFECTS: list[str] = []
 
@@ -149,3 +151,313 @@ def test_the_real_lite0_imagenet_file_reads_whole():
     assert len(arrays) == 296 and sum(a.size for a in arrays.values()) == 4_694_073
     assert arrays["_conv_stem.weight"].shape == (32, 3, 3, 3) and arrays["_fc.weight"].shape == (1000, 1280)
     assert all(np.isfinite(a).all() for a in arrays.values() if a.dtype.kind == "f")
+
+
+# --- Hostile and malformed files (issue 19): each gives one WeightsError line and runs nothing. ---
+
+
+def _header(protocol: int = 2) -> bytes:
+    return b"".join(
+        pickle.dumps(v, protocol=protocol) for v in (MAGIC_NUMBER, PROTOCOL_VERSION, {"little_endian": True})
+    )
+
+
+def legacy_bytes(state_pickle: bytes, keys_pickle: bytes = b"\x80\x02]q\x00.", data: bytes = b"") -> bytes:
+    """A legacy file around a hand-made state-dict pickle (by default followed by no storages)."""
+    return _header() + state_pickle + keys_pickle + data
+
+
+def assert_one_line_error(path: Path, match: str | None = None) -> str:
+    with pytest.raises(WeightsError, match=match) as info:
+        read_state_dict(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and len(message.splitlines()) == 1 and len(message) < len(str(path)) + 400
+    return message
+
+
+class _Call:
+    """Pickles as func(*args); callable, so that calls can nest (getattr(__import__("os"), "system")(...))."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __call__(self, *args):  # pragma: no cover - only pickled
+        raise AssertionError("never called")
+
+    def __reduce__(self):
+        return (self.func, self.args)
+
+
+class _Plain:
+    """A plain object: protocols 0 and 1 pickle it through copyreg._reconstructor and BUILD."""
+
+    def __init__(self):
+        self.command = "rm -rf /"
+
+
+def _hostile_pickles(marker: Path) -> dict[str, bytes]:
+    import builtins
+    import subprocess
+
+    touch = f"touch {marker}"
+    calls = {
+        "os.system": _Call(os.system, touch),  # pickled as posix.system
+        "builtins.eval": _Call(builtins.eval, f"open({str(marker)!r}, 'w').close()"),
+        "subprocess.Popen": _Call(subprocess.Popen, ["touch", str(marker)]),
+        "builtins.getattr": _Call(_Call(builtins.getattr, _Call(builtins.__import__, "os"), "system"), touch),
+        "test side effect": _Hostile(),
+        "copyreg._reconstructor": _Plain(),
+    }
+    cases = {
+        f"{name}, protocol {protocol}": pickle.dumps(obj, protocol=protocol)
+        for name, obj in calls.items()
+        for protocol in range(6)
+    }
+    quoted = touch.encode()
+    cases |= {
+        "GLOBAL os.system": b"cos\nsystem\n(V" + quoted + b"\ntR.",
+        "STACK_GLOBAL with a newline": b"\x80\x04\x8c\x04o\ns\r\x8c\x06system\x93.",
+        "STACK_GLOBAL os.system": b"\x80\x04\x8c\x02os\x8c\x06system\x93\x8c" + bytes([len(quoted)]) + quoted + b"\x85R.",
+        "INST": b"(V" + quoted + b"\nios\nsystem\n.",
+        "OBJ": b"(cos\nsystem\nV" + quoted + b"\no.",
+        "NEWOBJ": b"\x80\x02cos\nsystem\n)\x81.",
+        "EXT1": b"\x80\x02\x82\x01.",
+        "REDUCE OrderedDict(hostile items)": b"\x80\x02ccollections\nOrderedDict\n]](V" + quoted + b"\nI1\ntaa\x85R.",
+        "REDUCE on a storage class": b"\x80\x02ctorch\nFloatStorage\nK\x05\x85R.",
+        "REDUCE on an int": b"\x80\x02K\x05)R.",
+        "BUILD on the rebuild function": b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n}V__defaults__\n]sb.",
+        # Regressions: pickle.Unpickler let BUILD set attributes of the module's rebuild function for every
+        # later file (its __defaults__ here) and rewrite a validated tensor's size.
+        "BUILD slot state on the rebuild function": b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\nN}V__defaults__\n(K\x01K\x02K\x03K\x04ts\x86b.",
+        "BUILD on a tensor": b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n((Vstorage\nctorch\nFloatStorage\nV0\nVcpu\nK\x02NtQ"
+        b"K\x00K\x02\x85K\x01\x85tR}Vsize\nVab\nsb.",
+        "BUILD on a storage class": b"\x80\x02ctorch\nFloatStorage\n}V__class__\nK\x01sb.",
+        "BUILD slot state on OrderedDict": b"\x80\x02ccollections\nOrderedDict\n)RN}V__class__\nK\x01s\x86b.",
+        "BUILD on a list": b"\x80\x02]}b.",
+        "persistent id: a string (protocol 0)": b"Pstorage\n.",
+        "persistent id: a list": b"\x80\x02](Vstorage\nctorch\nFloatStorage\nV0\nVcpu\nK\x01Nea" + b"Q.",
+        "persistent id: a nested tuple": b"\x80\x02((Vstorage\nctorch\nFloatStorage\nV0\nVcpu\nK\x01NttQ.",
+        "persistent id: a negative count": b"\x80\x02(Vstorage\nctorch\nFloatStorage\nV0\nVcpu\nJ\xff\xff\xff\xffNtQ.",
+        "protocol 5 buffer": b"\x80\x05\x97.",
+        "set": b"\x80\x04\x8f(K\x01\x90.",
+    }
+    return cases
+
+
+def test_hostile_pickles_are_refused_and_never_run(tmp_path):
+    """Globals outside the allow-list, opcodes a state dict never uses, and calls on allowed names with
+    hostile arguments: in the state dict or the header, each is one error line and runs nothing."""
+    marker = tmp_path / "ran"
+    for name, payload in _hostile_pickles(marker).items():
+        for where, data in [("state", legacy_bytes(payload)), ("header", _header()[:-30] + payload)]:
+            path = tmp_path / f"{where}.pth"
+            path.write_bytes(data if where == "state" else pickle.dumps(MAGIC_NUMBER, protocol=2) + payload)
+            message = assert_one_line_error(path)
+            assert "not a readable legacy PyTorch weights file" in message or "no torch.save" in message, (name, message)
+    assert not marker.exists() and SIDE_EFFECTS == []
+
+
+def test_a_forbidden_global_names_itself_in_protocols_0_to_5(tmp_path):
+    for protocol in range(6):
+        path = tmp_path / f"p{protocol}.pth"
+        path.write_bytes(legacy_bytes(pickle.dumps(_Call(os.system, "true"), protocol=protocol)))
+        assert_one_line_error(path, r"refused to load (posix|nt)\.system: only tensors and storages")
+
+
+def tensor_file(tmp_path: Path, fake_torch, size, stride, offset=0, values=np.arange(6, dtype=np.float32)) -> Path:
+    storage = _FakeStorage("0", values)
+    return write_legacy(tmp_path / "t.pth", OrderedDict(w=_FakeTensor(storage, offset, size, stride)), [storage], fake_torch)
+
+
+@pytest.mark.parametrize(
+    ("size", "stride", "offset", "message"),
+    [
+        ((-1,), (1,), 0, "not a non-negative 64-bit integer"),
+        ((2,), (-1,), 0, "not a non-negative 64-bit integer"),
+        ((2,), (1,), -1, "not a non-negative 64-bit integer"),
+        ((2**63,), (1,), 0, "not a non-negative 64-bit integer"),
+        ((2.0,), (1,), 0, "not a non-negative 64-bit integer"),
+        ((True,), (1,), 0, "not a non-negative 64-bit integer"),
+        ((2, 3), (1,), 0, "not two tuples of the same length"),
+        ((1,) * 33, (1,) * 33, 0, "not two tuples of the same length"),
+        ([6], [1], 0, "not two tuples of the same length"),
+        ((7,), (1,), 0, "more than its storage's 6"),
+        ((2, 3), (3, 1), 1, "reaches past the end of its storage"),
+        ((3,), (3,), 0, "reaches past the end of its storage"),
+        ((1,), (1,), 6, "reaches past the end of its storage"),
+        # Regressions: stride 0 repeated one float 10**9 times (4 GB) in the old reader; a product past
+        # int64 or a stride times the item size past int64 raised OverflowError from numpy.
+        ((10**9,), (0,), 0, "more than its storage's 6"),
+        ((2**40, 2**40), (0, 0), 0, "more than its storage's 6"),
+        ((2**62, 0), (1, 1), 0, None),
+    ],
+)
+def test_invalid_sizes_strides_and_offsets(tmp_path, fake_torch, size, stride, offset, message):
+    path = tensor_file(tmp_path, fake_torch, size, stride, offset)
+    if message is None:
+        try:
+            arrays = read_state_dict(path)
+        except WeightsError as exc:  # numpy may refuse a zero-element shape this large: also fine
+            assert "\n" not in str(exc)
+        else:
+            assert arrays["w"].size == 0
+    else:
+        assert_one_line_error(path, message)
+
+
+def test_an_unused_stride_of_a_dimension_of_one_is_ignored(tmp_path, fake_torch):
+    """Regression: a huge stride on a size-1 dimension (never stepped) overflowed int64 in as_strided."""
+    arrays = read_state_dict(tensor_file(tmp_path, fake_torch, (1, 3), (2**62, 1), 2))
+    np.testing.assert_array_equal(arrays["w"], [[2, 3, 4]])
+
+
+def _storage_file(tmp_path, fake_torch, values=np.arange(4, dtype=np.float32), keys=None, count=None, cut=0):
+    """A one-tensor file whose data section is written by hand: keys listed, the count declared, bytes cut."""
+    storage = _FakeStorage("0", values)
+    path = write_legacy(tmp_path / "s.pth", OrderedDict(w=_FakeTensor(storage, 0, values.shape, (1,))), [], fake_torch)
+    data = path.read_bytes()[: -len(pickle.dumps([], protocol=2))] + pickle.dumps(keys if keys is not None else ["0"], protocol=2)
+    for _ in keys if keys is not None else ["0"]:
+        data += struct.pack("<q", values.size if count is None else count) + values.tobytes()
+    path.write_bytes(data[: len(data) - cut])
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"cut": 3}, "more than the file holds"),
+        ({"cut": 20}, "the file ends early"),
+        ({"count": 2**62}, "2 elements in the data section, 4 in the state dict|4611686018427387904 elements"),
+        ({"count": -1}, "-1 elements in the data section"),
+        ({"keys": []}, "refers to storage '0', which has no data"),
+        ({"keys": ["0", "0"]}, "lists storage '0' twice"),
+        ({"keys": ["0", "1\nx"]}, r"lists storage '1\\nx', which no tensor names"),
+        ({"keys": "0"}, "not a list of strings"),
+    ],
+)
+def test_broken_data_sections(tmp_path, fake_torch, kwargs, message):
+    assert_one_line_error(_storage_file(tmp_path, fake_torch, **kwargs), message)
+
+
+def test_huge_counts_are_checked_against_the_file_before_anything_is_allocated(tmp_path, fake_torch):
+    values = np.zeros(2**20, dtype=np.float32)  # the persistent id and the data section agree on a huge count
+    path = _storage_file(tmp_path, fake_torch, values=values)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) - values.nbytes + 16])
+    assert_one_line_error(path, "claims 1048576 elements, more than the file holds")
+
+
+def test_headers_states_and_foreign_bytes(tmp_path):
+    rng = np.random.default_rng(19)
+    empty_keys = b"\x80\x02]."
+    cases = {
+        "zero length": (b"", "pickle exhausted before seeing STOP"),
+        "random bytes": (rng.bytes(4096), "not a readable legacy PyTorch weights file"),
+        "wrong magic": (pickle.dumps(MAGIC_NUMBER + 1, protocol=2) + _header()[15:], "no torch.save magic number"),
+        "magic as a float": (pickle.dumps(float(MAGIC_NUMBER), protocol=2), "no torch.save magic number"),
+        "wrong protocol": (pickle.dumps(MAGIC_NUMBER, protocol=2) + pickle.dumps(1000, protocol=2), "torch.save protocol"),
+        "state is a list": (legacy_bytes(b"\x80\x02]."), "no state dict"),
+        "state is an int": (legacy_bytes(b"\x80\x02K\x01."), "no state dict"),
+        "entry is not a tensor": (legacy_bytes(b"\x80\x02}V0\nK\x01s.", empty_keys), "entry '0' of the state dict is not"),
+        "name is not a string": (legacy_bytes(b"\x80\x02}K\x01K\x01s.", empty_keys), "entry int of the state dict"),
+        "memo read before write": (legacy_bytes(b"\x80\x02h\x05."), "memo entry 5"),
+        "empty stack": (legacy_bytes(b"\x80\x02."), "no value on the stack"),
+        "APPENDS without MARK": (legacy_bytes(b"\x80\x02]e."), "no MARK"),
+        "odd SETITEMS": (legacy_bytes(b"\x80\x02}(K\x01u."), "key without a value"),
+        "tuple key": (legacy_bytes(b"\x80\x02})K\x01s."), "dict key is a tuple"),
+    }
+    for name, (data, message) in cases.items():
+        path = tmp_path / "f.pth"
+        path.write_bytes(data)
+        assert_one_line_error(path, message)
+
+
+def test_deep_nesting_and_shared_structures_are_linear(tmp_path):
+    """Regressions for hangs: a dict key (or a persistent id) that is a tuple of two references to the tuple
+    before it, 200 times over, took 2**200 steps to hash (or to repr) in pickle.Unpickler; deep nesting
+    is fine for a stack machine (no RecursionError)."""
+    dag = b"\x80\x02)" + b"q\x000h\x00h\x00\x86" * 200  # () then 200 times: memo[0] = t; pop; t = (t, t)
+    deep = b"\x80\x02" + b"]" * 100_000 + b"a" * 99_999 + b"."
+    cases = {
+        "hash": (legacy_bytes(b"\x80\x02}" + dag[2:] + b"K\x01s."), "dict key is a tuple"),
+        "repr": (legacy_bytes(dag + b"Q."), r"unexpected persistent id \(a tuple"),
+        "header hash": (pickle.dumps(MAGIC_NUMBER, protocol=2) + b"\x80\x02}" + dag[2:] + b"K\x01s.", "dict key"),
+        "deep": (legacy_bytes(deep), "no state dict"),
+    }
+    for name, (data, message) in cases.items():
+        path = tmp_path / f"{name}.pth"
+        path.write_bytes(data)
+        assert_one_line_error(path, message)
+
+
+def test_many_names_for_one_storage_are_bounded_and_tied_weights_stay_one_array(tmp_path, fake_torch):
+    storage = _FakeStorage("0", np.arange(1000, dtype=np.float32))
+    whole = _FakeTensor(storage, 0, (1000,), (1,))
+    tied = read_state_dict(write_legacy(tmp_path / "tied.pth", OrderedDict(a=whole, b=whole), [storage], fake_torch))
+    assert tied["a"] is tied["b"]
+    # Distinct views of the whole storage under many names would copy it once per name: memory grows
+    # with the square of the file's size unless bounded.
+    state = OrderedDict((f"w{i}", _FakeTensor(storage, 0, (1000,), (1,))) for i in range(10))
+    assert_one_line_error(write_legacy(tmp_path / "many.pth", state, [storage], fake_torch), "more than 4 times the elements")
+
+
+def test_a_state_dict_with_metadata_reads(tmp_path, fake_torch):
+    """torch's state_dict() carries _metadata, pickled with BUILD on the OrderedDict: allowed, dropped."""
+    storage = _FakeStorage("0", np.arange(3, dtype=np.float32))
+    state = OrderedDict(w=_FakeTensor(storage, 0, (3,), (1,)))
+    state._metadata = OrderedDict([("", {"version": 1})])
+    arrays = read_state_dict(write_legacy(tmp_path / "meta.pth", state, [storage], fake_torch))
+    np.testing.assert_array_equal(arrays["w"], [0, 1, 2])
+
+
+# --- Properties (hypothesis): any bytes give a dict of arrays or one WeightsError line, nothing else. ---
+
+PROPERTY_SETTINGS = settings(derandomize=True, deadline=None, max_examples=300, suppress_health_check=list(HealthCheck))
+
+
+def _valid_tiny_file() -> bytes:
+    """The seed corpus's strided file: a (2, 3) tensor, its transpose, an offset slice and an int64 scalar."""
+    return (Path(__file__).parents[2] / "fuzz" / "corpus" / "fuzz_legacy_weights" / "seed-strided-and-int64-scalar").read_bytes()
+
+
+def _read_or_one_error(data: bytes) -> None:
+    try:
+        arrays = read_state_dict_bytes(data, "prop.pth")
+    except WeightsError as exc:
+        assert str(exc).startswith("prop.pth: ") and len(str(exc).splitlines()) == 1
+        return
+    assert all(type(name) is str and isinstance(array, np.ndarray) for name, array in arrays.items())
+    assert sum({id(a): a.nbytes for a in arrays.values()}.values()) <= VIEW_BUDGET * len(data)
+
+
+@PROPERTY_SETTINGS
+@given(st.binary(max_size=2048))
+def test_property_random_bytes(data):
+    _read_or_one_error(data)
+
+
+@PROPERTY_SETTINGS
+@given(st.data())
+def test_property_mutations_of_a_valid_file(draw):
+    data = bytearray(_valid_tiny_file())
+    for _ in range(draw.draw(st.integers(1, 4), label="mutations")):
+        kind = draw.draw(st.sampled_from(["flip", "byte", "truncate", "splice", "delete"]), label="kind")
+        at = draw.draw(st.integers(0, len(data) - 1), label="at") if data else 0
+        if kind == "flip" and data:
+            data[at] ^= 1 << draw.draw(st.integers(0, 7), label="bit")
+        elif kind == "byte" and data:
+            data[at] = draw.draw(st.integers(0, 255), label="value")
+        elif kind == "truncate":
+            del data[at:]
+        elif kind == "delete":
+            del data[at : at + draw.draw(st.integers(1, 16), label="length")]
+        else:  # splice: a piece of the file (or of pickle's opcode alphabet) copied elsewhere
+            piece = draw.draw(st.one_of(st.binary(max_size=16), st.just(bytes(data[at : at + 32]))), label="piece")
+            data[at:at] = piece
+    _read_or_one_error(bytes(data))
+
+
+def test_the_valid_tiny_file_reads():
+    arrays = read_state_dict_bytes(_valid_tiny_file(), "seed")
+    np.testing.assert_array_equal(arrays["w_t"], [[0, 3], [1, 4], [2, 5]])
+    assert arrays["num_batches_tracked"].dtype == np.int64 and int(arrays["num_batches_tracked"]) == 7
