@@ -15,6 +15,7 @@ from ._quiet import VERBOSE_ENV
 from .printing import OutputFormat, ResultPrinter
 from .errors import CatDogError
 from .runtime import RuntimeName
+from .safe_text import visible
 
 # Only what every command needs is imported here; numpy, Pillow and the interpreter load on use.
 
@@ -37,8 +38,13 @@ ThresholdOption = Annotated[  # validated once, by the Classifier (catdog.edge.c
 
 def _fail(exc: CatDogError) -> typer.Exit:
     """Print one error line on stderr and return the Exit to raise."""
-    typer.echo(f"error: {exc}", err=True)
+    typer.echo(f"error: {visible(exc)}", err=True)
     return typer.Exit(code=exc.exit_code)
+
+
+def _say(line: str) -> None:
+    """Print a line built from untrusted text (a contract's labels and recipe, a path) with its control characters escaped."""
+    typer.echo(visible(line))
 
 
 def _load(model: Optional[Path], runtime: RuntimeName, threads: Optional[int], **options):
@@ -51,7 +57,7 @@ def _load(model: Optional[Path], runtime: RuntimeName, threads: Optional[int], *
     except CatDogError as exc:
         raise _fail(exc) from None
     for warning in caught:  # e.g. a contract written by a newer catdog: one line each
-        typer.echo(f"warning: {warning.message}", err=True)
+        typer.echo(f"warning: {visible(warning.message)}", err=True)
     return classifier
 
 
@@ -131,27 +137,27 @@ def info(
         "contract": c.to_dict(),
     }
     if format is OutputFormat.json:
-        typer.echo(json.dumps(record, indent=2))
+        typer.echo(json.dumps(record, indent=2, ensure_ascii=True))
         return
-    typer.echo(f"model      {record['model']} ({record['size_bytes'] / 1024:.1f} KiB, {c.mode})")
-    typer.echo(f"runtime    {classifier.runtime.name} {classifier.runtime.version}")
-    typer.echo(f"labels     {', '.join(f'{i}={label}' for i, label in enumerate(c.labels))}")
-    typer.echo(f"input      {c.input_hw[0]}x{c.input_hw[1]} {c.color}, centre {c.crop:g} of each side, resize {c.resize}, "
-               "raw 0..255 pixels")
+    _say(f"model      {record['model']} ({record['size_bytes'] / 1024:.1f} KiB, {c.mode})")
+    _say(f"runtime    {classifier.runtime.name} {classifier.runtime.version}")
+    _say(f"labels     {', '.join(f'{i}={label}' for i, label in enumerate(c.labels))}")
+    _say(f"input      {c.input_hw[0]}x{c.input_hw[1]} {c.color}, centre {c.crop:g} of each side, resize {c.resize}, "
+         "raw 0..255 pixels")
     for name, t in tensors.items():
         q = t["quantization"]
         quant = f"scale {q['scale']:.6g}, zero point {q['zero_point']}" if q else "not quantized"
-        typer.echo(f"{name:<10} {t['shape']} {t['dtype']}, {quant}")
-    typer.echo(f"output is  {c.activation}" + (f", threshold {c.threshold} for {c.labels[1]}" if c.activation == "sigmoid" else ""))
+        _say(f"{name:<10} {t['shape']} {t['dtype']}, {quant}")
+    _say(f"output is  {c.activation}" + (f", threshold {c.threshold} for {c.labels[1]}" if c.activation == "sigmoid" else ""))
     metrics = c.metrics
     if metrics:
-        typer.echo("measured   " + json.dumps(metrics))
+        _say("measured   " + json.dumps(metrics))
     if c.training:
-        typer.echo(f"trained    {c.training.get('arch', '?')} on {c.training.get('train_photos', '?')} photos, "
-                   f"saved epoch {c.training.get('saved_epoch', c.training.get('best_epoch', '?'))} "
-                   f"of {c.training.get('epochs_run', '?')}")
+        _say(f"trained    {c.training.get('arch', '?')} on {c.training.get('train_photos', '?')} photos, "
+             f"saved epoch {c.training.get('saved_epoch', c.training.get('best_epoch', '?'))} "
+             f"of {c.training.get('epochs_run', '?')}")
         if c.training.get("command"):
-            typer.echo(f"recipe     {c.training['command']}")
+            _say(f"recipe     {c.training['command']}")
 
 
 @app.command()
@@ -174,7 +180,7 @@ def bench(
     if photos is not None:
         expanded = expand_inputs([photos], recursive=True)
         if expanded.failures:
-            typer.echo(f"error: {expanded.failures[0].error}", err=True)
+            typer.echo(f"error: {visible(expanded.failures[0].error)}", err=True)
             raise typer.Exit(code=2)
         paths = expanded.photos
     result = run_bench(classifier, runs=runs, photos=paths, workers=workers)
@@ -263,14 +269,14 @@ def camera(
 
     def show(event) -> None:
         if not isinstance(event, LabelEvent):
-            typer.echo(f"warning: {event.message}", err=True)
+            typer.echo(f"warning: {visible(event.message)}", err=True)
         elif format is EventFormat.json:
-            typer.echo(json.dumps(event.to_dict()))
+            typer.echo(json.dumps(event.to_dict(), ensure_ascii=True))
         else:
             what = "still" if event.event == "heartbeat" else "now"
             label = "-" if event.label is None else f"{event.label} {event.confidence:.2f}"
             saved = f"  -> {event.snapshot}" if event.snapshot else ""
-            typer.echo(f"{event.t:9.2f} s  frame {event.frame:>7}  {what:<5} {label}{saved}")
+            typer.echo(visible(f"{event.t:9.2f} s  frame {event.frame:>7}  {what:<5} {label}{saved}"))
 
     stop = threading.Event()
 
@@ -301,5 +307,5 @@ def camera(
             f"{latency}; stopped: {summary.stopped}"
         )
     if summary.error is not None:
-        typer.echo(f"error: {summary.error}", err=True)
+        typer.echo(f"error: {visible(summary.error)}", err=True)
         raise typer.Exit(code=1)

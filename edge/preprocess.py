@@ -7,9 +7,11 @@ so the model sees the same pixels in training as on the device.
 from __future__ import annotations
 
 import math
+import struct
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Union
+from typing import Iterator, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -29,6 +31,21 @@ MAX_PIXELS = 64_000_000
 #: At 1x, label agreement with full decoding on the val photos was 98.0%, under the 99.5% bar
 #: (benchmarks/edge_throughput.py); at 2x the resize sees enough pixels to match full decoding.
 DRAFT_OVERSAMPLE = 2
+
+#: Pillow decoders written in Python (BMP's run-length encoding), far slower per pixel than its C ones:
+#: files that use them are refused above PY_DECODER_MAX_PIXELS, so that no photo takes long
+#: (a 116-byte RLE BMP declaring 11534340x3 px took 4 s to fail).
+PY_DECODERS = frozenset({"bmp_rle"})
+PY_DECODER_MAX_PIXELS = 4_000_000
+
+#: The Pillow formats open_image decodes; Image.open alone would try every plugin Pillow has (EPS runs
+#: Ghostscript, and each rarely used parser is more attack surface for hostile files). JPEG includes MPO.
+FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
+
+#: Exceptions Pillow's format parsers let slip on malformed headers (an index, key or type taken from the
+#: file); turned into ImageError only when raised inside Pillow, so that a bug of ours still shows.
+_PARSER_SLIPS = (IndexError, KeyError, TypeError, AttributeError, ZeroDivisionError, OverflowError, RecursionError)
+_PILLOW_DIR = Path(Image.__file__).resolve().parent
 
 #: File suffixes classify picks up from a directory.
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
@@ -61,36 +78,73 @@ def open_image(path: str | Path, draft_hw: tuple[int, int] | None = None) -> Ima
         raise ImageError(f"{path}: is a directory, not a photo")
     if size == 0:
         raise ImageError(f"{path}: empty file (0 bytes); replace it with a real photo")
+    with _decoding(path), warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module="PIL")  # "Corrupt EXIF data": the photo still decodes
+        with Image.open(path, formats=FORMATS) as img:
+            _check_size(img, path)
+            if img.width * img.height > PY_DECODER_MAX_PIXELS and any(tile[0] in PY_DECODERS for tile in img.tile):
+                raise ImageError(
+                    f"{path}: refused: {img.width}x{img.height} px is above the {PY_DECODER_MAX_PIXELS:,} pixel limit "
+                    "for run-length-encoded BMP files; convert it to PNG first"
+                )
+            if draft_hw is not None and img.format == "JPEG":
+                side = DRAFT_OVERSAMPLE * max(draft_hw)  # either orientation must still cover it
+                img.draft(None, (side, side))
+            img.load()
+            _check_size(img, path)  # a few formats only know their size once decoded
+            ImageOps.exif_transpose(img, in_place=True)  # no copy when already upright
+            return img
+
+
+def _check_size(img: Image.Image, name: object) -> None:
+    if img.width < 1 or img.height < 1:
+        raise ImageError(f"{name}: the image has no pixels ({img.width}x{img.height}); replace it with a real photo")
+    if img.width * img.height > MAX_PIXELS:
+        raise ImageError(
+            f"{name}: refused as a possible decompression bomb: {img.width}x{img.height} px is above "
+            f"the {MAX_PIXELS:,} pixel limit; downscale it first"
+        )
+
+
+@contextmanager
+def _decoding(name: object) -> Iterator[None]:
+    """Turn what Pillow raises on a malformed photo into one ImageError line; errors born in our own code stay raised."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                if img.width * img.height > MAX_PIXELS:
-                    raise ImageError(
-                        f"{path}: refused as a possible decompression bomb: {img.width}x{img.height} px is above "
-                        f"the {MAX_PIXELS:,} pixel limit; downscale it first"
-                    )
-                if draft_hw is not None and img.format == "JPEG":
-                    side = DRAFT_OVERSAMPLE * max(draft_hw)  # either orientation must still cover it
-                    img.draft(None, (side, side))
-                img.load()
-                ImageOps.exif_transpose(img, in_place=True)  # no copy when already upright
-                return img
+        yield
     except ImageError:
         raise
     except PermissionError:
-        raise ImageError(f"{path}: permission denied; make the file readable") from None
+        raise ImageError(f"{name}: permission denied; make the file readable") from None
     except UnidentifiedImageError:
-        raise ImageError(
-            f"{path}: not an image Pillow can decode; use JPEG, PNG, WebP, BMP, GIF or TIFF"
-        ) from None
+        raise ImageError(f"{name}: not an image catdog can decode; use JPEG, PNG, WebP, BMP, GIF or TIFF") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(
-            f"{path}: refused as a possible decompression bomb: its declared size is above the pixel limit; "
+            f"{name}: refused as a possible decompression bomb: its declared size is above the pixel limit; "
             "downscale it first"
         ) from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{path}: truncated or corrupt image ({exc}); re-export or re-download it") from None
+    except MemoryError:
+        raise ImageError(f"{name}: too large to decode in the memory available; downscale it first") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+        raise ImageError(f"{name}: truncated or corrupt image ({_one_line(exc)}); re-export or re-download it") from None
+    except _PARSER_SLIPS as exc:
+        if not _born_in_pillow(exc):
+            raise
+        raise ImageError(f"{name}: truncated or corrupt image ({_one_line(exc)}); re-export or re-download it") from None
+
+
+def _born_in_pillow(exc: BaseException) -> bool:
+    """Whether the innermost Python frame of the traceback is Pillow's (its C decoders raise from there too)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(_PILLOW_DIR)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The exception's text on one line: Pillow's messages can quote bytes of the file."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def to_color(img: Image.Image, color: str) -> Image.Image:
@@ -101,9 +155,13 @@ def to_color(img: Image.Image, color: str) -> Image.Image:
     if img.mode == color:
         return img
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
+        arr = np.array(img, dtype=np.float64)
+        np.nan_to_num(arr, copy=False, nan=0.0, posinf=0.0, neginf=0.0)  # a float TIFF can hold anything
         top = 65535.0 if img.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
-        img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8))
+        arr /= top  # in place: a large 32-bit image already takes 8 bytes a pixel here
+        arr *= 255.0
+        arr += 0.5
+        img = Image.fromarray(np.clip(arr, 0, 255, out=arr).astype(np.uint8))
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
@@ -149,17 +207,22 @@ def prepare(
     Raises:
         ImageError: the photo cannot be read.
     """
+    name = source if isinstance(source, (str, Path)) else "image"
     if isinstance(source, (str, Path)):
         # The kept region, not the whole photo, must still cover DRAFT_OVERSAMPLE times the input.
         draft_hw = (math.ceil(input_hw[0] / crop), math.ceil(input_hw[1] / crop)) if draft else None
         img = open_image(source, draft_hw)
     elif isinstance(source, Image.Image):
-        img = ImageOps.exif_transpose(source)
+        with _decoding(name):
+            img = ImageOps.exif_transpose(source)  # reads its EXIF, which can be malformed too
     elif isinstance(source, np.ndarray):
         img = _array_to_image(source)
     else:
         raise ImageError(f"cannot classify an object of type {type(source).__name__}; pass a path, PIL image or array")
-    img = resize(to_color(img, color), input_hw, method, crop)
+    if img.width < 1 or img.height < 1:
+        raise ImageError(f"{name}: the image has no pixels ({img.width}x{img.height}); pass a real photo")
+    with _decoding(name):  # an odd mode or lazily decoded data can still fail here
+        img = resize(to_color(img, color), input_hw, method, crop)
     arr = np.asarray(img, dtype=np.uint8)
     return arr[..., np.newaxis] if arr.ndim == 2 else arr
 

@@ -1,4 +1,9 @@
-"""How catdog-edge prints results: a text table, JSON lines or CSV, one line per photo as it comes."""
+"""How catdog-edge prints results: a text table, JSON lines or CSV, one line per photo as it comes.
+
+Labels come from the model file and paths from disk, so neither is trusted: the table and the error lines
+show control characters escaped (catdog.edge.safe_text.visible), CSV cells also lose their formula meaning
+(csv_cell), and JSON stays exact but ASCII, so any path, even one that is not UTF-8, is one line.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from enum import Enum
 import typer
 
 from .classify import Failure, Prediction
+from .safe_text import csv_cell, visible
 
 
 class OutputFormat(str, Enum):
@@ -33,7 +39,7 @@ class ResultPrinter:
         else:
             self.csv = None
         if self.csv:
-            self.csv.writerow(["path", "label", "confidence", *[f"score_{label}" for label in labels], "ms", "error"])
+            self.csv.writerow(["path", "label", "confidence", *[csv_cell(f"score_{label}") for label in labels], "ms", "error"])
             sys.stdout.flush()
 
     def prediction(self, p: Prediction) -> None:
@@ -42,21 +48,22 @@ class ResultPrinter:
             record = p.to_dict()
             if self.top_k > 1:
                 record["top_k"] = [{"label": label, "score": round(score, 6)} for label, score in p.top(self.top_k)]
-            typer.echo(json.dumps(record))
+            typer.echo(json.dumps(record, ensure_ascii=True))
         elif self.csv:
-            self.csv.writerow([p.path, p.label, f"{p.confidence:.6f}", *[f"{p.scores[l]:.6f}" for l in self.labels], f"{p.ms:.3f}", ""])
+            self.csv.writerow([csv_cell(p.path), csv_cell(p.label), f"{p.confidence:.6f}",
+                               *[f"{p.scores[l]:.6f}" for l in self.labels], f"{p.ms:.3f}", ""])
             sys.stdout.flush()
         else:
-            best = "  ".join(f"{label} {score:.3f}" for label, score in p.top(max(self.top_k, 2)))
-            typer.echo(f"{p.label:<8} {p.confidence:6.3f}  {p.ms:7.1f} ms  {p.path}  [{best}]")
+            best = "  ".join(f"{visible(label)} {score:.3f}" for label, score in p.top(max(self.top_k, 2)))
+            typer.echo(f"{visible(p.label):<8} {p.confidence:6.3f}  {p.ms:7.1f} ms  {visible(p.path)}  [{best}]")
 
     def failure(self, f: Failure) -> None:
         """Print why one photo (or input) gave no answer: a record in json and csv, and one line on stderr in text and csv."""
         if self.format is OutputFormat.json:
-            typer.echo(json.dumps(f.to_dict()))
+            typer.echo(json.dumps(f.to_dict(), ensure_ascii=True))
         elif self.csv:
-            self.csv.writerow([f.path, "", "", *["" for _ in self.labels], "", f.error])
+            self.csv.writerow([csv_cell(f.path), "", "", *["" for _ in self.labels], "", csv_cell(f.error)])
             sys.stdout.flush()
-            typer.echo(f"error: {f.error}", err=True)
+            typer.echo(f"error: {visible(f.error)}", err=True)
         else:
-            typer.echo(f"error: {f.error}", err=True)
+            typer.echo(f"error: {visible(f.error)}", err=True)

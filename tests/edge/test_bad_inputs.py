@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import random
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import BmpImagePlugin, Image, _binary
 from typer.testing import CliRunner
 
 import catdog.edge.preprocess
-from catdog.edge import Classifier
+from catdog.edge import Classifier, Failure, ImageError, Prediction, prepare
 from catdog.edge.cli import app
 from tests.conftest import copy_model_with_contract
 
@@ -178,3 +184,179 @@ def test_lossless_formats_give_the_same_pixels_as_the_decoded_jpeg(awkward, bund
     reference = classifier.preprocess(awkward["format_bmp"])
     assert np.array_equal(classifier.preprocess(awkward["format_tiff"]), reference)
     assert np.abs(classifier.preprocess(awkward["format_webp"]).astype(int) - reference).mean() < 6  # lossy WebP
+
+
+# --- Hostile photos (issue 19, target 4): every input gives pixels or one ImageError line, nothing else. ---
+
+#: Found by fuzz/fuzz_photos.py: an RLE BMP (116 bytes) declaring 11534340x3 px, which Pillow's
+#: Python RLE decoder padded one byte at a time for 4 s (a libFuzzer timeout) before failing.
+RLE_BMP_HANG = base64.b64decode(
+    "Qk1aAAD9////AQAAAAAoAAAABACwAAMAAAABABgAAQAAAAMAXAAAFgABAAEDAAYAAAAXASwpKSkpKSkAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAEAAAAAAAAAAAAAAAApKSw="
+)
+FORMATS = {  # format -> (suffix, save options): each a few hundred bytes to a few KB
+    "JPEG": (".jpg", {"quality": 60}),
+    "PNG": (".png", {}),
+    "GIF": (".gif", {}),
+    "WEBP": (".webp", {"quality": 60}),
+    "BMP": (".bmp", {}),
+    "TIFF": (".tiff", {"compression": "tiff_deflate"}),
+}
+
+
+def _prepare_compact(path: Path) -> np.ndarray | None:
+    """The compact model's preprocessing; None when the photo is refused with one ImageError line."""
+    try:
+        pixels = prepare(path, (96, 96), "RGB", "bilinear", 1.0, draft=True)
+    except ImageError as exc:
+        assert "\n" not in str(exc)
+        return None
+    assert pixels.dtype == np.uint8 and pixels.shape == (96, 96, 3)
+    return pixels
+
+
+@pytest.fixture(scope="module")
+def small_photos(val_photos) -> dict[str, bytes]:
+    """A data-set photo made small (in memory) and saved in each format."""
+    with Image.open(val_photos["cat"][20]) as photo:
+        small = photo.convert("RGB").resize((40, 30))
+    encoded = {}
+    for fmt, (_, options) in FORMATS.items():
+        buffer = io.BytesIO()
+        small.save(buffer, fmt, **options)
+        encoded[fmt] = buffer.getvalue()
+    return encoded
+
+
+def _mutate(data: bytes, rng: random.Random) -> bytes:
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 8)):
+        pos = rng.randrange(len(out))
+        choice = rng.random()
+        if choice < 0.6:
+            out[pos] = rng.choice((0, 0xFF, 0x7F, 0x80, rng.randrange(256)))
+        elif choice < 0.8:
+            del out[pos : pos + rng.randint(1, 16)]
+        else:
+            out[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+    return bytes(out[: rng.choice((len(out), rng.randrange(1, len(out) + 1)))])
+
+
+@settings(derandomize=True, deadline=None, max_examples=150)
+@given(fmt=st.sampled_from(sorted(FORMATS)), seed=st.integers(0, 2**32 - 1))
+def test_mutated_photos_give_pixels_or_one_image_error(small_photos, tmp_path_factory, fmt, seed):
+    path = tmp_path_factory.getbasetemp() / f"mutant{FORMATS[fmt][0]}"
+    path.write_bytes(_mutate(small_photos[fmt], random.Random(seed)))
+    _prepare_compact(path)
+
+
+def test_a_folder_of_mutants_gets_exactly_one_answer_each(small_photos, tmp_path):
+    rng = random.Random(19)
+    names = []
+    for fmt, data in sorted(small_photos.items()):
+        suffix = FORMATS[fmt][0]
+        for i in range(5):
+            (tmp_path / f"{fmt.lower()}{i}{suffix}").write_bytes(data if i == 0 else _mutate(data, rng))
+            names.append(f"{fmt.lower()}{i}{suffix}")
+    (tmp_path / "rle_hang.bmp").write_bytes(RLE_BMP_HANG)
+    names = sorted([*names, "rle_hang.bmp"])
+    classifier = Classifier.load("compact")
+    answers = list(classifier.classify_many(sorted(tmp_path.iterdir()), workers=2))
+    assert [Path(a.path).name for a in answers] == names
+    assert sum(isinstance(a, Failure) for a in answers) >= 1 and sum(isinstance(a, Prediction) for a in answers) >= 6
+    result = runner.invoke(app, ["classify", str(tmp_path), "--model", "compact", "--format", "json"])
+    assert result.exit_code == 1, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [Path(r["path"]).name for r in records] == names
+
+
+def test_rle_bmp_above_its_pixel_limit_is_refused_before_decoding(tmp_path, monkeypatch):
+    def never(*args):
+        raise AssertionError("the Python RLE decoder ran")
+
+    monkeypatch.setattr(BmpImagePlugin.BmpRleDecoder, "decode", never)
+    (tmp_path / "hang.bmp").write_bytes(RLE_BMP_HANG)
+    with pytest.raises(ImageError, match="run-length-encoded BMP"):
+        prepare(tmp_path / "hang.bmp", (96, 96))
+
+
+def _with_tiff_size(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (2, 2)).save(buffer, "TIFF")
+    data = bytearray(buffer.getvalue())
+    ifd = struct.unpack("<I", data[4:8])[0]
+    for i in range(struct.unpack("<H", data[ifd : ifd + 2])[0]):
+        entry = ifd + 2 + 12 * i
+        tag = struct.unpack("<H", data[entry : entry + 2])[0]
+        if tag in (256, 257):  # ImageWidth, ImageLength as LONG
+            data[entry + 2 : entry + 12] = struct.pack("<HII", 4, 1, width if tag == 256 else height)
+    return bytes(data)
+
+
+def _with_bytes(fmt: str, offset: int, packed: bytes) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB" if fmt != "GIF" else "P", (2, 2)).save(buffer, fmt)
+    data = bytearray(buffer.getvalue())
+    data[offset : offset + len(packed)] = packed
+    return bytes(data)
+
+
+def test_huge_or_empty_declared_sizes_are_refused_in_every_format(tmp_path):
+    cases = {
+        "huge.tiff": (_with_tiff_size(100_000, 100_000), "decompression bomb"),
+        "huge.gif": (_with_bytes("GIF", 6, struct.pack("<HH", 65535, 65535)), "decompression bomb"),
+        "huge.bmp": (_with_bytes("BMP", 18, struct.pack("<ii", 30000, 30000)), "decompression bomb"),
+        "zero.tiff": (_with_tiff_size(0, 5), "not an image"),
+        "zero.bmp": (_with_bytes("BMP", 18, struct.pack("<ii", 0, 3)), "not an image"),
+    }
+    _bomb_png(tmp_path / "huge.png", 9000, 9000)  # above MAX_PIXELS, below Pillow's own limit
+    cases["huge.png"] = ((tmp_path / "huge.png").read_bytes(), "decompression bomb")
+    for name, (data, message) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ImageError, match=message):
+            prepare(tmp_path / name, (96, 96))
+
+
+def test_images_without_pixels_are_refused():
+    with pytest.raises(ImageError, match="no pixels"):
+        prepare(Image.new("RGB", (0, 0)), (96, 96))
+    with pytest.raises(ImageError, match="no pixels"):
+        prepare(np.zeros((0, 4, 3), np.uint8), (96, 96))
+
+
+def test_other_formats_are_not_decoded(tmp_path):
+    """Only JPEG, PNG, WebP, BMP, GIF and TIFF: never Ghostscript for EPS, nor the rarely used parsers."""
+    (tmp_path / "a.eps").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    for fmt in ("PPM", "ICO", "TGA"):
+        Image.new("RGB", (16, 16)).save(tmp_path / f"a.{fmt.lower()}", fmt)
+    for path in tmp_path.iterdir():
+        with pytest.raises(ImageError, match="not an image catdog can decode"):
+            prepare(path, (96, 96))
+
+
+def test_odd_exif_orientations_and_float_pixels_decode_quietly(tmp_path):
+    for value in (0, 9, 65535):
+        exif = Image.Exif()
+        exif[0x0112] = value
+        Image.new("RGB", (4, 3), "red").save(tmp_path / f"o{value}.jpg", exif=exif.tobytes())
+    nan = np.full((4, 4), np.nan, np.float32)
+    nan[0, 0] = np.inf
+    Image.fromarray(nan, mode="F").save(tmp_path / "nan.tiff")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning from casting NaN, no "Corrupt EXIF" UserWarning
+        for path in tmp_path.iterdir():
+            assert _prepare_compact(path) is not None, path
+
+
+def test_parser_slips_inside_pillow_become_image_errors_but_our_bugs_stay_visible(awkward, monkeypatch):
+    preprocess = catdog.edge.preprocess
+    monkeypatch.setattr(preprocess.ImageOps, "exif_transpose", lambda img, **kw: _binary.i8(b""))  # IndexError in PIL
+    with pytest.raises(ImageError, match="truncated or corrupt"):
+        prepare(awkward["good_cat"], (96, 96))
+
+    def our_bug(img, **kw):
+        raise TypeError("a bug of ours")
+
+    monkeypatch.setattr(preprocess.ImageOps, "exif_transpose", our_bug)
+    with pytest.raises(TypeError, match="a bug of ours"):
+        prepare(awkward["good_cat"], (96, 96))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from catdog.edge import Classifier
@@ -169,3 +170,99 @@ def test_flip_option_gives_the_mirror_averaged_scores(bundled_model, val_photos)
     expected = flipped.classify(photo).scores
     assert set(scores) == set(expected) and all(abs(scores[k] - expected[k]) < 1e-5 for k in expected)
     assert any(abs(scores[k] - plain.classify(photo).scores[k]) > 1e-3 for k in expected)  # the flag did something
+
+
+# --- Output injection (issue 19, target 5): labels from the model file and names from disk are untrusted. ---
+
+HOSTILE_LABELS = ["=cmd|' /C calc'!A0", "\x1b[31mdog\n"]
+HOSTILE_NAMES = [b"\x1b[2Jcat\nfake line.jpg", b"=HYPERLINK(1)\xff\xfe.jpg", b"line\xe2\x80\xa8sep\r.jpg"]  # \xe2\x80\xa8: U+2028
+
+
+def _no_raw_controls(text: str) -> None:
+    assert not any((ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) <= 0x9F or c in "\u2028\u2029" for c in text), repr(text)
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory, val_photos):
+    """A compact model whose labels carry a formula and an escape sequence, and photos with hostile names.
+
+    If the contract refuses such labels (a ModelError), that is a safe outcome too: the model is then None.
+    """
+    import os
+    from pathlib import Path
+
+    from catdog.edge import ModelError, resolve_model
+    from tests.conftest import copy_model_with_contract
+
+    d = tmp_path_factory.mktemp("hostile")
+    model = copy_model_with_contract(resolve_model("compact"), d / "hostile.tflite", {"labels": HOSTILE_LABELS})
+    try:
+        Classifier.load(model)
+    except ModelError:
+        model = None
+    photos = d / "photos"
+    photos.mkdir()
+    for name in HOSTILE_NAMES:
+        Path(os.fsdecode(bytes(photos) + b"/" + name)).write_bytes(Path(val_photos["cat"][30]).read_bytes())
+    (photos / "\x1b[31mbroken\n.jpg").write_bytes(b"not a photo")
+    return model, photos
+
+
+def test_hostile_labels_and_names_print_escaped_in_text_and_csv(hostile):
+    import csv
+    import io
+
+    model, photos = hostile
+    model_args = ["--model", str(model)] if model else ["--model", "compact"]
+    text = runner.invoke(app, ["classify", str(photos), *model_args])
+    assert text.exit_code == 1, text.output
+    _no_raw_controls(text.stdout + text.stderr)
+    assert len(text.stdout.splitlines()) == len(HOSTILE_NAMES) and len(text.stderr.splitlines()) == 1
+    assert "\\x1b[2Jcat\\nfake line.jpg" in text.stdout and "\\xff\\xfe" in text.stdout and "\\u2028sep\\r" in text.stdout
+    assert "error: " in text.stderr and "\\x1b[31mbroken\\n.jpg" in text.stderr
+    if model:
+        assert "\\x1b[31mdog\\n" in text.stdout or "=cmd" in text.stdout
+    table = runner.invoke(app, ["classify", str(photos), *model_args, "--format", "csv"])
+    _no_raw_controls(table.stdout)
+    rows = list(csv.reader(io.StringIO(table.stdout)))
+    assert len(rows) == 1 + len(HOSTILE_NAMES) + 1 == len(table.stdout.splitlines())
+    cells = [cell for row in rows[1:] for cell in row]
+    assert not any(cell.startswith(("=", "+", "-", "@")) for cell in cells)
+    assert any(cell.startswith("'=") for cell in cells)  # the =HYPERLINK file name, and the =cmd label if loaded
+
+
+def test_hostile_labels_in_info_and_camera_lines_are_escaped(hostile):
+    model, photos = hostile
+    if model is None:
+        pytest.skip("the contract refuses hostile labels (a safe outcome, tested by test_contract)")
+    info = runner.invoke(app, ["info", "--model", str(model)])
+    assert info.exit_code == 0, info.output
+    _no_raw_controls(info.stdout)
+    assert "labels     0==cmd|' /C calc'!A0, 1=\\x1b[31mdog\\n" in info.stdout
+    camera = runner.invoke(app, ["camera", "-s", str(photos), "-m", str(model), "--smooth", "1"])
+    _no_raw_controls(camera.stdout + camera.stderr)
+    events = camera.stdout.splitlines()[:-1]
+    assert events and all(" now " in line for line in events), camera.output
+    assert camera.stdout.splitlines()[-1].startswith("summary:")
+
+
+def test_undecodable_names_never_crash_a_strict_utf8_terminal_and_round_trip_in_json(hostile):
+    """Real stdout, strict UTF-8 (as under an en_US.UTF-8 locale): a lone surrogate must never reach it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _, photos = hostile
+    script = Path(sys.executable).parent / "catdog-edge"
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    for format in ("text", "json", "csv"):
+        result = subprocess.run([str(script), "classify", str(photos), "-m", "compact", "-f", format, "--workers", "1"],
+                                capture_output=True, cwd=photos, env=env)
+        assert result.returncode == 1, result.stderr  # the one broken photo; no Traceback
+        lines = {"text": len(HOSTILE_NAMES), "json": len(HOSTILE_NAMES) + 1, "csv": len(HOSTILE_NAMES) + 2}[format]
+        assert b"Traceback" not in result.stderr and result.stdout.count(b"\n") == lines
+        _no_raw_controls(result.stdout.decode("utf-8") + result.stderr.decode("utf-8"))
+        if format == "json":
+            paths = {os.fsencode(json.loads(line)["path"]) for line in result.stdout.splitlines()}
+            assert paths == {bytes(photos) + b"/" + name for name in [*HOSTILE_NAMES, b"\x1b[31mbroken\n.jpg"]}
