@@ -149,9 +149,14 @@ Event = LabelEvent | Notice
 
 
 def snapshot_name(frame: Frame, label: str, now: datetime | None = None) -> str:
-    """File name of a snapshot: local time to the millisecond, frame index and label."""
+    """File name of a snapshot: local time to the millisecond, frame index and label.
+
+    The label comes from the model file, so only letters, digits, "-" and "." of it are kept (anything
+    else, "/" and NUL included, becomes "_"): a label can never name a file outside the folder.
+    """
     now = now or datetime.now()
-    return f"{now:%Y%m%d-%H%M%S}-{now.microsecond // 1000:03d}_f{frame.index:07d}_{label}.jpg"
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-.") else "_" for c in label).lstrip(".") or "_"
+    return f"{now:%Y%m%d-%H%M%S}-{now.microsecond // 1000:03d}_f{frame.index:07d}_{safe[:64]}.jpg"
 
 
 def save_snapshot(frame: Frame, label: str, folder: Path, quality: int = 90) -> Path:

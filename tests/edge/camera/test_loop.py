@@ -208,3 +208,14 @@ def test_config_is_validated():
     for kwargs in ({"every": 0}, {"smooth": 0}, {"min_confidence": 2.0}, {"heartbeat_s": 0}, {"duration_s": -1}):
         with pytest.raises(CameraSetupError):
             WatchConfig(**kwargs)
+
+
+def test_a_hostile_label_never_leaves_the_snapshot_folder():
+    import datetime
+
+    frame = Frame(rgb=None, index=7, t=0.0, captured=0.0)
+    at = datetime.datetime(2026, 7, 1, 8, 5, 3, 120000)
+    for label in ("../../etc/passwd", "a/b", "nul\x00byte", "\x1b[31mred", "..", "", "chat \u00e9"):
+        name = snapshot_name(frame, label, at)
+        assert "/" not in name and "\x00" not in name and "\x1b" not in name and name.endswith(".jpg"), name
+        assert name.startswith("20260701-080503-120_f0000007_") and not name.split("_f0000007_")[1].startswith(".")
