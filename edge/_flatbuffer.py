@@ -1,7 +1,11 @@
 """Bounds-checked reads of the flatbuffer primitives a TFLite file is made of (tables, vectors, strings).
 
-Only what edge.metadata needs to find and rewrite the Model table's metadata and buffers; every
-read checks its offset against the file, so a damaged file gives a ModelError, not an IndexError.
+Only what edge.metadata and edge.modelcheck need; every read checks its offset against the file, so
+a damaged or hostile file gives a ModelError, never an IndexError, a hang or a large allocation:
+vectors are ranges (no list is built), their lengths are capped by the bytes left in the file, and
+a walk may visit at most a few vector elements (or copy a few string bytes) per byte of the file in
+total (WORK_PER_BYTE), so tables that share children or point back at each other cannot make it
+loop for long.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from .errors import ModelError
 IDENTIFIER = b"TFL3"
 HEADER = 8  # root uoffset (4 bytes) + file identifier (4 bytes)
 ALIGN = 16  # Buffer.data is force_align: 16 in the schema
+#: Vector elements a walk may visit per byte of the file (a valid model visits well under one).
+WORK_PER_BYTE = 4
 
 
 class Reader:
@@ -21,6 +27,7 @@ class Reader:
     def __init__(self, data: bytes, source: str):
         self.data = data
         self.source = source
+        self.work_left = WORK_PER_BYTE * len(data) + 1024
 
     def fail(self, what: str) -> ModelError:
         return ModelError(f"{self.source}: not a valid TFLite flatbuffer ({what}); export it with catdog-train export")
@@ -31,6 +38,9 @@ class Reader:
             raise self.fail(f"offset {pos} outside the {len(self.data)}-byte file")
         return struct.unpack_from(fmt, self.data, pos)[0]
 
+    def u8(self, pos: int) -> int:
+        return self._unpack("<B", pos)
+
     def u16(self, pos: int) -> int:
         return self._unpack("<H", pos)
 
@@ -40,8 +50,14 @@ class Reader:
     def i32(self, pos: int) -> int:
         return self._unpack("<i", pos)
 
+    def i64(self, pos: int) -> int:
+        return self._unpack("<q", pos)
+
     def u64(self, pos: int) -> int:
         return self._unpack("<Q", pos)
+
+    def f32(self, pos: int) -> float:
+        return self._unpack("<f", pos)
 
     def field_pos(self, table: int, field: int) -> int | None:
         """Absolute position of a table field, None when the field is absent (default)."""
@@ -57,28 +73,52 @@ class Reader:
         """How many field slots the table's vtable has."""
         return (self.u16(table - self.i32(table)) - 4) // 2
 
+    def table(self, pos: int) -> int:
+        """Follow the uoffset at pos to a table, after checking that its vtable and its fields lie in the file."""
+        table = self.deref(pos)
+        vtable = table - self.i32(table)
+        vtable_size, table_size = self.u16(vtable), self.u16(vtable + 2)
+        if vtable_size < 4 or vtable + vtable_size > len(self.data) or table + max(table_size, 4) > len(self.data):
+            raise self.fail(f"a table at {table} runs past the end of the file")
+        return table
+
     def deref(self, pos: int) -> int:
         """Follow the uoffset stored at pos."""
         return pos + self.u32(pos)
 
-    def vector(self, table: int, field: int) -> list[int]:
-        """Absolute positions of the elements' uoffset slots of a vector-of-tables field ([] when absent)."""
+    def vector(self, table: int, field: int, width: int = 4) -> range:
+        """Absolute positions of a vector field's elements, each width bytes (empty when absent).
+
+        For a vector of tables the elements are uoffset slots (follow them with deref).
+        """
         pos = self.field_pos(table, field)
         if pos is None:
-            return []
+            return range(0)
         start = self.deref(pos)
         length = self.u32(start)
-        if start + 4 + 4 * length > len(self.data):
+        if start + 4 + width * length > len(self.data):
             raise self.fail("vector runs past the end of the file")
-        return [start + 4 + 4 * i for i in range(length)]
+        self._charge(length)
+        return range(start + 4, start + 4 + width * length, width)
 
     def string(self, pos: int) -> bytes:
-        """The bytes of the string (or ubyte vector) whose uoffset is at pos."""
+        """A copy of the bytes of the string (or ubyte vector) whose uoffset is at pos."""
+        start, length = self.span(pos)
+        self._charge(length // 4)  # a copy of 4 bytes costs about one vector element
+        return self.data[start : start + length]
+
+    def _charge(self, work: int) -> None:
+        self.work_left -= work
+        if self.work_left < 0:
+            raise self.fail("its tables share or repeat vectors and strings far more than a model does")
+
+    def span(self, pos: int) -> tuple[int, int]:
+        """(start, length) of the string or ubyte vector whose uoffset is at pos, without copying it."""
         start = self.deref(pos)
         length = self.u32(start)
         if start + 4 + length > len(self.data):
             raise self.fail("string runs past the end of the file")
-        return self.data[start + 4 : start + 4 + length]
+        return start + 4, length
 
 
 def open_model(data: bytes, source: str) -> tuple[Reader, int]:

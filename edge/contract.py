@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 
 from .errors import ModelError
 from .files import atomic_write_bytes  # the sidecar is written whole or not at all
-from .metadata import read_embedded_contract
+from .metadata import MAX_CONTRACT_BYTES, parse_contract_json, read_embedded_contract
 
 FORMAT_VERSION = 1
 COLORS = ("RGB", "L")
@@ -21,6 +22,13 @@ ACTIVATIONS = ("sigmoid", "softmax")
 DTYPES = ("uint8", "int8", "float32")
 #: Smallest and largest centre crop, as a fraction of each side.
 CROP_RANGE = (0.25, 1.0)
+#: Largest input side in pixels, most labels and longest label a contract may have: far beyond any
+#: real model, small enough that a hostile contract cannot make catdog allocate or print much.
+MAX_SIDE = 8192
+MAX_LABELS = 1000
+MAX_LABEL_CHARS = 200
+#: Range of a quantized tensor's values per integer dtype.
+INT_RANGES = {"uint8": (0, 255), "int8": (-128, 127)}
 
 
 def check_threshold(value: float, what: str = "--threshold") -> float:
@@ -44,6 +52,12 @@ class Quantization:
 
     scale: float
     zero_point: int
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.scale, float) and math.isfinite(self.scale) and self.scale > 0):
+            raise ModelError(f"the model contract has a quantization scale of {self.scale!r}; expected a finite number > 0")
+        if not isinstance(self.zero_point, int) or isinstance(self.zero_point, bool):
+            raise ModelError(f"the model contract has a quantization zero_point of {self.zero_point!r}; expected an integer")
 
     def quantize(self, real: np.ndarray, dtype: str) -> np.ndarray:
         """Map real values to integers of ``dtype``: q = round(real / scale) + zero_point, clipped."""
@@ -97,10 +111,14 @@ class ModelContract:
     """Version of this contract's layout."""
 
     def __post_init__(self) -> None:
-        if len(self.labels) < 2:
-            raise ModelError(f"the model contract lists {len(self.labels)} label(s); a classifier needs at least 2")
-        if len(self.input_hw) != 2 or min(self.input_hw) < 8:
-            raise ModelError(f"the model contract has input_hw={self.input_hw}; expected (height, width) of at least 8 px")
+        if not 2 <= len(self.labels) <= MAX_LABELS:
+            raise ModelError(
+                f"the model contract lists {len(self.labels)} label(s); a classifier needs at least 2 (and at most {MAX_LABELS})"
+            )
+        if not all(0 < len(label) <= MAX_LABEL_CHARS for label in self.labels) or len(set(self.labels)) != len(self.labels):
+            raise ModelError(f"the model contract's labels must be distinct, non-empty and at most {MAX_LABEL_CHARS} characters")
+        if len(self.input_hw) != 2 or not all(8 <= side <= MAX_SIDE for side in self.input_hw):
+            raise ModelError(f"the model contract has input_hw={self.input_hw}; expected (height, width) of 8 to {MAX_SIDE} px")
         if self.color not in COLORS:
             raise ModelError(f"the model contract has color={self.color!r}; expected one of {COLORS}")
         if self.resize not in RESIZE_METHODS:
@@ -114,6 +132,13 @@ class ModelContract:
         for name in ("input_dtype", "output_dtype"):
             if getattr(self, name) not in DTYPES:
                 raise ModelError(f"the model contract has {name}={getattr(self, name)!r}; expected one of {DTYPES}")
+        for dtype, quant in ((self.input_dtype, self.input_quantization), (self.output_dtype, self.output_quantization)):
+            low, high = INT_RANGES.get(dtype, (1, 0))  # an empty range: a float tensor takes no quantization
+            if quant is not None and not low <= quant.zero_point <= high:
+                raise ModelError(
+                    f"the model contract quantizes a {dtype} tensor with zero_point={quant.zero_point}; "
+                    f"expected an integer dtype ({', '.join(INT_RANGES)}) and a zero_point in its range"
+                )
         check_threshold(self.threshold, "the model contract's threshold")
 
     @property
@@ -204,16 +229,22 @@ class ModelContract:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "contract") -> "ModelContract":
-        """Build a contract from a dict; unknown fields (from a newer catdog) are ignored with a warning.
+        """Build a contract from a dict (parsed JSON); unknown fields (from a newer catdog) are ignored
+        with a warning.
+
+        Every field's JSON type is checked here, its range in __post_init__.
 
         Raises:
             ModelError: a required field is missing or a value is invalid.
         """
+        if not isinstance(data, dict):
+            raise ModelError(f"{source}: the contract is not a JSON object; re-export the model")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(str(k)[:40] for k in set(data) - known)
         if unknown:
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
             warnings.warn(
-                f"{source}: ignoring unknown contract field(s) {', '.join(unknown)} "
+                f"{source}: ignoring unknown contract field(s) {', '.join(unknown[:5])}{more} "
                 "(written by a newer catdog? upgrade catdog to use them)",
                 stacklevel=2,
             )
@@ -222,17 +253,12 @@ class ModelContract:
             if required not in values:
                 raise ModelError(f"{source}: the contract has no {required!r}; re-export the model with catdog-train export")
         try:
-            values["labels"] = tuple(str(x) for x in values["labels"])
-            values["input_hw"] = tuple(int(x) for x in values["input_hw"])
-            if "crop" in values:
-                values["crop"] = float(values["crop"])
-            for name in ("input_quantization", "output_quantization"):
-                if values.get(name) is not None:
-                    q = values[name]
-                    values[name] = Quantization(scale=float(q["scale"]), zero_point=int(q["zero_point"]))
+            for name, value in values.items():
+                values[name] = _FIELD_TYPES[name](name, value)
             return cls(**values)
-        except (TypeError, ValueError, KeyError) as exc:
-            raise ModelError(f"{source}: the contract is malformed ({exc}); re-export the model") from exc
+        except ModelError as exc:
+            message = str(exc).replace("the model contract", "the contract", 1)
+            raise ModelError(f"{source}: {message}; re-export the model") from None
 
     def save(self, path: Path) -> None:
         """Write the contract as JSON, atomically (a failed write leaves the old file)."""
@@ -247,16 +273,74 @@ class ModelContract:
         """
         path = Path(path)
         try:
-            data = json.loads(path.read_text())
+            with path.open("rb") as file:
+                raw = file.read(MAX_CONTRACT_BYTES + 1)  # a larger file is refused without reading it all
         except FileNotFoundError:
             raise ModelError(
                 f"{path}: model contract not found; it is written beside the model by catdog-train fit/export"
             ) from None
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ModelError(f"{path}: cannot read the model contract ({exc}); re-export the model") from exc
-        if not isinstance(data, dict):
-            raise ModelError(f"{path}: the model contract is not a JSON object; re-export the model")
-        return cls.from_dict(data, source=str(path))
+        except OSError as exc:
+            raise ModelError(f"{path}: cannot read the model contract ({exc.strerror}); re-export the model") from None
+        return cls.from_dict(parse_contract_json(raw, str(path)), source=str(path))
+
+
+def _typed(name: str, value: Any, ok: bool, expected: str) -> None:
+    if not ok:
+        shown = repr(value)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        raise ModelError(f"the model contract has {name}={shown}; expected {expected}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _string(name: str, value: Any) -> str:
+    _typed(name, value, isinstance(value, str), "a string")
+    return value
+
+
+def _number(name: str, value: Any) -> float:
+    _typed(name, value, _is_int(value) or isinstance(value, float), "a number")
+    return float(value)
+
+
+def _labels(name: str, value: Any) -> tuple[str, ...]:
+    _typed(name, value, isinstance(value, list) and all(isinstance(x, str) for x in value), "a list of strings")
+    return tuple(value)
+
+
+def _hw(name: str, value: Any) -> tuple[int, int]:
+    _typed(name, value, isinstance(value, list) and len(value) == 2 and all(_is_int(x) for x in value),
+           "[height, width] in whole pixels")
+    return tuple(value)
+
+
+def _quantization(name: str, value: Any) -> Quantization | None:
+    if value is None:
+        return None
+    _typed(name, value, isinstance(value, dict) and set(value) == {"scale", "zero_point"}, '{"scale": ..., "zero_point": ...}')
+    _typed(f"{name}.zero_point", value["zero_point"], _is_int(value["zero_point"]), "an integer")
+    return Quantization(scale=_number(f"{name}.scale", value["scale"]), zero_point=value["zero_point"])
+
+
+def _free_form(name: str, value: Any) -> dict[str, Any]:
+    _typed(name, value, isinstance(value, dict), "a JSON object")
+    return value
+
+
+def _version(name: str, value: Any) -> int:
+    _typed(name, value, _is_int(value) and value >= 1, "a whole number >= 1")  # newer ones load (unknown fields warn)
+    return value
+
+
+#: How each contract field is checked and converted from its JSON value.
+_FIELD_TYPES = {
+    "labels": _labels, "input_hw": _hw, "color": _string, "resize": _string, "crop": _number,
+    "input_dtype": _string, "input_quantization": _quantization, "output_dtype": _string,
+    "output_quantization": _quantization, "activation": _string, "threshold": _number, "mode": _string,
+    "training": _free_form, "metrics": _free_form, "format_version": _version,
+}
 
 
 def sidecar_path(model_path: Path) -> Path:

@@ -19,6 +19,7 @@ the metadata list (its bytes stay in the file, unreferenced).
 from __future__ import annotations
 
 import json
+import math
 import struct
 from pathlib import Path
 from typing import Any
@@ -28,46 +29,105 @@ from .errors import ModelError
 
 #: Metadata name of the embedded contract (the TFLite converter uses names such as "min_runtime_version").
 CONTRACT_NAME = "catdog_contract"
+#: Largest contract JSON read (a real one is about 3 KB; training and metrics are free form).
+MAX_CONTRACT_BYTES = 1 << 20
 
 # Model table fields (schema.fbs): 0 version: uint, then offsets to strings, vectors and tables.
 _MODEL_FIELDS = 10
 _BUFFERS, _METADATA, _EXTERNAL_GROUPS, _EXTERNAL_BUFFERS = 4, 6, 8, 9
 
 
-def _buffer_bytes(reader: Reader, model: int, index: int) -> bytes:
-    buffers = reader.vector(model, _BUFFERS)
+def _buffer_span(reader: Reader, buffers: range, index: int) -> tuple[int, int]:
+    """(start, length) in the file of buffer index's bytes."""
     if index >= len(buffers):
         raise reader.fail(f"metadata points at buffer {index} of {len(buffers)}")
     buffer = reader.deref(buffers[index])
     data_pos = reader.field_pos(buffer, 0)
     if data_pos is not None:
-        return reader.string(data_pos)
+        return reader.span(data_pos)
     offset_pos, size_pos = reader.field_pos(buffer, 1), reader.field_pos(buffer, 2)
     if offset_pos is None or size_pos is None:
-        return b""
+        return 0, 0
     # Large models keep buffer bytes after the flatbuffer, at an offset from the start of the file.
     offset, size = reader.u64(offset_pos), reader.u64(size_pos)
     if offset + size > len(reader.data):
         raise reader.fail("buffer runs past the end of the file")
-    return reader.data[offset : offset + size]
+    return offset, size
 
 
-def read_metadata(model: bytes, source: str = "model") -> dict[str, bytes]:
-    """Every metadata entry of a TFLite model, name -> bytes (e.g. "min_runtime_version").
-
-    Raises:
-        ModelError: the bytes are not a TFLite flatbuffer.
-    """
+def _metadata_spans(model: bytes, source: str) -> dict[str, tuple[int, int]]:
+    """Every metadata entry, name -> (start, length) of its bytes in the file (nothing copied)."""
     reader, root = open_model(model, source)
-    entries: dict[str, bytes] = {}
+    buffers = reader.vector(root, _BUFFERS)
+    entries: dict[str, tuple[int, int]] = {}
     for slot in reader.vector(root, _METADATA):
         table = reader.deref(slot)
         name_pos, buffer_pos = reader.field_pos(table, 0), reader.field_pos(table, 1)
         if name_pos is None:
             continue
         name = reader.string(name_pos).decode("utf-8", errors="replace")
-        entries[name] = _buffer_bytes(reader, root, reader.u32(buffer_pos) if buffer_pos is not None else 0)
+        entries[name] = _buffer_span(reader, buffers, reader.u32(buffer_pos) if buffer_pos is not None else 0)
     return entries
+
+
+def read_metadata(model: bytes, source: str = "model") -> dict[str, bytes]:
+    """Every metadata entry of a TFLite model, name -> bytes (e.g. "min_runtime_version").
+
+    Raises:
+        ModelError: the bytes are not a TFLite flatbuffer, or its entries together hold more bytes
+            than the file (entries sharing one large buffer: copying each would use memory out of
+            proportion to the file).
+    """
+    spans = _metadata_spans(model, source)
+    if sum(length for _, length in spans.values()) > len(model):
+        raise ModelError(f"{source}: not a valid TFLite flatbuffer (its metadata entries overlap); export it with catdog-train export")
+    return {name: bytes(model[start : start + length]) for name, (start, length) in spans.items()}
+
+
+def parse_contract_json(raw: bytes, source: str) -> dict[str, Any]:
+    """The one strict reader of contract JSON, embedded or sidecar: a JSON object or a ModelError.
+
+    Refuses what Python's json accepts but a contract never holds, each with one clear error: more
+    than MAX_CONTRACT_BYTES, invalid UTF-8, NaN or Infinity (and numbers too large for a float),
+    duplicate keys, integers of thousands of digits, nesting deeper than the interpreter's recursion
+    limit.
+
+    Raises:
+        ModelError: raw is not such a JSON object.
+    """
+    if len(raw) > MAX_CONTRACT_BYTES:
+        raise ModelError(f"{source}: the contract is {len(raw)} bytes, over {MAX_CONTRACT_BYTES}; re-export the model")
+    try:
+        data = json.loads(
+            bytes(raw).decode("utf-8"),
+            object_pairs_hook=_no_duplicate_keys,
+            parse_constant=_no_constant,
+            parse_float=_finite_float,
+        )
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+        raise ModelError(f"{source}: the contract is not valid JSON ({reason}); re-export the model") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{source}: the contract is not a JSON object; re-export the model")
+    return data
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise ValueError("a key appears twice in one object")
+    return data
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is too large for a float")
+    return value
 
 
 def read_embedded_contract(model: str | Path | bytes, source: str | None = None) -> dict[str, Any] | None:
@@ -94,16 +154,11 @@ def read_embedded_contract(model: str | Path | bytes, source: str | None = None)
             raise ModelError(f"{path}: model not found; pass a .tflite file made by catdog-train export") from None
         except OSError as exc:
             raise ModelError(f"{path}: cannot read the model ({exc.strerror})") from None
-    raw = read_metadata(data, source).get(CONTRACT_NAME)
-    if raw is None:
+    span = _metadata_spans(data, source).get(CONTRACT_NAME)
+    if span is None:
         return None
-    try:
-        contract = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{source}: the embedded contract is not valid JSON ({exc}); re-export the model") from None
-    if not isinstance(contract, dict):
-        raise ModelError(f"{source}: the embedded contract is not a JSON object; re-export the model")
-    return contract
+    start, length = span
+    return parse_contract_json(data[start : start + length], f"{source} (embedded contract)")
 
 
 def embed_contract(tflite_bytes: bytes, contract_json: bytes) -> bytes:

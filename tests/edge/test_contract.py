@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import warnings
+from dataclasses import fields
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from catdog.edge.contract import ModelContract, Quantization, sidecar_path
 from catdog.edge.errors import ModelError
+from catdog.edge.metadata import parse_contract_json
 
 
 def make_contract(**changes) -> ModelContract:
@@ -71,7 +75,7 @@ def test_missing_or_broken_contract_file(tmp_path):
     with pytest.raises(ModelError, match="not found"):
         ModelContract.load(tmp_path / "absent.json")
     (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(ModelError, match="cannot read"):
+    with pytest.raises(ModelError, match="not valid JSON"):
         ModelContract.load(tmp_path / "bad.json")
 
 
@@ -107,3 +111,103 @@ def test_scores_and_decision_are_pure_contract_methods():
     assert contract.decide(np.array([0.3, 0.7])) == 1
     softmax = ModelContract(labels=("a", "b", "c"), input_hw=(8, 8), activation="softmax")
     assert softmax.decide(softmax.scores(np.array([[0.1, 0.7, 0.2]]))) == 1
+
+
+# --- hostile contracts (issue 19): every field's type and range is checked, one ModelError each ---
+
+MINIMAL = {"labels": ["cat", "dog"], "input_hw": [96, 96]}
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"labels": 2}, "labels=2; expected a list of strings"),
+        ({"labels": [1, 2]}, "a list of strings"),
+        ({"labels": {"cat": 0, "dog": 1}}, "a list of strings"),
+        ({"labels": ["cat", ""]}, "non-empty"),
+        ({"labels": ["cat", "cat"]}, "distinct"),
+        ({"labels": ["x" * 201, "dog"]}, "at most 200"),
+        ({"labels": [str(i) for i in range(1001)], "activation": "softmax"}, "at most 1000"),
+        ({"input_hw": [96.5, 96]}, "whole pixels"),
+        ({"input_hw": ["96", "96"]}, "whole pixels"),
+        ({"input_hw": [True, 96]}, "whole pixels"),
+        ({"input_hw": [96, 96, 3]}, "whole pixels"),
+        ({"input_hw": [10**12, 96]}, "8 to 8192"),
+        ({"color": ["RGB"]}, "a string"),
+        ({"crop": "0.5"}, "a number"),
+        ({"threshold": None}, "a number"),
+        ({"threshold": True}, "a number"),
+        ({"input_quantization": {"scale": "1", "zero_point": 0}}, "a number"),
+        ({"input_quantization": {"scale": 0.0, "zero_point": 0}}, "finite number > 0"),
+        ({"input_quantization": {"scale": -1.0, "zero_point": 0}}, "finite number > 0"),
+        ({"input_quantization": {"scale": 1.0, "zero_point": 0.5}}, "an integer"),
+        ({"input_quantization": {"scale": 1.0}}, "zero_point"),
+        ({"input_quantization": [1.0, 0]}, "zero_point"),
+        ({"input_dtype": "uint8", "input_quantization": {"scale": 1.0, "zero_point": 300}}, "in its range"),
+        ({"input_dtype": "float32", "input_quantization": {"scale": 1.0, "zero_point": 0}}, "integer dtype"),
+        ({"training": []}, "a JSON object"),
+        ({"format_version": "1"}, "format_version"),
+        ({"format_version": 0}, "format_version"),
+    ],
+)
+def test_wrong_types_and_ranges_are_one_clear_model_error(changes, message):
+    with pytest.raises(ModelError, match=message) as caught:
+        ModelContract.from_dict(MINIMAL | changes, source="m.json")
+    text = str(caught.value)
+    assert text.startswith("m.json: ") and text.endswith("re-export the model") and len(text) < 300
+
+
+def test_nan_and_infinity_never_reach_the_contract(tmp_path):
+    path = tmp_path / "m.json"
+    for literal in ("NaN", "Infinity", "1e400"):
+        path.write_text('{"labels": ["cat", "dog"], "input_hw": [96, 96], "threshold": %s}' % literal)
+        with pytest.raises(ModelError, match="not valid JSON"):
+            ModelContract.load(path)
+    with pytest.raises(ModelError, match="finite number > 0"):
+        ModelContract.from_dict(MINIMAL | {"input_quantization": {"scale": float("inf"), "zero_point": 0}})
+
+
+def test_a_huge_or_undecodable_sidecar_is_a_model_error(tmp_path):
+    path = tmp_path / "m.json"
+    path.write_bytes(b'{"labels": ["\xff"]}')
+    with pytest.raises(ModelError, match="not valid JSON"):
+        ModelContract.load(path)  # was a UnicodeDecodeError
+    path.write_bytes(b'{"labels": [' + b'"x", ' * 300_000 + b'"y"]}')
+    with pytest.raises(ModelError, match="bytes, over"):
+        ModelContract.load(path)
+
+
+def test_many_unknown_fields_give_one_short_warning():
+    with pytest.warns(UserWarning, match="and 995 more") as caught:
+        ModelContract.from_dict(MINIMAL | {f"f{i}" * 50: i for i in range(1000)})
+    assert len(caught) == 1 and len(str(caught[0].message)) < 500
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.sampled_from([f.name for f in fields(ModelContract)] + ["unknown"]), _json)
+def test_any_json_value_in_any_field_is_a_contract_or_a_model_error(name, value):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            contract = ModelContract.from_dict(MINIMAL | {name: value})
+        except ModelError:
+            return
+    assert ModelContract.from_dict(json.loads(json.dumps(contract.to_dict()))) == contract
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
+def test_any_bytes_as_contract_json_are_a_contract_or_a_model_error(raw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ModelContract.from_dict(parse_contract_json(raw, "m"))
+        except ModelError:
+            pass

@@ -1,0 +1,203 @@
+"""The structural check before the runtime: damaged files are refused in Python, the bundled models pass."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from catdog.edge._flatbuffer import open_model
+from catdog.edge.contract import contract_for_model
+from catdog.edge.errors import ModelError
+from catdog.edge.modelcheck import check_model
+from tests.conftest import ROOT
+
+COMPACT_PATH = ROOT / "models" / "catdog-compact.tflite"
+COMPACT = COMPACT_PATH.read_bytes()
+CONTRACT = contract_for_model(COMPACT_PATH)
+
+
+def _fields() -> dict[str, list[int]]:
+    """Positions in the compact model of the fields the tests below edit."""
+    r, root = open_model(COMPACT, "compact")
+    found: dict[str, list[int]] = {"shape": [], "buffer": [], "data_len": [], "op_input": [], "opcode": [], "io": []}
+    for b in r.vector(root, 4):
+        pos = r.field_pos(r.deref(b), 0)
+        if pos is not None:
+            found["data_len"].append(r.deref(pos))
+    subgraph = r.deref(r.vector(root, 2)[0])
+    for t in r.vector(subgraph, 0):
+        tensor = r.deref(t)
+        found["shape"] += list(r.vector(tensor, 0))
+        found["buffer"].append(r.field_pos(tensor, 2))
+    found["io"] += list(r.vector(subgraph, 1)) + list(r.vector(subgraph, 2))
+    for o in r.vector(subgraph, 3):
+        op = r.deref(o)
+        found["opcode"].append(r.field_pos(op, 0))
+        found["op_input"] += list(r.vector(op, 1))
+    return {k: [p for p in v if p is not None] for k, v in found.items()}
+
+
+FIELDS = _fields()
+
+
+def _edit(pos: int, value: int, fmt: str = "<I") -> bytes:
+    out = bytearray(COMPACT)
+    struct.pack_into(fmt, out, pos, value)
+    return bytes(out)
+
+
+def test_the_bundled_models_pass():
+    check_model(COMPACT, CONTRACT, "compact")
+    big = ROOT / "models" / "catdog.tflite"
+    check_model(big.read_bytes(), contract_for_model(big), str(big))
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("shape", 0x7FFFFFFF, "over 2147483648 bytes"),
+        ("shape", 0xFFFFFFFF, "shape"),  # -1
+        ("buffer", 0xFFFF, "uses buffer"),
+        ("data_len", 0x7FFFFFFF, "past the end"),
+        ("op_input", 9999, "uses tensor 9999"),
+        ("opcode", 200, "operator code 200"),
+        ("io", 9999, "uses tensor 9999"),
+    ],
+)
+def test_damaged_fields_are_refused_before_the_runtime(field, value, message):
+    for pos in FIELDS[field][:3]:
+        with pytest.raises(ModelError, match=message):
+            check_model(_edit(pos, value), CONTRACT, "m.tflite")
+
+
+def test_the_input_tensor_must_be_the_contracts():
+    # Edit the input tensor's stored shape (1, 96, 96, 3) -> (1, 64, 96, 3): no data to disagree with.
+    r, root = open_model(COMPACT, "compact")
+    subgraph = r.deref(r.vector(root, 2)[0])
+    tensors = r.vector(subgraph, 0)
+    first_input = r.i32(r.vector(subgraph, 1)[0])
+    shape = r.vector(r.deref(tensors[first_input]), 0)
+    with pytest.raises(ModelError, match=r"input shape=\(1, 64, 96, 3\)"):
+        check_model(_edit(shape[1], 64), CONTRACT, "m.tflite")
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(st.sampled_from(sorted(FIELDS)), st.data(), st.integers(0, 2**32 - 1))
+def test_any_edit_of_a_field_is_accepted_or_one_model_error(field, data, value):
+    pos = data.draw(st.sampled_from(FIELDS[field]))
+    try:
+        check_model(_edit(pos, value), CONTRACT, "m.tflite")
+    except ModelError as exc:
+        assert "\n" not in str(exc)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(st.integers(0, 16384), st.binary(min_size=1, max_size=8), st.integers(0, len(COMPACT)))
+def test_flipped_and_cut_files_are_accepted_or_one_model_error(where, patch, cut):
+    for model in (COMPACT[:where] + patch + COMPACT[where + len(patch) :], COMPACT[:cut]):
+        try:
+            check_model(model, CONTRACT, "m.tflite")
+        except ModelError:
+            pass
+
+
+def _signature_name_offset() -> int:
+    """Position of the uoffset to the first signature input's name in the compact model."""
+    r, root = open_model(COMPACT, "compact")
+    signature = r.deref(r.vector(root, 7)[0])
+    tensor_map = r.deref(r.vector(signature, 0)[0])
+    return r.field_pos(tensor_map, 0)
+
+
+def test_a_signature_name_past_the_end_is_refused(tmp_path):
+    """Regression (fuzz/mutate_models.py, mutant 144 of seed 19): one flipped byte sent a signature's
+    tensor name 256 MB past the end of the file; tflite-runtime 2.14 segfaulted on it, and the
+    contract check alone accepted it."""
+    damaged = _edit(_signature_name_offset(), 0x10000004)
+    with pytest.raises(ModelError, match="outside the"):
+        check_model(damaged, CONTRACT, "m.tflite")
+    path = tmp_path / "m.tflite"
+    path.write_bytes(damaged)
+    from catdog.edge.classify import Classifier
+
+    with pytest.raises(ModelError, match="not a valid TFLite flatbuffer"):
+        Classifier.load(path)  # refused in Python: the runtime never sees it
+
+
+def test_a_computed_tensor_of_an_exotic_type_is_refused():
+    """Regression (fuzz/mutate_models.py, mutant 202 of seed 19): the LOGISTIC output's type byte
+    changed from int8 to float16 crashed ai-edge-litert (SIGSEGV) and passed every other check."""
+    r, root = open_model(COMPACT, "compact")
+    subgraph = r.deref(r.vector(root, 2)[0])
+    for slot in r.vector(subgraph, 0):
+        tensor = r.deref(slot)
+        if r.string(r.field_pos(tensor, 3)).endswith(b"_1:01"):  # the LOGISTIC operator's int8 output
+            damaged = _edit(r.field_pos(tensor, 1), 1, "<B")
+            break
+    with pytest.raises(ModelError, match="computed tensor has TFLite type 1"):
+        check_model(damaged, CONTRACT, "m.tflite")
+
+
+def _operator_inputs(builtin: int) -> list[int]:
+    """Positions of the input indices of the first operator with this BuiltinOperator code."""
+    r, root = open_model(COMPACT, "compact")
+    codes = []
+    for slot in r.vector(root, 1):
+        table = r.deref(slot)
+        codes.append(max(r.u8(r.field_pos(table, 0)) if r.field_pos(table, 0) else 0,
+                         r.i32(r.field_pos(table, 3)) if r.field_pos(table, 3) else 0))
+    for slot in r.vector(r.deref(r.vector(root, 2)[0]), 3):
+        op = r.deref(slot)
+        if codes[r.u32(r.field_pos(op, 0)) if r.field_pos(op, 0) else 0] == builtin:
+            return list(r.vector(op, 1))
+    raise AssertionError(f"no operator {builtin} in the compact model")
+
+
+@pytest.mark.parametrize("builtin, which", [(114, 0), (3, 0), (3, 1)], ids=["quantize-input", "conv-input", "conv-weights"])
+def test_a_missing_required_operator_input_is_refused(builtin, which):
+    """Regression (fuzz/mutate_models.py, mutants 29, 249 and 271 of seed 20): a QUANTIZE input or a
+    CONV_2D's weights set to -1 ("no tensor") crashed ai-edge-litert (SIGSEGV)."""
+    damaged = _edit(_operator_inputs(builtin)[which], 0xFFFFFFFF)
+    with pytest.raises(ModelError, match=f"operator {builtin} lacks"):
+        check_model(damaged, CONTRACT, "m.tflite")
+
+
+def test_a_convolution_fed_the_wrong_tensor_is_refused():
+    """Regression (fuzz/mutate_models.py, mutant 205 of seed 21): the first CONV_2D's input, the
+    (1, 96, 96, 3) pixels, swapped for a constant of shape (1, 3, 3, 192) made tflite-runtime 2.14
+    segfault; ai-edge-litert refused it."""
+    r, root = open_model(COMPACT, "compact")
+    subgraph = r.deref(r.vector(root, 2)[0])
+    shapes = [tuple(r.i32(p) for p in r.vector(r.deref(t), 0)) for t in r.vector(subgraph, 0)]
+    wrong = shapes.index((1, 3, 3, 192))
+    damaged = _edit(_operator_inputs(3)[0], wrong)
+    with pytest.raises(ModelError, match=r"operator 3 takes an input of shape \(1, 3, 3, 192\)"):
+        check_model(damaged, CONTRACT, "m.tflite")
+
+
+def test_an_elementwise_operator_fed_the_wrong_shape_is_refused():
+    """Regression (fuzz/mutate_models.py, mutant 128 of seed 22): the first ADD's (1, 96, 96, 3)
+    input swapped for a constant of shape (1, 3, 3, 192) crashed both runtimes."""
+    r, root = open_model(COMPACT, "compact")
+    subgraph = r.deref(r.vector(root, 2)[0])
+    shapes = [tuple(r.i32(p) for p in r.vector(r.deref(t), 0)) for t in r.vector(subgraph, 0)]
+    damaged = _edit(_operator_inputs(0)[0], shapes.index((1, 3, 3, 192)))
+    with pytest.raises(ModelError, match="elementwise operator takes shapes"):
+        check_model(damaged, CONTRACT, "m.tflite")
+
+
+def test_a_convolution_with_a_zero_stride_is_refused():
+    """Regression (fuzz/mutate_models.py, mutant 297 of seed 22): a flipped byte moved a CONV_2D's
+    options onto other bytes (stride 0); tflite-runtime 2.14 segfaulted."""
+    r, root = open_model(COMPACT, "compact")
+    codes = {r.u8(r.field_pos(r.deref(s), 0)) if r.field_pos(r.deref(s), 0) else 0: i for i, s in enumerate(r.vector(root, 1))}
+    for slot in r.vector(r.deref(r.vector(root, 2)[0]), 3):
+        op = r.deref(slot)
+        opcode = r.u32(r.field_pos(op, 0)) if r.field_pos(op, 0) is not None else 0
+        if opcode == codes[3] and r.field_pos(r.deref(r.field_pos(op, 4)), 2) is not None:
+            stride_h = r.field_pos(r.deref(r.field_pos(op, 4)), 2)
+            break
+    with pytest.raises(ModelError, match="operator 3 has option 2 = 0"):
+        check_model(_edit(stride_h, 0, "<i"), CONTRACT, "m.tflite")
