@@ -1,7 +1,8 @@
 """catdog edge: run a quantized cat/dog .tflite model on small devices, without TensorFlow."""
 
 from .classify import Classifier, Failure, Prediction
-from .contract import ModelContract, Quantization
+from .contract import ModelContract
+from .quantization import Quantization
 from .models import bundled_models, default_model_path, resolve_model
 from .errors import (
     CameraSetupError,

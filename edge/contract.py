@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -13,7 +12,9 @@ import numpy as np
 
 from .errors import ModelError
 from .files import atomic_write_bytes  # the sidecar is written whole or not at all
+from ._contract_json import FIELD_TYPES
 from .metadata import MAX_CONTRACT_BYTES, parse_contract_json, read_embedded_contract
+from .quantization import Quantization
 
 FORMAT_VERSION = 1
 COLORS = ("RGB", "L")
@@ -41,36 +42,6 @@ def check_threshold(value: float, what: str = "--threshold") -> float:
     if not 0.0 < value < 1.0:
         raise ModelError(f"{what} must be strictly between 0 and 1 (a probability of the second label), got {value}")
     return value
-
-
-@dataclass(frozen=True)
-class Quantization:
-    """Affine quantization of a tensor: real = (q - zero_point) * scale.
-
-    This is the one place the quantization formula is written.
-    """
-
-    scale: float
-    zero_point: int
-
-    def __post_init__(self) -> None:
-        if not (isinstance(self.scale, float) and math.isfinite(self.scale) and self.scale > 0):
-            raise ModelError(f"the model contract has a quantization scale of {self.scale!r}; expected a finite number > 0")
-        if not isinstance(self.zero_point, int) or isinstance(self.zero_point, bool):
-            raise ModelError(f"the model contract has a quantization zero_point of {self.zero_point!r}; expected an integer")
-
-    def quantize(self, real: np.ndarray, dtype: str) -> np.ndarray:
-        """Map real values to integers of ``dtype``: q = round(real / scale) + zero_point, clipped."""
-        real = np.asarray(real)
-        if real.dtype == np.uint8 and np.dtype(dtype) == np.uint8 and self.zero_point == 0 and abs(255 / self.scale - 255) < 0.5:
-            return real  # raw pixels into a (1, 0) input: the formula maps every 0..255 value to itself
-        info = np.iinfo(np.dtype(dtype))
-        q = np.round(np.asarray(real, dtype=np.float32) / self.scale) + self.zero_point
-        return np.clip(q, info.min, info.max).astype(dtype)
-
-    def dequantize(self, q: np.ndarray) -> np.ndarray:
-        """Map integers back to real values (float32)."""
-        return (np.asarray(q, dtype=np.float32) - self.zero_point) * np.float32(self.scale)
 
 
 @dataclass(frozen=True)
@@ -254,7 +225,7 @@ class ModelContract:
                 raise ModelError(f"{source}: the contract has no {required!r}; re-export the model with catdog-train export")
         try:
             for name, value in values.items():
-                values[name] = _FIELD_TYPES[name](name, value)
+                values[name] = FIELD_TYPES[name](name, value)
             return cls(**values)
         except ModelError as exc:
             message = str(exc).replace("the model contract", "the contract", 1)
@@ -282,65 +253,6 @@ class ModelContract:
         except OSError as exc:
             raise ModelError(f"{path}: cannot read the model contract ({exc.strerror}); re-export the model") from None
         return cls.from_dict(parse_contract_json(raw, str(path)), source=str(path))
-
-
-def _typed(name: str, value: Any, ok: bool, expected: str) -> None:
-    if not ok:
-        shown = repr(value)
-        shown = shown if len(shown) <= 40 else shown[:37] + "..."
-        raise ModelError(f"the model contract has {name}={shown}; expected {expected}")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _string(name: str, value: Any) -> str:
-    _typed(name, value, isinstance(value, str), "a string")
-    return value
-
-
-def _number(name: str, value: Any) -> float:
-    _typed(name, value, _is_int(value) or isinstance(value, float), "a number")
-    return float(value)
-
-
-def _labels(name: str, value: Any) -> tuple[str, ...]:
-    _typed(name, value, isinstance(value, list) and all(isinstance(x, str) for x in value), "a list of strings")
-    return tuple(value)
-
-
-def _hw(name: str, value: Any) -> tuple[int, int]:
-    _typed(name, value, isinstance(value, list) and len(value) == 2 and all(_is_int(x) for x in value),
-           "[height, width] in whole pixels")
-    return tuple(value)
-
-
-def _quantization(name: str, value: Any) -> Quantization | None:
-    if value is None:
-        return None
-    _typed(name, value, isinstance(value, dict) and set(value) == {"scale", "zero_point"}, '{"scale": ..., "zero_point": ...}')
-    _typed(f"{name}.zero_point", value["zero_point"], _is_int(value["zero_point"]), "an integer")
-    return Quantization(scale=_number(f"{name}.scale", value["scale"]), zero_point=value["zero_point"])
-
-
-def _free_form(name: str, value: Any) -> dict[str, Any]:
-    _typed(name, value, isinstance(value, dict), "a JSON object")
-    return value
-
-
-def _version(name: str, value: Any) -> int:
-    _typed(name, value, _is_int(value) and value >= 1, "a whole number >= 1")  # newer ones load (unknown fields warn)
-    return value
-
-
-#: How each contract field is checked and converted from its JSON value.
-_FIELD_TYPES = {
-    "labels": _labels, "input_hw": _hw, "color": _string, "resize": _string, "crop": _number,
-    "input_dtype": _string, "input_quantization": _quantization, "output_dtype": _string,
-    "output_quantization": _quantization, "activation": _string, "threshold": _number, "mode": _string,
-    "training": _free_form, "metrics": _free_form, "format_version": _version,
-}
 
 
 def sidecar_path(model_path: Path) -> Path:

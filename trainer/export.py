@@ -14,7 +14,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from catdog.edge.classify import Classifier
-from catdog.edge.contract import ModelContract, Quantization, sidecar_path
+from catdog.edge.contract import ModelContract, sidecar_path
+from catdog.edge.quantization import Quantization
 from catdog.edge.errors import ModelError
 from catdog.edge.metadata import embed_contract, read_embedded_contract
 from catdog.edge.runtime import find_runtime, load_interpreter
