@@ -85,19 +85,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--photo", type=Path, default=DATA / "val/cat/cat.4001.jpg")
+    parser.add_argument("--model", default="catdog", help="bundled model file stem in models/: catdog (the default) or catdog-compact")
     args = parser.parse_args()
-    tflite, keras_model = ROOT / "models/catdog.tflite", ROOT / "models/catdog.keras"
-    crop = json.loads((ROOT / "models/catdog.json").read_text())["crop"]
+    tflite, keras_model = ROOT / f"models/{args.model}.tflite", ROOT / f"models/{args.model}.keras"
+    crop = json.loads(tflite.with_suffix(".json").read_text())["crop"]
     found = {name: env for name, env in ENVIRONMENTS.items() if (env[0] / "catdog-edge").is_file()}
     if not found:
         raise SystemExit("error: no installed edge environment; run make test (it builds .venv-edge and .venv-legacy)")
-    print(f"photo {args.photo.name}, centre crop {crop}, {platform.machine()} ({os.cpu_count()} cores), "
+    print(f"model {tflite.name}, photo {args.photo.name}, centre crop {crop}, {platform.machine()} ({os.cpu_count()} cores), "
           f"median of {args.runs} runs; Keras from {BIN.parent.name}\n")
     print("| command | environment | cold start s | ratio | peak memory MiB |")
     print("|---|---|---|---|---|")
     catdog_litert = None
     for name, (bin_dir, module) in found.items():
-        catdog, catdog_mb = median_run([str(bin_dir / "catdog-edge"), "classify", str(args.photo)], args.runs)
+        catdog, catdog_mb = median_run([str(bin_dir / "catdog-edge"), "classify", str(args.photo), "-m", str(tflite)], args.runs)
         bare_script = BARE.format(module=module)
         bare, bare_mb = median_run([str(bin_dir / "python"), "-c", bare_script, str(tflite), str(args.photo), str(crop)], args.runs)
         print(f"| bare 10-line script | {name} | {bare:.3f} | 1.00x | {bare_mb:.0f} |")
@@ -106,7 +107,7 @@ def main() -> None:
     keras, keras_mb = median_run([sys.executable, "-c", KERAS, str(keras_model), str(args.photo)], max(2, args.runs // 3))
     print(f"| Keras + TensorFlow script | {BIN.parent.name} | {keras:.3f} | catdog is {keras / catdog_litert[0]:.1f}x faster | {keras_mb:.0f} |")
     folder = args.photo.parent.parent
-    many, many_mb = run_once([str(catdog_litert[1] / "catdog-edge"), "classify", "-r", str(folder), "--format", "csv"])
+    many, many_mb = run_once([str(catdog_litert[1] / "catdog-edge"), "classify", "-r", str(folder), "--format", "csv", "-m", str(tflite)])
     print(f"| catdog-edge classify -r {folder.name}/ (whole folder, once) | {catdog_litert[1].parent.name} | {many:.3f} | | {many_mb:.0f} |")
 
 
