@@ -76,7 +76,8 @@ def main() -> None:
         folder = Path(sys.argv[2])
         folder.mkdir(parents=True, exist_ok=True)
         for name, data in seed_images().items():
-            (folder / f"seed-{name}").write_bytes(data)
+            # no image suffix: these generated gradients are fuzzing seeds, not photos of the data set
+            (folder / f"seed-{name.replace('.', '-')}").write_bytes(data)
         return
     atheris.Setup(sys.argv, test_one_input)
     atheris.Fuzz()
