@@ -31,6 +31,14 @@ class Captured:
     text: str = ""
     """The bytes written, decoded as UTF-8 (undecodable bytes replaced)."""
 
+    def reason(self, exc: BaseException) -> str:
+        """One line for a failed call: the first line of exc, then the first error line the library
+        printed when that adds something (its exception often says only "failed")."""
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        said = self.first_error()
+        return first if said is None or said in first else f"{first}: {said}"
+
     def first_error(self) -> str | None:
         """The first line that reads like an error ("ERROR: ...", "E0000 ..."), without its prefix."""
         for line in self.text.splitlines():

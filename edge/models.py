@@ -42,7 +42,7 @@ def resolve_model(model: str | Path | None = None) -> Path:
     """
     if model is None:
         env = os.environ.get("CATDOG_MODEL")
-        return Path(env) if env else bundled_models()[DEFAULT_NAME]
+        return Path(env) if env else bundled_dir() / DEFAULT_FILE  # no folder listing on every start
     path = Path(model)
     if path.exists() or path.suffix or len(path.parts) > 1:
         return path

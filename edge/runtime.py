@@ -129,8 +129,7 @@ def load_interpreter(
             )
             interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        said = printed.first_error()  # the runtime's own reason, when its exception only says "failed"
-        reason = first if said is None or said in first else f"{first}: {said}"
-        raise ModelError(f"{model_path}: not a valid TFLite model ({reason}); export one with catdog-train export") from None
+        raise ModelError(
+            f"{model_path}: not a valid TFLite model ({printed.reason(exc)}); export one with catdog-train export"
+        ) from None
     return interpreter

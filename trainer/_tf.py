@@ -44,14 +44,6 @@ def quiet() -> Iterator[Captured]:
         yield printed
 
 
-def failure_reason(exc: BaseException, printed: Captured) -> str:
-    """The first line of exc, followed by the first error line the library printed when that adds something."""
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
-    said = printed.first_error()
-    return first if said is None or said in first else f"{first}: {said}"
-
-
 def import_tensorflow() -> tuple[Any, Any]:
     """The tensorflow and keras modules, imported (once) without their start-up lines unless verbose().
 
@@ -78,7 +70,7 @@ def _import() -> tuple[Any, Any]:
             tf.config.list_physical_devices()  # the first device enumeration: CUDA's cuInit line
     except ImportError as exc:
         raise TensorFlowMissingError(
-            f"cannot import TensorFlow ({failure_reason(exc, printed)}); {MISSING_MESSAGE}"
+            f"cannot import TensorFlow ({printed.reason(exc)}); {MISSING_MESSAGE}"
         ) from None
     if not verbose():
         tf.get_logger().setLevel("ERROR")

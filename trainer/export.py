@@ -20,7 +20,7 @@ from catdog.edge.errors import ModelError
 from catdog.edge.metadata import embed_contract, read_embedded_contract
 from catdog.edge.runtime import find_runtime, load_interpreter
 
-from ._tf import failure_reason, import_tensorflow, quiet
+from ._tf import import_tensorflow, quiet
 from .config import ExportConfig, ExportMode
 from .data import LoadedPhotos, load_for, scan_folder, stratified_sample
 from .errors import DataError
@@ -106,7 +106,7 @@ def convert(keras_model: Any, mode: ExportMode, calibration: LoadedPhotos | None
         with quiet() as printed, contextlib.redirect_stdout(io.StringIO()):
             return converter.convert()
     except Exception as exc:  # the converter raises many types; report it as one clear error
-        raise ModelError(f"TFLite conversion failed ({failure_reason(exc, printed)})") from None
+        raise ModelError(f"TFLite conversion failed ({printed.reason(exc)})") from None
 
 
 def _contract_for(tflite_path: Path, base: ModelContract, mode: ExportMode) -> ModelContract:

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from catdog.edge._quiet import VERBOSE_ENV
-from catdog.trainer._tf import MISSING_MESSAGE, failure_reason, quiet
+from catdog.trainer._tf import MISSING_MESSAGE, quiet
 from catdog.trainer.cli import app
 from tests.conftest import ROOT
 
@@ -73,8 +73,8 @@ def test_quiet_keeps_library_lines_and_warnings_for_the_error_message(monkeypatc
             _print_like_tensorflow()
     assert capfd.readouterr().err == "" and shown == []
     assert "failed call to cuInit" in printed.text
-    assert failure_reason(RuntimeError("conversion failed\nmore"), printed) == "conversion failed: failed call to cuInit: no device"
-    assert failure_reason(RuntimeError(""), printed) == "RuntimeError: failed call to cuInit: no device"
+    assert printed.reason(RuntimeError("conversion failed\nmore")) == "conversion failed: failed call to cuInit: no device"
+    assert printed.reason(RuntimeError("")) == "RuntimeError: failed call to cuInit: no device"
 
 
 def test_verbose_shows_library_lines_and_warnings(monkeypatch, capfd):
