@@ -5,7 +5,6 @@
 import json
 import os
 import warnings
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -197,115 +196,5 @@ def bench(
                    f"with {result.workers} decoding thread(s)")
 
 
-class EventFormat(str, Enum):
-    """How camera events are printed."""
-
-    text = "text"
-    json = "json"
-
-
-def _resolution_hw(value: Optional[str]) -> Optional[tuple[int, int]]:
-    """"640x480" (width x height, as cameras are sold) -> (480, 640)."""
-    if value is None:
-        return None
-    width, sep, height = value.lower().partition("x")
-    if not sep or not width.isdigit() or not height.isdigit() or int(width) < 1 or int(height) < 1:
-        raise typer.BadParameter(f"{value!r}: use WIDTHxHEIGHT, e.g. 640x480", param_hint="--resolution")
-    return int(height), int(width)
-
-
-@app.command()
-def camera(
-    source: Annotated[
-        str,
-        typer.Option("--source", "-s", help="Device number or /dev/videoN, picamera, a video file, an rtsp:// or "
-                     "http(s):// stream, or a folder of photos."),
-    ] = "0",
-    model: ModelOption = None,
-    format: Annotated[EventFormat, typer.Option("--format", "-f", help="text lines or json lines.")] = EventFormat.text,
-    every: Annotated[int, typer.Option(min=1, help="Classify every Nth frame.")] = 1,
-    smooth: Annotated[int, typer.Option(min=1, help="Smooth decisions over the last K classified frames.")] = 5,
-    min_confidence: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Report a label only when its smoothed probability is at least this.")
-    ] = 0.0,
-    heartbeat: Annotated[Optional[float], typer.Option(help="Also print the current label every S seconds.")] = None,
-    save_dir: Annotated[
-        Optional[Path], typer.Option(file_okay=False, help="Save a JPEG snapshot on each label event in this folder.")
-    ] = None,
-    max_frames: Annotated[Optional[int], typer.Option(min=1, help="Stop after N frames.")] = None,
-    duration: Annotated[Optional[float], typer.Option(help="Stop after S seconds.")] = None,
-    max_retries: Annotated[
-        Optional[int], typer.Option(min=0, help="Live sources: reopen attempts in a row before exiting 1 (default: forever).")
-    ] = None,
-    fps: Annotated[float, typer.Option(help="Frame rate of a photo folder (and of a video with none recorded).")] = 10.0,
-    realtime: Annotated[
-        bool, typer.Option("--realtime", help="Play files and folders at their frame rate, skipping frames like a live camera.")
-    ] = False,
-    resolution: Annotated[Optional[str], typer.Option(help="Camera capture size WIDTHxHEIGHT, e.g. 640x480.")] = None,
-    threshold: ThresholdOption = None,
-    runtime: RuntimeOption = RuntimeName.auto,
-    threads: ThreadsOption = None,
-    xnnpack: XnnpackOption = True,
-) -> None:
-    """Watch a camera, video or stream and report when the label changes. Ctrl-C or SIGTERM stops cleanly
-    (exit 0); a live source that cannot be reopened within --max-retries exits 1."""
-    import signal
-    import threading
-
-    from .camera import LabelEvent, SourceConfig, WatchConfig, open_stream, watch
-
-    try:
-        source_config = SourceConfig(
-            spec=source, fps=fps, realtime=realtime, size_hw=_resolution_hw(resolution), max_frames=max_frames,
-            max_retries=max_retries,
-        )
-        watch_config = WatchConfig(
-            every=every, smooth=smooth, min_confidence=min_confidence, heartbeat_s=heartbeat, duration_s=duration,
-            save_dir=save_dir,
-        )
-    except CatDogError as exc:
-        raise _fail(exc) from None
-    classifier = _load(model, runtime, threads, threshold=threshold, xnnpack=xnnpack)
-
-    def show(event) -> None:
-        if not isinstance(event, LabelEvent):
-            typer.echo(f"warning: {visible(event.message)}", err=True)
-        elif format is EventFormat.json:
-            typer.echo(json.dumps(event.to_dict(), ensure_ascii=True))
-        else:
-            what = "still" if event.event == "heartbeat" else "now"
-            label = "-" if event.label is None else f"{event.label} {event.confidence:.2f}"
-            saved = f"  -> {event.snapshot}" if event.snapshot else ""
-            typer.echo(visible(f"{event.t:9.2f} s  frame {event.frame:>7}  {what:<5} {label}{saved}"))
-
-    stop = threading.Event()
-
-    def request_stop(signum, _frame) -> None:
-        stop.set()
-        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)  # 2nd = force
-
-    handled = (signal.SIGINT, signal.SIGTERM)
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        previous = {sig: signal.signal(sig, request_stop) for sig in handled}
-    try:
-        stream = open_stream(source_config)
-        summary = watch(classifier, stream, watch_config, show, stop)
-    except CatDogError as exc:
-        raise _fail(exc) from None
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if format is EventFormat.json:
-        typer.echo(json.dumps(summary.to_dict()))
-    else:
-        lat = summary.latency_ms
-        latency = f"latency p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms" if lat.get("p50") is not None else "no latency"
-        typer.echo(
-            f"summary: {summary.frames} frames, {summary.classified} classified, {summary.dropped} dropped, "
-            f"{summary.skipped} skipped, {summary.events} events in {summary.seconds:.1f} s ({summary.fps:.1f} fps); "
-            f"{latency}; stopped: {summary.stopped}"
-        )
-    if summary.error is not None:
-        typer.echo(f"error: {visible(summary.error)}", err=True)
-        raise typer.Exit(code=1)
+# The camera command lives in its own module; importing it registers it on app (it imports only typer at load).
+from . import cli_camera  # noqa: E402,F401
