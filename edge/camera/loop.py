@@ -148,6 +148,24 @@ class WatchSummary:
 Event = LabelEvent | Notice
 
 
+@dataclass(frozen=True)
+class LoopState:
+    """Where the loop stands after a frame: what an observer (the browser preview) shows beside it."""
+
+    label: str | None
+    """The smoothed label so far; None before the first label event."""
+    confidence: float | None
+    """Its mean probability over the smoothing window."""
+    frames: int
+    """Frames read from the source so far (classified + skipped + dropped)."""
+    classified: int
+    """Frames run through the model so far."""
+    dropped: int
+    """Frames replaced by a newer one before the loop took them, so far."""
+    latency_ms: float | None
+    """Milliseconds from reading this frame to its decision; None when --every skipped it."""
+
+
 def snapshot_name(frame: Frame, label: str, now: datetime | None = None) -> str:
     """File name of a snapshot: local time to the millisecond, frame index and label.
 
@@ -174,6 +192,7 @@ def watch(
     config: WatchConfig,
     on_event: Callable[[Event], None],
     stop: threading.Event | None = None,
+    on_frame: Callable[[Frame, LoopState], None] | None = None,
 ) -> WatchSummary:
     """Classify frames from stream until it ends, a limit is reached, stop is set, or the source is lost.
 
@@ -188,6 +207,8 @@ def watch(
         config: loop settings.
         on_event: called with each LabelEvent and Notice, in order.
         stop: set it (e.g. from a signal handler) to end the loop cleanly.
+        on_frame: called on this thread after each frame is handled (classified or skipped), after its
+            events; it must return at once (keep a reference, never encode or send here).
 
     Returns:
         The run's WatchSummary; a lost source ends the run with stopped="source-lost" and its error.
@@ -237,11 +258,13 @@ def watch(
             received += 1
             if last_beat is None:
                 last_beat = frame.t
+            latency = None
             if (received - 1) % config.every:
                 skipped += 1
             else:
                 prediction = classifier.classify(frame.rgb)
-                latencies.append((time.monotonic() - frame.captured) * 1000.0)
+                latency = (time.monotonic() - frame.captured) * 1000.0
+                latencies.append(latency)
                 classified += 1
                 change = smoother.update(prediction.index, [prediction.scores[label] for label in labels])
                 if change is not None:
@@ -258,6 +281,10 @@ def watch(
                 last_beat = frame.t
                 now = smoother.current
                 on_event(LabelEvent("heartbeat", frame.index, frame.t, now and now.label, now and now.confidence))
+            if on_frame is not None:
+                now = smoother.current
+                on_frame(frame, LoopState(now and now.label, now and now.confidence, stream.frames, classified,
+                                          stream.frames - received, latency))
     finally:
         stream.close()
     notify()

@@ -113,6 +113,27 @@ def test_loop_feeds_the_smoother_from_the_classifiers_prediction(classifier, con
     assert [e.confidence for e in labels] == pytest.approx([expected[i].confidence for i in (0, 3, 4)], abs=1e-6)
 
 
+def test_on_frame_sees_every_frame_after_its_events_with_the_state_so_far(classifier, confident_frames, tmp_path):
+    folder = write_folder(tmp_path / "frames", cat_dog_cat(confident_frames))
+    seen: list = []
+    events: list = []
+
+    def on_frame(frame, state):
+        seen.append((frame.index, state, len(events)))
+
+    summary = watch(classifier, open_stream(SourceConfig(str(folder))), WatchConfig(every=2, smooth=3), events.append,
+                    on_frame=on_frame)
+    assert [index for index, _, _ in seen] == list(range(3 * RUN))
+    assert [state.frames for _, state, _ in seen] == list(range(1, 3 * RUN + 1))
+    assert [state.classified for _, state, _ in seen] == [i // 2 + 1 for i in range(3 * RUN)]
+    assert all((state.latency_ms is None) == (index % 2 == 1) for index, state, _ in seen)
+    assert all(state.dropped == 0 for _, state, _ in seen)
+    for event in events:  # the state of an event's frame already carries the event's label
+        index, state, known = next(item for item in seen if item[0] == event.frame)
+        assert (state.label, state.confidence) == (event.label, event.confidence) and known == events.index(event) + 1
+    assert seen[0][1].label is None and summary.frames == 3 * RUN
+
+
 def test_mjpeg_stream_drop_warns_reconnects_and_keeps_going(classifier, confident_frames):
     pytest.importorskip("cv2", reason="OpenCV (the camera extra) is not installed in this environment")
     frames = [*confident_frames["cat"], *confident_frames["dog"]]
