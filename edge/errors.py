@@ -38,3 +38,15 @@ class SourceError(CatDogError):
     """A frame source could not be opened, or stopped delivering frames for good."""
 
     exit_code = 1
+
+
+class SinkSetupError(CatDogError):
+    """--webhook, --mqtt or --spool names nothing usable: a malformed URL, or a spool folder that cannot be used."""
+
+    exit_code = 2
+
+
+class SinkError(CatDogError):
+    """A receiver or broker did not take an event; the event stays in the spool and is sent again later."""
+
+    exit_code = 1
