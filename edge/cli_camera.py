@@ -34,6 +34,33 @@ def _resolution_hw(value: Optional[str]) -> Optional[tuple[int, int]]:
     return int(height), int(width)
 
 
+def _sink_warning(message: str) -> None:
+    typer.echo(f"warning: {visible(message)}", err=True)
+
+
+def _start_sinks(config):
+    """The running sinks of a SinkConfig, or None when it has none (exit 2 when a spool cannot be used)."""
+    if not config.enabled:
+        return None
+    from .camera import open_sinks
+
+    try:
+        return open_sinks(config, _sink_warning)
+    except CatDogError as exc:
+        raise _fail(exc) from None
+
+
+def _stop_sinks(sinks, summary=None) -> None:
+    """Send the summary, deliver what is spooled within the flush time, and say what is kept for the next run."""
+    if sinks is None:
+        return
+    if summary is not None:
+        sinks.emit(summary)
+    for report in sinks.close():
+        if report.kept:
+            _sink_warning(f"{report.label}: {report.kept} event(s) kept in {report.spool}, sent on the next run")
+
+
 @app.command()
 def camera(
     source: Annotated[
@@ -66,13 +93,29 @@ def camera(
     runtime: RuntimeOption = RuntimeName.auto,
     threads: ThreadsOption = None,
     xnnpack: XnnpackOption = True,
+    webhook: Annotated[
+        Optional[str], typer.Option(metavar="URL", help="POST each event's JSON to this http(s) URL (spooled while it is down).")
+    ] = None,
+    mqtt: Annotated[
+        Optional[str],
+        typer.Option(
+            metavar="URL", help="Publish each event's JSON at QoS 1 to mqtt://host/topic (also mqtt://user:pass@host:port/topic)."
+        ),
+    ] = None,
+    mqtt_discovery: Annotated[
+        Optional[str], typer.Option(metavar="NAME", help="With --mqtt: announce the Home Assistant sensor catdog_NAME.")
+    ] = None,
+    spool: Annotated[
+        Optional[Path],
+        typer.Option(file_okay=False, help="Where events wait for --webhook/--mqtt (default: $XDG_STATE_HOME/catdog/spool)."),
+    ] = None,
 ) -> None:
     """Watch a camera, video or stream and report when the label changes. Ctrl-C or SIGTERM stops cleanly
     (exit 0); a live source that cannot be reopened within --max-retries exits 1."""
     import signal
     import threading
 
-    from .camera import LabelEvent, SourceConfig, WatchConfig, open_stream, watch
+    from .camera import LabelEvent, SinkConfig, SourceConfig, WatchConfig, open_stream, watch
 
     try:
         source_config = SourceConfig(
@@ -83,11 +126,15 @@ def camera(
             every=every, smooth=smooth, min_confidence=min_confidence, heartbeat_s=heartbeat, duration_s=duration,
             save_dir=save_dir,
         )
+        sink_config = SinkConfig(webhook=webhook, mqtt=mqtt, mqtt_discovery=mqtt_discovery, spool=spool)
     except CatDogError as exc:
         raise _fail(exc) from None
     classifier = _load(model, runtime, threads, threshold=threshold, xnnpack=xnnpack)
+    sinks = _start_sinks(sink_config)
 
     def show(event) -> None:
+        if sinks is not None and isinstance(event, LabelEvent):
+            sinks.emit(event.to_dict())
         if not isinstance(event, LabelEvent):
             typer.echo(f"warning: {visible(event.message)}", err=True)
         elif format is EventFormat.json:
@@ -112,6 +159,7 @@ def camera(
         stream = open_stream(source_config)
         summary = watch(classifier, stream, watch_config, show, stop)
     except CatDogError as exc:
+        _stop_sinks(sinks)
         raise _fail(exc) from None
     finally:
         for sig, handler in previous.items():
@@ -126,6 +174,7 @@ def camera(
             f"{summary.skipped} skipped, {summary.events} events in {summary.seconds:.1f} s ({summary.fps:.1f} fps); "
             f"{latency}; stopped: {summary.stopped}"
         )
+    _stop_sinks(sinks, summary.to_dict())
     if summary.error is not None:
         typer.echo(f"error: {visible(summary.error)}", err=True)
         raise typer.Exit(code=1)
