@@ -14,7 +14,7 @@ from click.core import ParameterSource
 
 from catdog.edge._quiet import VERBOSE_ENV
 from catdog.edge.errors import CatDogError
-from .config import Arch, CheckConfig, EvaluateConfig, ExportConfig, ExportMode, FitConfig, Keep
+from .config import Arch, CheckConfig, Distribute, EvaluateConfig, ExportConfig, ExportMode, FitConfig, Keep
 from .recipe import parse_size
 
 # Every default below is the config's (FitConfig.epochs, ...): an option is defined once, in trainer.config.
@@ -161,6 +161,10 @@ def fit(
     patience: Annotated[int, typer.Option(help="Early stopping patience in epochs (--keep best).")] = FitConfig.patience,
     keep: Annotated[Keep, typer.Option(help="Save the best epoch by val accuracy (early stopping) or the last one (all epochs; val only measured).")] = FitConfig.keep,
     grayscale: Annotated[bool, typer.Option(help="Train a 1-channel model on grayscale photos.")] = FitConfig.grayscale,
+    distribute: Annotated[Optional[Distribute], typer.Option(help="none, mirrored (local GPUs) or multi-worker (the machines in TF_CONFIG; the same command on each). Default: mirrored with more than one GPU, else none. --batch-size is the global batch.")] = FitConfig.distribute,
+    mixed_precision: Annotated[bool, typer.Option(help="Compute in float16, weights in float32 (faster on recent GPUs).")] = FitConfig.mixed_precision,
+    cache: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Folder of the decoded-photo cache, reused across runs. Default: ~/.cache/catdog/photos ($XDG_CACHE_HOME).")] = FitConfig.cache_dir,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Decode the photos into memory for this run, without the cache.")] = FitConfig.no_cache,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoint.")] = FitConfig.resume,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a model already at --out (else that is an error).")] = FitConfig.overwrite,
 ) -> None:
@@ -176,13 +180,18 @@ def fit(
             out=out, arch=arch, image_hw=None if image_size is None else parse_size(image_size), weights=weights, epochs=epochs, small_fraction=small_fraction,
             small_size=small_size, source_size=source_size, crop=crop, batch_size=batch_size, learning_rate=lr,
             weight_decay=weight_decay, label_smoothing=label_smoothing, augment=augment, patience=patience, keep=keep,
-            grayscale=grayscale, resume=resume, overwrite=overwrite,
+            grayscale=grayscale, distribute=distribute, mixed_precision=mixed_precision, cache_dir=cache,
+            no_cache=no_cache, resume=resume, overwrite=overwrite,
         )
         result = run_fit(config, verbose=2, log=_log, progress=progress)
     except CatDogError as exc:
         raise fail(exc) from None
     finally:
         progress.close()
+    if not result.wrote:
+        typer.echo(f"done: this worker trained a replica; the chief saved {result.model_path} "
+                   f"(val accuracy {result.val_accuracy:.4f} on {result.val_photos} photos)")
+        return
     resumed = f", resumed after epoch {result.resumed_from}" if result.resumed_from else ""
     how = (f"a new head on frozen {config.arch.value} features" if config.arch.pretrained
            else f"{keep.value} epoch {result.saved_epoch}/{result.epochs_run}{resumed}")

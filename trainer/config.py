@@ -42,6 +42,18 @@ class Keep(str, Enum):
     so their accuracy is an unbiased estimate (the bundled model's recipe)."""
 
 
+class Distribute(str, Enum):
+    """How fit spreads training over devices and machines (tf.distribute; trainer.distribute)."""
+
+    none = "none"
+    """One process, TensorFlow's default device (a GPU when there is one)."""
+    mirrored = "mirrored"
+    """tf.distribute.MirroredStrategy: one replica per local GPU (one on a machine without GPUs)."""
+    multi_worker = "multi-worker"
+    """tf.distribute.MultiWorkerMirroredStrategy over the machines TF_CONFIG lists: the same command on
+    each; worker 0 (or the "chief" task) writes every file."""
+
+
 class ExportMode(str, Enum):
     """How export stores the model's weights and tensors."""
 
@@ -146,6 +158,17 @@ class FitConfig(CheckConfig):
     """Save the best epoch by validation accuracy (with early stopping) or the last epoch."""
     grayscale: bool = False
     """Train a 1-channel model on grayscale photos (contract color "L"; the edge converts likewise)."""
+    distribute: Distribute | None = None
+    """How training is spread (Distribute); None: mirrored when TensorFlow sees more than one GPU, else
+    none. batch_size is the global batch whatever the number of replicas; the contract records the
+    strategy, replicas and global batch used."""
+    mixed_precision: bool = False
+    """Compute in float16 with float32 weights (keras mixed_float16): faster on recent GPUs, slower on CPUs."""
+    cache_dir: Path | None = None
+    """Folder of the decoded-photo cache (trainer.cache); None: the user's cache folder
+    (trainer.cache.default_cache_dir). Not part of the recipe: it changes where pixels are kept, not them."""
+    no_cache: bool = False
+    """Decode the photos into memory for this run instead of using the cache (not part of the recipe)."""
     resume: bool = False
     """Continue from the checkpoint an interrupted run with the same settings left beside out (not part
     of the recipe: it does not change what is trained)."""
@@ -163,8 +186,13 @@ class FitConfig(CheckConfig):
             raise DataError(f"--weights {self.weights}: only --arch efficientnet-lite0 starts from pretrained weights")
         if self.arch.pretrained and self.resume:
             raise DataError("--resume: a pretrained fit trains its head in one step and leaves no checkpoint to continue")
+        if self.arch.pretrained and (self.distribute not in (None, Distribute.none) or self.mixed_precision):
+            raise DataError("--distribute and --mixed-precision: a pretrained fit computes its features once "
+                            "and trains no network; drop them or use --arch compact")
         if self.arch.pretrained and self.grayscale:
             raise DataError("--grayscale: the pretrained weights take RGB photos; drop --grayscale or use --arch compact")
+        if self.no_cache and self.cache_dir is not None:
+            raise DataError("--cache DIR and --no-cache contradict each other; pass one of them")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
             raise DataError("--epochs, --batch-size and --patience must be at least 1")
         if min(self.image_hw) < 32:

@@ -24,14 +24,17 @@ class PhotoSet:
     paths: tuple[Path, ...]
     labels: tuple[int, ...]
     class_names: tuple[str, ...]
+    digests: tuple[str, ...] = ()
+    """sha256 of each file's bytes, when the data checks (trainer.scan) have read them; () otherwise."""
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def subset(self, indices: list[int]) -> "PhotoSet":
         """The photos at these indices, in that order."""
+        digests = tuple(self.digests[i] for i in indices) if self.digests else ()
         return PhotoSet(
-            tuple(self.paths[i] for i in indices), tuple(self.labels[i] for i in indices), self.class_names
+            tuple(self.paths[i] for i in indices), tuple(self.labels[i] for i in indices), self.class_names, digests
         )
 
     def counts(self) -> dict[str, int]:
@@ -53,6 +56,16 @@ class LoadedPhotos:
     """Label names in index order."""
     skipped: tuple[tuple[str, str], ...]
     """(path, reason) for photos that could not be read."""
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """(N, height, width, channels) of the images."""
+        return tuple(self.images.shape)
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """The images at these rows, uint8 (len(rows), height, width, channels): how trainer.batches reads
+        photos, from memory here and from disk in trainer.cache.PhotoCache."""
+        return self.images[np.asarray(rows, dtype=np.int64)]
 
 
 def scan_folder(root: Path, class_names: tuple[str, ...] | None = None) -> PhotoSet:

@@ -28,3 +28,15 @@ class WeightsError(CatDogError):
     """Pretrained weights cannot be found, read or fitted to the architecture (no half-written model is left)."""
 
     exit_code = 2
+
+
+class CacheError(CatDogError):
+    """fit's photo cache cannot be written, or (inside trainer.cache) a cache file is damaged and is rebuilt."""
+
+    exit_code = 2
+
+
+class DistributeError(CatDogError):
+    """--distribute cannot be set up: TF_CONFIG missing or malformed, or a batch the replicas cannot split."""
+
+    exit_code = 2

@@ -19,9 +19,9 @@ from .config import CheckConfig, FitConfig
 from .errors import DataError
 
 #: FitConfig fields whose catdog-train fit option is not "--" + the name with dashes (data_dir is the argument).
-OPTION_NAMES = {"val_dir": "--val", "learning_rate": "--lr", "image_hw": "--image-size"}
+OPTION_NAMES = {"val_dir": "--val", "learning_rate": "--lr", "image_hw": "--image-size", "cache_dir": "--cache"}
 #: FitConfig fields that are not part of the recipe: they say what to do with files, not what to train.
-NOT_RECORDED = ("resume", "overwrite")
+NOT_RECORDED = ("resume", "overwrite", "cache_dir", "no_cache")
 
 
 def option_name(field_name: str) -> str:

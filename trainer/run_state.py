@@ -2,7 +2,8 @@
 
 The checkpoint folder beside --out (catdog.ckpt/ for catdog.keras) holds the last and best epoch's
 models and state.json: the recorded settings, the labels, the epoch counters and the history. It is
-removed when a run completes, so a finished run leaves nothing to resume.
+removed when a run completes, so a finished run leaves nothing to resume. In a multi-worker run only
+the chief writes and reads it; on --resume the other workers receive its state from the chief.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from catdog.edge.files import atomic_write_bytes
 
+from ._tf import import_tensorflow
 from .config import FitConfig
+from .distribute import Placement, from_chief, text_from_chief
 from .errors import RunStateError
 from .recipe import config_record
 
@@ -84,6 +89,37 @@ def resume_state(config: FitConfig, labels: tuple[str, ...]) -> dict[str, Any]:
     return state
 
 
+def restore(placement: Placement, config: FitConfig, labels: tuple[str, ...], model: Any) -> dict[str, Any]:
+    """Continue an interrupted run on every worker: the chief reads the checkpoint (resume_state and the last
+    model); every worker's model (built and compiled as for a fresh run) gets its weights and optimizer state,
+    and the run state is returned. Other workers need no copy of the checkpoint: the chief sends it.
+
+    Raises:
+        RunStateError: as resume_state, or the checkpoint's model does not fit the one built.
+    """
+    _, keras = import_tensorflow()
+    weights = model.get_weights()
+    optimizer = [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
+    text = ""
+    if placement.is_chief:
+        state = resume_state(config, labels)
+        last = checkpoint_dir_for(config.out) / "last.keras"
+        saved = keras.models.load_model(last, compile=True, safe_mode=True)
+        saved_optimizer = [keras.ops.convert_to_numpy(v) for v in saved.optimizer.variables]
+        shapes = [a.shape for a in weights + optimizer]
+        if [a.shape for a in saved.get_weights() + saved_optimizer] != shapes:
+            raise RunStateError(f"--resume: the model in {last} does not fit these settings; delete {last.parent} and start again")
+        weights, optimizer = saved.get_weights(), saved_optimizer
+        text = json.dumps(state)
+    state = json.loads(text_from_chief(placement, text))
+    arrays = from_chief(placement, [np.asarray(a) for a in weights + optimizer])
+    with placement.strategy.scope():
+        model.set_weights(arrays[: len(weights)])
+        for variable, value in zip(model.optimizer.variables, arrays[len(weights) :]):
+            variable.assign(value)
+    return state
+
+
 def save_model(model: Any, path: Path) -> None:
     """model.save, atomically: an interruption mid-write leaves the previous file."""
     tmp = path.with_name(f".tmp-{path.name}")
@@ -92,11 +128,12 @@ def save_model(model: Any, path: Path) -> None:
 
 
 def run_state_callback(
-    keras: Any, ckpt: Path, state: dict[str, Any], patience: int | None, save_best: bool = True
+    keras: Any, ckpt: Path, state: dict[str, Any], patience: int | None, save_best: bool = True, write: bool = True
 ) -> Any:
     """A Keras callback that, after every epoch, saves the last (and, with save_best, the best) model and the run state.
 
-    It also stops training after `patience` epochs without a better validation accuracy (None: never); it replaces
+    Without write (the workers of a multi-worker run other than the chief) it keeps the same state and saves
+    nothing: every worker must stop at the same epoch. It also stops training after `patience` epochs without a better validation accuracy (None: never); it replaces
     ModelCheckpoint and EarlyStopping because their counters cannot be carried across a resume.
     """
 
@@ -109,13 +146,14 @@ def run_state_callback(
             accuracy = float(logs["val_accuracy"])
             if state["best_epoch"] == 0 or accuracy > state["best_val_accuracy"]:
                 state.update(best_epoch=epoch + 1, best_val_accuracy=accuracy, wait=0)
-                if save_best:  # keep=last never reads it (a 390 MB write per epoch for the seed model)
+                if save_best and write:  # keep=last never reads it (a 390 MB write per epoch for the seed model)
                     save_model(self.model, ckpt / "best.keras")
             else:
                 state["wait"] += 1
-            save_model(self.model, ckpt / "last.keras")
             state["epoch"] = epoch + 1
-            atomic_write_bytes(ckpt / "state.json", (json.dumps(state, indent=1) + "\n").encode())
+            if write:
+                save_model(self.model, ckpt / "last.keras")
+                atomic_write_bytes(ckpt / "state.json", (json.dumps(state, indent=1) + "\n").encode())
             if patience is not None and state["wait"] >= patience:
                 self.model.stop_training = True
 

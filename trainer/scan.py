@@ -134,6 +134,10 @@ def check_data(config: CheckConfig, progress: Callable[[int, int], None] | None 
             keep.append(True)
             continue
         keep.append(False)
+    digests = [digest for digest, _, _ in results]
+    # The content hashes travel with the sets: trainer.cache keys its decoded photos by them.
+    train = PhotoSet(train.paths, train.labels, train.class_names, tuple(digests[: len(train)]))
+    val = PhotoSet(val.paths, val.labels, val.class_names, tuple(digests[len(train) :]))
     clean_train = train.subset([i for i in range(len(train)) if keep[i]])
     clean_val = val.subset([i for i in range(len(val)) if keep[len(train) + i]])
     problems.sort(key=lambda p: (KINDS.index(p.kind), p.path))

@@ -171,10 +171,10 @@ def test_small_epochs_train_smaller_from_sharper_sources_then_save_the_contract_
     sizes, sources = [], set()
     original = train_module.training_batches
 
-    def spy(photos, n_classes, batch_size, seed, out_hw, augment):
+    def spy(photos, n_classes, batch_size, seed, out_hw, augment, shard):
         sizes.append(tuple(out_hw))
-        sources.add(photos.images.shape[1:3])
-        return original(photos, n_classes, batch_size, seed, out_hw, augment)
+        sources.add(photos.shape[1:3])
+        return original(photos, n_classes, batch_size, seed, out_hw, augment, shard)
 
     monkeypatch.setattr(train_module, "training_batches", spy)
     train = copy_photos(data_dir, tmp_path / "train", 10)

@@ -1,0 +1,308 @@
+"""fit's photo cache on disk: each photo set decoded once by edge.preprocess into a uint8 array file,
+keyed by the photos' content hashes and the preprocessing settings, reused across runs, read by rows.
+
+A cache folder holds, per (photo set, size, colour, resize method, crop):
+- <key>.npy: a .npy uint8 array (photos, height, width, channels), memory-mappable
+  (np.load(path, mmap_mode="r")); rows of photos that could not be decoded are zeros and left out;
+- <key>.json, written last: the settings, each photo's sha256, label and row CRC-32, and the photos
+  left out. Without it the array is not a cache: an interrupted build leaves nothing that looks valid.
+A changed or added photo changes the key; the new file copies every row whose photo it already holds
+(same hash, same settings, its CRC checked) and decodes only the rest, then the file it came from is
+removed. Opening a cache reads it once to check every row's CRC-32 and the file's length, so a
+truncated or corrupt file is found (and rebuilt) before any training step reads it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Callable, Iterator
+
+import numpy as np
+
+from catdog.edge.errors import ImageError
+from catdog.edge.files import atomic_write_bytes
+from catdog.edge.preprocess import prepare
+
+from .data import PhotoSet
+from .errors import CacheError
+
+#: Bumped when the file layout or the meaning of a row changes: older caches are then not reused.
+CACHE_FORMAT = 1
+#: Photos decoded (and written) per chunk while building: the builder's memory does not grow with the set.
+CHUNK_ROWS = 256
+#: Bytes read per call when checking a cache.
+READ_BYTES = 1 << 24
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How the photos of a cache were prepared (edge.preprocess.prepare's arguments)."""
+
+    hw: tuple[int, int]
+    """(height, width) of each row."""
+    color: str = "RGB"
+    """"RGB" (3 channels) or "L" (1)."""
+    method: str = "bilinear"
+    """Resize method."""
+    crop: float = 1.0
+    """Centre crop, a fraction of each side."""
+
+    @property
+    def channels(self) -> int:
+        return 3 if self.color == "RGB" else 1
+
+    def prepare_args(self) -> tuple[tuple[int, int], str, str, float]:
+        """(hw, color, method, crop): the arguments of edge.preprocess.prepare and trainer.data.load_photos."""
+        return self.hw, self.color, self.method, self.crop
+
+    def record(self) -> dict[str, object]:
+        """JSON-ready values (part of the key and of the .json)."""
+        return {"hw": list(self.hw), "color": self.color, "method": self.method, "crop": self.crop}
+
+
+@dataclass(frozen=True)
+class PhotoCache:
+    """An opened, checked cache: the photos that could be decoded, read by rows from the file."""
+
+    path: Path
+    """The .npy array file."""
+    labels: np.ndarray
+    """int64 (N,): the label of each usable photo, in photo-set order."""
+    paths: tuple[Path, ...]
+    """The usable photos' paths."""
+    skipped: tuple[tuple[str, str], ...]
+    """(path, reason) of photos that could not be decoded."""
+    hit: bool
+    """Whether the cache was already there (False: built by this call)."""
+    rows: np.ndarray = field(repr=False)
+    """int64 (N,): each usable photo's row in the file."""
+    file: IO[bytes] = field(repr=False)
+    """The open file: a cache replaced after opening is still read whole."""
+    offset: int = field(repr=False)
+    """Bytes before the first row (the .npy header)."""
+    row_shape: tuple[int, int, int] = field(repr=False)
+    """(height, width, channels) of a row."""
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """(N, height, width, channels) of the usable photos."""
+        return (len(self.rows), *self.row_shape)
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        """Photos by index (0..N-1), uint8 (len(indices), height, width, channels), by positional reads of
+        the rows: pages of a memory mapping that training touched would count in the process's RSS, and
+        an epoch touches them all.
+
+        Raises:
+            CacheError: the file is shorter than its rows (changed after it was checked).
+        """
+        out = np.empty((len(indices), *self.row_shape), np.uint8)
+        size = out[0].nbytes if len(out) else 0
+        fd = self.file.fileno()
+        for k, row in enumerate(self.rows[np.asarray(indices, dtype=np.int64)]):
+            if os.preadv(fd, [memoryview(out[k]).cast("B")], self.offset + int(row) * size) != size:
+                raise CacheError(f"{self.path}: shorter than its rows; delete it and run again")
+        return out
+
+
+def default_cache_dir() -> Path:
+    """The user's cache folder for catdog's decoded photos: $XDG_CACHE_HOME/catdog/photos, else ~/.cache/catdog/photos."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "catdog" / "photos"
+
+
+def cache_key(photos: PhotoSet, prep: Preprocessing) -> str:
+    """The photo set's key: a hash of the format, the settings, and every photo's content hash and label, in order."""
+    text = json.dumps({"format": CACHE_FORMAT, "preprocessing": prep.record(), "digests": list(_digests(photos)),
+                       "labels": list(photos.labels)})
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
+def open_cache(
+    photos: PhotoSet, prep: Preprocessing, cache_dir: Path, log: Callable[[str], None] = lambda _: None
+) -> PhotoCache:
+    """The photo set prepared as prep says, from its cache in cache_dir: checked and reused when there,
+    else built (atomically; one process at a time per key, others wait and reuse it).
+
+    Args:
+        photos: the photos, with their content hashes (trainer.scan fills them in; computed when absent).
+        prep: size, colour, resize method and crop, as edge.preprocess.prepare takes them.
+        cache_dir: the cache folder (created when missing).
+        log: warnings (a damaged cache being rebuilt) and what is being built.
+
+    Raises:
+        CacheError: the folder cannot be written, or no photo could be decoded.
+    """
+    cache_dir = Path(cache_dir)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CacheError(f"cannot create the photo cache folder {cache_dir} ({exc.strerror}); pass --cache DIR or --no-cache") from None
+    key = cache_key(photos, prep)
+    npy, meta_path = cache_dir / f"{key}.npy", cache_dir / f"{key}.json"
+    with _locked(cache_dir / f"{key}.lock"):
+        if meta_path.exists():
+            try:
+                return _open(npy, _read_meta(meta_path, key), photos, hit=True)
+            except CacheError as exc:
+                log(f"warning: the photo cache {npy} is damaged ({exc}); rebuilding it, nothing was trained on it")
+                meta_path.unlink(missing_ok=True)
+        for stale in cache_dir.glob(f".tmp-{key}-*"):  # left by a build that was killed (we hold the lock)
+            stale.unlink(missing_ok=True)
+        log(f"caching {len(photos)} photos at {prep.hw[0]}x{prep.hw[1]} in {npy}")
+        meta = _build(photos, prep, key, npy, cache_dir)
+        return _open(npy, meta, photos, hit=False)
+
+
+def _digests(photos: PhotoSet) -> tuple[str, ...]:
+    if photos.digests:
+        return photos.digests
+    return tuple(hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in photos.paths)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on path for the block (fcntl: released when the process dies)."""
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read_meta(meta_path: Path, key: str) -> dict:
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CacheError(f"unreadable index {meta_path.name}: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT or meta.get("key") != key:
+        raise CacheError(f"index {meta_path.name} is not this cache's")
+    return meta
+
+
+def _open(npy: Path, meta: dict, photos: PhotoSet, hit: bool) -> PhotoCache:
+    """Check the array file against its index (length, every row's CRC-32) and open it for reading."""
+    try:
+        handle = open(npy, "rb")
+    except OSError as exc:
+        raise CacheError(f"cannot open {npy.name} ({exc.strerror})") from None
+    try:
+        if np.lib.format.read_magic(handle) != (1, 0):  # what _build writes
+            raise CacheError("not a cache array")
+        shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+        offset = handle.tell()
+        crcs = meta["row_crc32"]
+        if dtype != np.uint8 or tuple(shape) != tuple(meta["shape"]) or len(crcs) != shape[0]:
+            raise CacheError("its array does not match its index")
+        row_bytes = int(np.prod(shape[1:]))
+        if os.fstat(handle.fileno()).st_size != offset + shape[0] * row_bytes:
+            raise CacheError(f"truncated: {os.fstat(handle.fileno()).st_size} bytes, expected {offset + shape[0] * row_bytes}")
+        rows_per_read = max(1, READ_BYTES // max(row_bytes, 1))
+        for start in range(0, shape[0], rows_per_read):
+            data = handle.read(min(rows_per_read, shape[0] - start) * row_bytes)
+            for k in range(len(data) // row_bytes):
+                if zlib.crc32(data[k * row_bytes : (k + 1) * row_bytes]) != crcs[start + k]:
+                    raise CacheError(f"row {start + k} does not match its checksum")
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        handle.close()
+        raise CacheError(f"unreadable array {npy.name}: {exc}") from None
+    except CacheError:
+        handle.close()
+        raise
+    skipped = {int(i): reason for i, reason in meta["skipped"]}
+    rows = np.array([i for i in range(len(photos)) if i not in skipped], dtype=np.int64)
+    return PhotoCache(
+        path=npy, labels=np.array(photos.labels, dtype=np.int64)[rows], paths=tuple(photos.paths[i] for i in rows),
+        skipped=tuple((str(photos.paths[i]), reason) for i, reason in sorted(skipped.items())), hit=hit,
+        rows=rows, file=handle, offset=offset, row_shape=tuple(shape[1:]),
+    )
+
+
+def _reusable_rows(cache_dir: Path, prep: Preprocessing, own: Path) -> dict[str, tuple[Path, int, int, int]]:
+    """digest -> (array file, header bytes, row, CRC-32) of the rows other caches with these settings hold."""
+    found: dict[str, tuple[Path, int, int, int]] = {}
+    for meta_path in cache_dir.glob("*.json"):
+        try:
+            meta = json.loads(meta_path.read_text())
+            if meta.get("format") != CACHE_FORMAT or meta.get("preprocessing") != prep.record():
+                continue
+            npy = meta_path.with_suffix(".npy")
+            if npy == own:
+                continue
+            skipped = {int(i) for i, _ in meta["skipped"]}
+            for row, (digest, crc) in enumerate(zip(meta["digests"], meta["row_crc32"])):
+                if row not in skipped:
+                    found.setdefault(digest, (npy, int(meta["offset"]), row, int(crc)))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a cache of ours, or damaged: decode instead
+    return found
+
+
+def _build(photos: PhotoSet, prep: Preprocessing, key: str, npy: Path, cache_dir: Path) -> dict:
+    """Write the array to a temporary file chunk by chunk, rename it into place, then write the index."""
+    digests = _digests(photos)
+    shape = (len(photos), *prep.hw, prep.channels)
+    row_bytes = int(np.prod(shape[1:]))
+    reuse = _reusable_rows(cache_dir, prep, npy)
+    sources: set[Path] = set()
+    tmp = cache_dir / f".tmp-{key}-{os.getpid()}.npy"
+
+    def one(i: int) -> np.ndarray | str:
+        if digests[i] in reuse:
+            src, offset, row, crc = reuse[digests[i]]
+            try:
+                with open(src, "rb") as f:
+                    f.seek(offset + row * row_bytes)
+                    data = f.read(row_bytes)
+                if len(data) == row_bytes and zlib.crc32(data) == crc:
+                    sources.add(src)
+                    return np.frombuffer(data, np.uint8).reshape(shape[1:])
+            except OSError:
+                pass  # gone or unreadable: decode the photo instead
+        try:
+            pixels = prepare(photos.paths[i], prep.hw, prep.color, prep.method, prep.crop)
+        except ImageError as exc:
+            return str(exc)
+        return pixels.reshape(shape[1:])
+
+    crcs: list[int] = []
+    skipped: list[tuple[int, str]] = []
+    try:
+        with open(tmp, "wb") as f, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": shape})
+            offset = f.tell()
+            for start in range(0, len(photos), CHUNK_ROWS):
+                chunk = np.zeros((min(CHUNK_ROWS, len(photos) - start), *shape[1:]), np.uint8)
+                for k, result in enumerate(pool.map(one, range(start, start + len(chunk)))):
+                    if isinstance(result, str):
+                        skipped.append((start + k, result))
+                    else:
+                        chunk[k] = result
+                    crcs.append(zlib.crc32(chunk[k].tobytes()))
+                f.write(chunk.tobytes())
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CacheError(f"cannot write the photo cache in {cache_dir} ({exc.strerror}); free some space, or pass --cache DIR or --no-cache") from None
+    if len(skipped) == len(photos):
+        tmp.unlink(missing_ok=True)
+        raise CacheError(f"none of the {len(photos)} photos could be read; first problem: {skipped[0][1]}")
+    os.replace(tmp, npy)
+    meta = {"format": CACHE_FORMAT, "key": key, "preprocessing": prep.record(), "shape": list(shape),
+            "offset": offset, "digests": list(digests), "labels": list(photos.labels), "row_crc32": crcs,
+            "skipped": skipped, "photos": [str(p) for p in photos.paths]}
+    atomic_write_bytes(npy.with_suffix(".json"), json.dumps(meta).encode())
+    for src in sources:  # superseded: its photos' rows now live in the new file
+        src.with_suffix(".json").unlink(missing_ok=True)
+        src.unlink(missing_ok=True)
+    return meta
