@@ -61,6 +61,21 @@ def _stop_sinks(sinks, summary=None) -> None:
             _sink_warning(f"{report.label}: {report.kept} event(s) kept in {report.spool}, sent on the next run")
 
 
+def _start_preview(config, classifier, source: str, save_dir: Optional[Path]):
+    """The running browser preview of a PreviewConfig, or None without --http (exit 2 when it cannot listen)."""
+    if config is None:
+        return None
+    from .camera.preview import Preview, describe
+
+    try:
+        preview = Preview(config, describe(classifier.contract, classifier.model_path, source), save_dir)
+    except CatDogError as exc:
+        raise _fail(exc) from None
+    where = "this machine only" if config.loopback else "every network; the token is needed: open it with ?token=TOKEN"
+    typer.echo(f"preview: {preview.url} ({where})", err=True)
+    return preview
+
+
 @app.command()
 def camera(
     source: Annotated[
@@ -93,6 +108,17 @@ def camera(
     runtime: RuntimeOption = RuntimeName.auto,
     threads: ThreadsOption = None,
     xnnpack: XnnpackOption = True,
+    http: Annotated[
+        Optional[str],
+        typer.Option(metavar="[HOST:]PORT", help="Serve a live browser preview here (127.0.0.1 unless HOST is given, "
+                     "e.g. 0.0.0.0:8080 for every network, which needs --http-token)."),
+    ] = None,
+    http_token: Annotated[
+        Optional[str],
+        typer.Option(envvar="CATDOG_HTTP_TOKEN", show_envvar=True,
+                     help="Token the preview requires on every request (?token=, or Authorization: Bearer)."),
+    ] = None,
+    preview_fps: Annotated[float, typer.Option(help="Encode the preview stream at most this often (only while watched).")] = 10.0,
     webhook: Annotated[
         Optional[str], typer.Option(metavar="URL", help="POST each event's JSON to this http(s) URL (spooled while it is down).")
     ] = None,
@@ -126,13 +152,22 @@ def camera(
             every=every, smooth=smooth, min_confidence=min_confidence, heartbeat_s=heartbeat, duration_s=duration,
             save_dir=save_dir,
         )
+        preview_config = None
+        if http is not None:
+            from .camera.preview_config import PreviewConfig, parse_address
+
+            host, port = parse_address(http)
+            preview_config = PreviewConfig(host=host, port=port, token=http_token or None, preview_fps=preview_fps)
         sink_config = SinkConfig(webhook=webhook, mqtt=mqtt, mqtt_discovery=mqtt_discovery, spool=spool)
     except CatDogError as exc:
         raise _fail(exc) from None
     classifier = _load(model, runtime, threads, threshold=threshold, xnnpack=xnnpack)
+    preview = _start_preview(preview_config, classifier, source, save_dir)
     sinks = _start_sinks(sink_config)
 
     def show(event) -> None:
+        if preview is not None:
+            preview.live.on_event(event)
         if sinks is not None and isinstance(event, LabelEvent):
             sinks.emit(event.to_dict())
         if not isinstance(event, LabelEvent):
@@ -157,11 +192,13 @@ def camera(
         previous = {sig: signal.signal(sig, request_stop) for sig in handled}
     try:
         stream = open_stream(source_config)
-        summary = watch(classifier, stream, watch_config, show, stop)
+        summary = watch(classifier, stream, watch_config, show, stop, on_frame=preview and preview.live.observe)
     except CatDogError as exc:
         _stop_sinks(sinks)
         raise _fail(exc) from None
     finally:
+        if preview is not None:
+            preview.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if format is EventFormat.json:

@@ -1,0 +1,204 @@
+"""The preview's request handler: one request per connection, routed by edge.camera.routes, answered with the
+page, JSON, a JPEG, an MJPEG stream or server-sent events; anything malformed gets a 4xx."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import socket
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from .page import SCRIPT
+from .routes import AFTER, COOKIE, authorized, host_allowed, parse_request
+
+#: Request line and headers together: a browser sends about 1 KiB; more is refused with 431.
+HEAD_BYTES = 16 * 1024
+#: Bytes the kernel may hold for a stream viewer: a few preview frames, so one that stops reading blocks a write
+#: (and is dropped after the client timeout) instead of the kernel queueing megabytes for it.
+STREAM_SEND_BUFFER = 128 * 1024
+#: How often a server-sent-events client gets the state when nothing else happens.
+STATE_EVERY_S = 0.5
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; img-src 'self'; script-src 'self'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; frame-ancestors 'none'",
+}
+
+
+class HeadLimit:
+    """The request's input: a line that would take the head past HEAD_BYTES fails as too long (answered 414 for
+    the request line, 431 for a header)."""
+
+    def __init__(self, raw, budget: int):
+        self._raw, self._left = raw, budget
+
+    def readline(self, size: int = -1) -> bytes:
+        if self._left <= 0:
+            raise http.client.LineTooLong(f"request head over {HEAD_BYTES} bytes")
+        line = self._raw.readline(self._left if size < 0 else min(size, self._left))
+        self._left -= len(line)
+        if self._left <= 0 and not line.endswith(b"\n"):
+            raise http.client.LineTooLong(f"request head over {HEAD_BYTES} bytes")
+        return line
+
+    def __getattr__(self, name: str):
+        return getattr(self._raw, name)
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: Any  # preview._Server
+    server_version = "catdog-preview"
+    sys_version = ""
+    protocol_version = "HTTP/1.0"  # one request per connection: no idle keep-alive threads
+    default_request_version = "HTTP/1.0"  # so that even the answer to an unparsable line has a status line
+    error_message_format = "%(code)d %(message)s\n"
+    error_content_type = "text/plain; charset=utf-8"
+
+    def setup(self) -> None:
+        self.timeout = self.server.config.client_timeout_s  # applied to the socket by StreamRequestHandler.setup
+        super().setup()
+        self.rfile = HeadLimit(self.rfile, HEAD_BYTES)
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except http.client.LineTooLong:  # the request line alone is longer than HEAD_BYTES
+            self.command, self.request_version, self.requestline, self.close_connection = "", "HTTP/1.0", "", True
+            self.send_error(414)
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if len(self.requestline.split()) != 3:  # HTTP/0.9 ("GET /"): no headers, so no token; nothing here speaks it
+            self.send_error(400, "a request line is METHOD PATH HTTP/1.x")
+            return False
+        return True
+
+    def __getattr__(self, name: str):
+        if name.startswith("do_"):  # every method reaches _respond, which answers 405 to all but GET and HEAD
+            return self._respond
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # A request we cannot parse (a bad version, an unknown method) is the client's fault: 400, never 5xx.
+        super().send_error(400 if code >= 500 and code != 503 else code, message, None)
+
+    def end_headers(self) -> None:
+        for name, value in SECURITY_HEADERS.items():
+            self.send_header(name, value)
+        super().end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the library never prints; the camera's own lines stay readable
+
+    def log_request(self, code: Any = "-", size: Any = "-") -> None:
+        pass
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _text(self, status: int, line: str, headers: dict[str, str] | None = None) -> None:
+        self._send(status, f"{status} {line}\n".encode(), "text/plain; charset=utf-8", headers)
+
+    def _json(self, record: Any) -> None:
+        self._send(200, json.dumps(record).encode(), "application/json")
+
+    def _respond(self) -> None:
+        config, live = self.server.config, self.server.live
+        request = parse_request(self.command, self.path)
+        if not authorized(config.token, request, self.headers.get("Authorization"), self.headers.get("Cookie")):
+            self._text(401, "this camera needs its token: open /?token=TOKEN, or send Authorization: Bearer TOKEN",
+                       {"WWW-Authenticate": 'Bearer realm="catdog"'})
+        elif config.token is None and not host_allowed(self.headers.get("Host")):
+            self._text(403, "without a token the preview answers only to localhost or 127.0.0.1")
+        elif request.route is None:
+            self._text(request.status, request.reason, {"Allow": "GET, HEAD"} if request.status == 405 else None)
+        elif request.token is not None and request.route == "page":  # keep the token in a cookie, not the address bar
+            self._send(303, b"", "text/plain", {
+                "Location": "/", "Set-Cookie": f"{COOKIE}={config.token}; Path=/; HttpOnly; SameSite=Strict"})
+        elif request.route == "page":
+            self._send(200, self.server.page, "text/html; charset=utf-8")
+        elif request.route == "script":
+            self._send(200, SCRIPT.encode(), "text/javascript; charset=utf-8")
+        elif request.route == "state":
+            self._json(live.state())
+        elif request.route == "events":
+            self._json({"events": live.events_after(request.after)})
+        elif request.route == "health":
+            self._json({"status": "ok", "frames": live.state()["frames"]})
+        elif request.route == "snapshot":
+            data = live.snapshot_jpeg()
+            if data is None:
+                self._text(503, "no frame yet; try again in a moment", {"Retry-After": "1"})
+            else:
+                self._send(200, data, "image/jpeg")
+        elif request.route == "event-snapshot":
+            path = live.event_snapshot(request.event_id)
+            if path is None:
+                self._text(404, "no snapshot for that event (only the last events' snapshots, with --save-dir)")
+            else:
+                self._send(200, path.read_bytes(), "image/jpeg")
+        elif request.route == "stream":
+            self._stream()
+        else:
+            self._live_events()
+
+    def _start_stream(self, content_type: str) -> bool:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.end_headers()
+        if isinstance(self.connection, socket.socket):  # a small send buffer: a stalled viewer is found in seconds
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SEND_BUFFER)
+        return self.command != "HEAD"
+
+    def _stream(self) -> None:
+        """MJPEG: each part is sent whole with the next boundary, so browsers show it at once."""
+        live = self.server.live
+        if not self._start_stream("multipart/x-mixed-replace; boundary=frame"):
+            return
+        self.wfile.write(b"--frame\r\n")
+        seen = 0
+        with live.watching():
+            while not live.closed.is_set():
+                newest = live.next_jpeg(seen, timeout=1.0)
+                if newest is not None:
+                    seen, jpeg = newest
+                    self.wfile.write(b"Content-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%b\r\n--frame\r\n"
+                                     % (len(jpeg), jpeg))
+
+    def _live_events(self) -> None:
+        """Server-sent events: "label" for each new event (id: resumes after a reconnect), "state" twice a second."""
+        live = self.server.live
+        if not self._start_stream("text/event-stream"):
+            return
+        resume = self.headers.get("Last-Event-ID", "")
+        last = int(resume) if AFTER.fullmatch(resume) else 0
+        self.wfile.write(b"retry: 2000\n\n")
+        while not live.closed.is_set():
+            for event in live.events_after(last):
+                last = event["id"]
+                self.wfile.write(f"id: {last}\nevent: label\ndata: {json.dumps(event)}\n\n".encode())
+            self.wfile.write(f"event: state\ndata: {json.dumps(live.state())}\n\n".encode())
+            live.wait_for_event(last, STATE_EVERY_S)
+
+
+def answer(server: Any, data: bytes) -> bytes:
+    """Run one request's raw bytes through the handler without a socket and return what it wrote: the fuzz harness
+    and the property tests drive the real parsing this way (a stream ends at once once server.live is closed)."""
+    handler = Handler.__new__(Handler)
+    handler.server, handler.client_address, handler.request, handler.connection = server, ("127.0.0.1", 0), None, None
+    handler.rfile, handler.wfile = HeadLimit(io.BytesIO(data), HEAD_BYTES), io.BytesIO()
+    handler.handle()
+    return handler.wfile.getvalue()
