@@ -58,10 +58,10 @@ class MqttTarget:
         if parts.scheme != "mqtt" or not parts.hostname:
             raise SinkSetupError(f"--mqtt {url!r}: not an mqtt:// URL with a host; {hint}")
         topic = unquote(parts.path[1:])
-        if not topic or parts.query or parts.fragment:
-            raise SinkSetupError(f"--mqtt {url!r}: no topic after the host (or a ?query or #fragment); {hint}")
-        if "+" in topic or "#" in topic or "\x00" in topic or len(topic.encode()) > 65535:
+        if "#" in url or "+" in topic or "\x00" in topic:  # urlsplit would take a raw "#" for a fragment
             raise SinkSetupError(f"--mqtt {url!r}: a topic to publish to has no + or # wildcards; {hint}")
+        if not topic or "?" in url or len(topic.encode()) > 65535:
+            raise SinkSetupError(f"--mqtt {url!r}: no topic after the host (or a ?query); {hint}")
         username = unquote(parts.username) if parts.username is not None else None
         password = unquote(parts.password) if parts.password is not None else None
         return cls(parts.hostname, port, topic, username, password)
@@ -202,7 +202,7 @@ class MqttTransport:
         if self._client is not None:
             rc = self._client.loop(timeout=0)
             if rc != self._mqtt.MQTT_ERR_SUCCESS:
-                self._fail(self._client, f"connection lost ({self._mqtt.error_string(rc)})")
+                self._fail(self._client, self._lost(rc))
 
     def close(self, timeout: float) -> None:
         """Say "offline" (discovery) and disconnect cleanly; a broken connection is just dropped."""
@@ -234,7 +234,12 @@ class MqttTransport:
             self._fail(client, f"{missing} from the broker in time")
         rc = client.loop(timeout=min(_POLL_S, remaining))
         if rc != self._mqtt.MQTT_ERR_SUCCESS:
-            self._fail(client, f"connection lost ({self._mqtt.error_string(rc)})")
+            self._fail(client, self._lost(rc))
+
+    def _lost(self, rc) -> str:
+        if rc == self._mqtt.MQTT_ERR_CONN_LOST:
+            return "the connection was lost"
+        return f"the connection failed ({self._mqtt.error_string(rc).rstrip('.')})"
 
     def _fail(self, client, reason: str) -> None:
         self._drop(client)
