@@ -8,7 +8,9 @@ from ._tf import import_tensorflow
 from .config import Arch
 
 
-def build_model(arch: Arch, input_shape: tuple[int, int, int], n_classes: int, seed: int = 1337) -> Any:
+def build_model(
+    arch: Arch, input_shape: tuple[int, int, int], n_classes: int, seed: int = 1337, synchronized: bool = False
+) -> Any:
     """Build an uncompiled Keras model.
 
     Args:
@@ -16,6 +18,9 @@ def build_model(arch: Arch, input_shape: tuple[int, int, int], n_classes: int, s
         input_shape: (height, width, channels) of raw 0..255 pixels.
         n_classes: 2 gives one sigmoid output (probability of class 1); more give a softmax.
         seed: weight initialisation seed.
+        synchronized: batch norm computes each step's statistics over the global batch, across replicas
+            (fit under a strategy with more than one): every replica then keeps the same moving statistics.
+            The layers are otherwise the same (the saved model is rebuilt without it).
 
     Returns:
         keras.Model, input float32 (N, H, W, C) 0..255, output (N, 1) sigmoid or (N, n_classes) softmax.
@@ -24,7 +29,7 @@ def build_model(arch: Arch, input_shape: tuple[int, int, int], n_classes: int, s
     keras.utils.set_random_seed(seed)
     if arch is Arch.seed:
         return _seed(keras, input_shape, n_classes)
-    return _compact(keras, input_shape, n_classes)
+    return _compact(keras, input_shape, n_classes, synchronized)
 
 
 def _head(keras: Any, x: Any, n_classes: int) -> Any:
@@ -45,7 +50,7 @@ def _seed(keras: Any, input_shape: tuple[int, int, int], n_classes: int) -> Any:
     return keras.Model(inputs, _head(keras, x, n_classes), name="seed")
 
 
-def _compact(keras: Any, input_shape: tuple[int, int, int], n_classes: int) -> Any:
+def _compact(keras: Any, input_shape: tuple[int, int, int], n_classes: int, synchronized: bool = False) -> Any:
     """A small CNN for the edge, shaped by what trains fast on a 2-core CPU: plain 3x3 convolutions
     where channels are few (they run several times faster per multiply-add than depthwise ones),
     depthwise-separable blocks where channels are many (a plain 3x3 there would blow the size
@@ -56,12 +61,12 @@ def _compact(keras: Any, input_shape: tuple[int, int, int], n_classes: int) -> A
 
     def conv(x: Any, filters: int, kernel: int = 3, strides: int = 1) -> Any:
         x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization(momentum=0.9)(x)
+        x = layers.BatchNormalization(momentum=0.9, synchronized=synchronized)(x)
         return layers.ReLU()(x)
 
     def separable(x: Any, filters: int) -> Any:
         x = layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization(momentum=0.9)(x)
+        x = layers.BatchNormalization(momentum=0.9, synchronized=synchronized)(x)
         x = layers.ReLU()(x)
         return conv(x, filters, kernel=1)
 

@@ -145,7 +145,8 @@ def fit(
     ckpt = checkpoint_dir_for(out)
     keras.utils.set_random_seed(config.seed)
     with placement.strategy.scope(), precision(config.mixed_precision):
-        model = build_model(config.arch, _training_input_shape(config, contract), n_classes, config.seed)
+        model = build_model(config.arch, _training_input_shape(config, contract), n_classes, config.seed,
+                            synchronized=placement.replicas > 1)
         steps_per_epoch = -(-len(train.labels) // config.batch_size)
         # Cosine decay over the whole run: large steps early, fine ones at the end; no noisy plateau logic.
         schedule = keras.optimizers.schedules.CosineDecay(

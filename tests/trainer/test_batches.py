@@ -38,3 +38,17 @@ def test_training_batches_come_at_the_phase_size_augmented_or_not(data_dir):
     plain = next(iter(training_batches(photos, 2, 10, seed=3, out_hw=(TINY_SIZE, TINY_SIZE), augment=False)))[0]
     assert sorted(plain.numpy().reshape(10, -1).sum(axis=1).tolist()) == sorted(
         photos.images.astype(np.float32).reshape(10, -1).sum(axis=1).tolist())  # full size, no augmentation: as decoded
+
+
+def test_shards_split_each_epoch_evenly_and_disjointly(data_dir):
+    """Synchronous workers must run the same number of steps: each shard gets n // count photos."""
+    from catdog.trainer.distribute import Shard
+
+    photos = load_photos(per_class_sample(scan_folder(data_dir / "val"), 5, seed=1), (32, 32))  # 10 photos
+    sums = photos.images.astype(np.float32).reshape(10, -1).sum(axis=1)
+    seen = []
+    for index in range(3):
+        found = list(batches(photos, 2, 2, shuffle_seed=4, shard=Shard(3, index)))
+        assert [b.shape[0] for b, _ in found] == [2, 1]  # 3 photos each: 10 cut to 9
+        seen += [float(s) for b, _ in found for s in b.numpy().reshape(b.shape[0], -1).sum(axis=1)]
+    assert len(set(seen)) == 9 and set(seen) <= set(sums.tolist())  # disjoint, all from the set

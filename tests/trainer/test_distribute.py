@@ -1,0 +1,155 @@
+"""--distribute: TF_CONFIG and the chief, mirrored on a CPU-only machine, and two real workers over loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from catdog.edge.contract import ModelContract
+from catdog.edge.preprocess import prepare
+from catdog.trainer.cli import app
+from catdog.trainer.config import Distribute
+from catdog.trainer.distribute import is_chief
+from catdog.trainer.errors import DistributeError
+from tests.trainer.conftest import TINY_SIZE, copy_photos
+
+runner = CliRunner()
+#: Longest the two-worker test lets its processes run before it kills both and fails.
+WORKERS_DEADLINE_S = 300
+
+
+def _tf_config(ports: list[int], index: int, task_type: str = "worker") -> str:
+    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": task_type, "index": index}})
+
+
+def test_the_chief_comes_from_tf_config(monkeypatch):
+    assert is_chief(None) and is_chief(Distribute.mirrored)  # one process: it writes
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(DistributeError, match="reads the cluster from TF_CONFIG, which is not set"):
+        is_chief(Distribute.multi_worker)
+    monkeypatch.setenv("TF_CONFIG", _tf_config([1, 2], 0))
+    assert is_chief(Distribute.multi_worker)
+    monkeypatch.setenv("TF_CONFIG", _tf_config([1, 2], 1))
+    assert not is_chief(Distribute.multi_worker)
+    cluster = {"chief": ["a:1"], "worker": ["b:1"]}
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}}))
+    assert not is_chief(Distribute.multi_worker)  # with a chief task, worker 0 is not it
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(DistributeError, match="TF_CONFIG is not valid"):
+        is_chief(Distribute.multi_worker)
+
+
+def test_multi_worker_without_tf_config_is_one_line_before_any_photo_is_read(monkeypatch, tmp_path):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    out = tmp_path / "m.keras"
+    result = runner.invoke(app, ["fit", str(tmp_path / "no-photos"), "--out", str(out), "--distribute", "multi-worker"])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "TF_CONFIG" in result.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_mirrored_on_a_cpu_only_machine_is_one_replica_and_says_so(data_dir, tmp_path):
+    train = copy_photos(data_dir, tmp_path / "train", 10)
+    val = copy_photos(data_dir, tmp_path / "val", 4, split="val")
+    out = tmp_path / "m.keras"
+    result = runner.invoke(app, ["fit", str(train), "--val", str(val), "--out", str(out), "--epochs", "1",
+                                 "--image-size", str(TINY_SIZE), "--batch-size", "20", "--distribute", "mirrored"])
+    assert result.exit_code == 0, result.output
+    assert "--distribute mirrored: TensorFlow sees no GPU, so this trains as one replica on the CPU" in result.stderr
+    training = ModelContract.load(out.with_suffix(".json")).training
+    assert training["distribute"] == {"strategy": "mirrored", "replicas": 1, "workers": 1, "global_batch": 20}
+    assert "--distribute mirrored" in training["command"] and training["config"]["distribute"] == "mirrored"
+
+
+WORKER = """
+import json, sys
+from pathlib import Path
+import numpy as np
+from catdog.trainer._tf import import_tensorflow
+from catdog.trainer.config import Distribute, FitConfig, Keep
+from catdog.trainer.train import fit
+
+_, keras = import_tensorflow()
+
+class Final(keras.callbacks.Callback):
+    def on_train_end(self, logs=None):
+        np.savez(sys.argv[2], *self.model.get_weights())
+
+settings = json.loads(sys.argv[1])
+config = FitConfig(**{**settings, **{k: Path(settings[k]) for k in ("data_dir", "val_dir", "out", "cache_dir")},
+                      "image_hw": tuple(settings["image_hw"]), "keep": Keep(settings["keep"]),
+                      "distribute": Distribute(settings["distribute"])})
+result = fit(config, verbose=2, log=lambda m: print(m, file=sys.stderr, flush=True), callbacks=[Final()])
+print(json.dumps({"wrote": result.wrote, "val_photos": result.val_photos, "epochs_run": result.epochs_run}))
+"""
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_over_loopback_train_replicas_and_only_the_chief_writes(data_dir, tmp_path):
+    train = copy_photos(data_dir, tmp_path / "train", 12)
+    val = copy_photos(data_dir, tmp_path / "val", 5, split="val")
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    ports = _free_ports(2)
+    procs, outs = [], []
+    for index in range(2):
+        # Two "machines": each its own --out folder and photo cache; the command is otherwise the same.
+        machine = tmp_path / f"machine{index}"
+        out = machine / "run" / "m.keras"
+        outs.append(out)
+        settings = {"data_dir": str(train), "val_dir": str(val), "out": str(out), "epochs": 1, "image_hw": [32, 32],
+                    "source_size": 32, "batch_size": 8, "keep": "last", "distribute": "multi-worker",
+                    "cache_dir": str(machine / "cache")}
+        env = {**os.environ, "TF_CONFIG": _tf_config(ports, index), "CUDA_VISIBLE_DEVICES": ""}
+        procs.append(subprocess.Popen(
+            [sys.executable, str(script), json.dumps(settings), str(machine / "final-weights.npz")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        ))
+    results = []
+    try:
+        deadline = time.monotonic() + WORKERS_DEADLINE_S
+        for proc in procs:
+            stdout, stderr = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            assert proc.returncode == 0, stderr[-3000:]
+            results.append((json.loads(stdout.splitlines()[-1]), stderr))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    (chief, chief_log), (other, other_log) = results
+    assert chief["wrote"] and not other["wrote"] and chief["epochs_run"] == other["epochs_run"] == 1
+    assert "2 replica(s) on 2 worker(s), global batch 8; worker 0 is the chief" in chief_log
+    assert "worker 1 is not the chief: it writes nothing" in other_log
+    # Only the chief wrote the model, contract and history; the other worker's --out folder stayed empty.
+    assert outs[0].is_file() and outs[0].with_suffix(".json").is_file() and outs[0].with_suffix(".history.json").is_file()
+    assert not outs[1].parent.exists()
+    contract = ModelContract.load(outs[0].with_suffix(".json"))
+    assert contract.training["distribute"] == {"strategy": "multi-worker", "replicas": 2, "workers": 2, "global_batch": 8}
+    # The two workers' final models are replicas: the same predictions on the validation photos.
+    import keras
+
+    chief_model = keras.models.load_model(outs[0], compile=False)
+    other_model = keras.models.clone_model(chief_model)
+    other_weights = np.load(tmp_path / "machine1" / "final-weights.npz")
+    other_model.set_weights([other_weights[f"arr_{i}"] for i in range(len(other_weights.files))])
+    pixels = np.stack([prepare(p, (32, 32), crop=contract.crop) for p in sorted(val.glob("*/*.jpg"))]).astype(np.float32)
+    ours, theirs = chief_model.predict(pixels, verbose=0), other_model.predict(pixels, verbose=0)
+    assert np.abs(ours - theirs).max() < 1e-5
