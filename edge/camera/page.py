@@ -127,7 +127,7 @@ def render_page(info: dict[str, Any], events_kept: int) -> bytes:
         keep=int(events_kept),
         labels=escape(", ".join(str(label) for label in info.get("labels", ()))),
         input=escape(f"{height}x{width} {info.get('color', '')}, resize {info.get('resize', '')}"),
-        crop=escape(f"centre {info.get('crop', 1)} of each side"),
+        crop=escape("the whole frame" if info.get("crop", 1) == 1 else f"the centre {info.get('crop')} of each side"),
         model=escape(str(info.get("model", ""))),
         source=escape(str(info.get("source", ""))),
     ).encode("utf-8")

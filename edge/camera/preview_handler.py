@@ -18,6 +18,9 @@ HEAD_BYTES = 16 * 1024
 #: Bytes the kernel may hold for a stream viewer: a few preview frames, so one that stops reading blocks a write
 #: (and is dropped after the client timeout) instead of the kernel queueing megabytes for it.
 STREAM_SEND_BUFFER = 128 * 1024
+#: The MJPEG stream: BOUNDARY between parts; each JPEG is followed by PART_HEAD (the next part's opening).
+BOUNDARY = "frame"
+PART_HEAD = b"\r\n--frame\r\nContent-Type: image/jpeg\r\n\r\n"
 #: How often a server-sent-events client gets the state when nothing else happens.
 STATE_EVERY_S = 0.5
 SECURITY_HEADERS = {
@@ -164,19 +167,19 @@ class Handler(BaseHTTPRequestHandler):
         return self.command != "HEAD"
 
     def _stream(self) -> None:
-        """MJPEG: each part is sent whole with the next boundary, so browsers show it at once."""
+        """MJPEG. Each JPEG goes out followed by the boundary and the next part's headers: Chromium shows a part
+        only once the next one has begun, so a frame is never held back until the camera sends another."""
         live = self.server.live
-        if not self._start_stream("multipart/x-mixed-replace; boundary=frame"):
+        if not self._start_stream(f"multipart/x-mixed-replace; boundary={BOUNDARY}"):
             return
-        self.wfile.write(b"--frame\r\n")
+        self.wfile.write(PART_HEAD[2:])  # the first boundary has no line break before it
         seen = 0
         with live.watching():
             while not live.closed.is_set():
                 newest = live.next_jpeg(seen, timeout=1.0)
                 if newest is not None:
                     seen, jpeg = newest
-                    self.wfile.write(b"Content-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%b\r\n--frame\r\n"
-                                     % (len(jpeg), jpeg))
+                    self.wfile.write(jpeg + PART_HEAD)
 
     def _live_events(self) -> None:
         """Server-sent events: "label" for each new event (id: resumes after a reconnect), "state" twice a second."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from catdog.edge.camera.frames import SourceConfig
 from catdog.edge.camera.loop import WatchConfig, watch
 from catdog.edge.camera.preview import Preview
+from catdog.edge.camera.preview_handler import BOUNDARY, PART_HEAD
 from catdog.edge.camera.streams import open_stream
 from tests.edge.camera.helpers import PATIENCE_S, HookedClassifier
 
@@ -57,21 +58,28 @@ def status_of(reply: bytes) -> int:
 
 
 class MjpegReader:
-    """An open MJPEG stream: next_part() returns each JPEG as it arrives."""
+    """An open MJPEG stream: next_part() returns each JPEG as it arrives (parts end at the next boundary)."""
 
     def __init__(self, url: str, headers: dict[str, str] | None = None):
         self.response = urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=PATIENCE_S)
-        assert self.response.headers["Content-Type"] == "multipart/x-mixed-replace; boundary=frame"
-        assert self.response.readline() == b"--frame\r\n"
+        assert self.response.headers["Content-Type"] == f"multipart/x-mixed-replace; boundary={BOUNDARY}"
+        self._buffer = b""
+        first = PART_HEAD[2:]
+        while len(self._buffer) < len(first):
+            self._fill()
+        assert self._buffer.startswith(first), self._buffer[:80]
+        self._buffer = self._buffer[len(first):]
+
+    def _fill(self) -> None:
+        chunk = self.response.read1(65536)
+        if not chunk:
+            raise EOFError("the stream ended")
+        self._buffer += chunk
 
     def next_part(self) -> bytes:
-        headers = {}
-        while (line := self.response.readline()) not in (b"\r\n", b""):
-            name, _, value = line.decode().partition(":")
-            headers[name.strip().lower()] = value.strip()
-        assert headers.get("content-type") == "image/jpeg", headers
-        jpeg = self.response.read(int(headers["content-length"]))
-        assert self.response.readline() == b"\r\n" and self.response.readline() == b"--frame\r\n"
+        while (end := self._buffer.find(PART_HEAD)) < 0:
+            self._fill()
+        jpeg, self._buffer = self._buffer[:end], self._buffer[end + len(PART_HEAD):]
         return jpeg
 
     def close(self) -> None:
