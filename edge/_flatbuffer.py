@@ -20,49 +20,68 @@ ALIGN = 16  # Buffer.data is force_align: 16 in the schema
 #: Vector elements a walk may visit per byte of the file (a valid model visits well under one).
 WORK_PER_BYTE = 4
 
+_U16, _U32, _I32, _I64, _U64, _F32 = (struct.Struct(f).unpack_from for f in ("<H", "<I", "<i", "<q", "<Q", "<f"))
+
 
 class Reader:
     """Bounds-checked reads of flatbuffer primitives from a TFLite file."""
 
     def __init__(self, data: bytes, source: str):
         self.data = data
+        self.size = len(data)
         self.source = source
+        self._vtables: dict[int, tuple[int, int]] = {}  # table -> (vtable, its size): at most one per table in the file
         self.work_left = WORK_PER_BYTE * len(data) + 1024
 
     def fail(self, what: str) -> ModelError:
         return ModelError(f"{self.source}: not a valid TFLite flatbuffer ({what}); export it with catdog-train export")
 
-    def _unpack(self, fmt: str, pos: int) -> int:
-        size = struct.calcsize(fmt)
-        if pos < 0 or pos + size > len(self.data):
-            raise self.fail(f"offset {pos} outside the {len(self.data)}-byte file")
-        return struct.unpack_from(fmt, self.data, pos)[0]
+    def _outside(self, pos: int) -> ModelError:
+        return self.fail(f"offset {pos} outside the {self.size}-byte file")
 
+    # One struct.Struct per primitive and one call per read: a model check makes tens of thousands.
     def u8(self, pos: int) -> int:
-        return self._unpack("<B", pos)
+        if pos < 0 or pos + 1 > self.size:
+            raise self._outside(pos)
+        return self.data[pos]
 
     def u16(self, pos: int) -> int:
-        return self._unpack("<H", pos)
+        if pos < 0 or pos + 2 > self.size:
+            raise self._outside(pos)
+        return _U16(self.data, pos)[0]
 
     def u32(self, pos: int) -> int:
-        return self._unpack("<I", pos)
+        if pos < 0 or pos + 4 > self.size:
+            raise self._outside(pos)
+        return _U32(self.data, pos)[0]
 
     def i32(self, pos: int) -> int:
-        return self._unpack("<i", pos)
+        if pos < 0 or pos + 4 > self.size:
+            raise self._outside(pos)
+        return _I32(self.data, pos)[0]
 
     def i64(self, pos: int) -> int:
-        return self._unpack("<q", pos)
+        if pos < 0 or pos + 8 > self.size:
+            raise self._outside(pos)
+        return _I64(self.data, pos)[0]
 
     def u64(self, pos: int) -> int:
-        return self._unpack("<Q", pos)
+        if pos < 0 or pos + 8 > self.size:
+            raise self._outside(pos)
+        return _U64(self.data, pos)[0]
 
     def f32(self, pos: int) -> float:
-        return self._unpack("<f", pos)
+        if pos < 0 or pos + 4 > self.size:
+            raise self._outside(pos)
+        return _F32(self.data, pos)[0]
 
     def field_pos(self, table: int, field: int) -> int | None:
         """Absolute position of a table field, None when the field is absent (default)."""
-        vtable = table - self.i32(table)
-        vtable_size = self.u16(vtable)
+        known = self._vtables.get(table)
+        if known is None:
+            vtable = table - self.i32(table)
+            known = self._vtables[table] = (vtable, self.u16(vtable))
+        vtable, vtable_size = known
         slot = 4 + 2 * field
         if slot + 2 > vtable_size:
             return None
@@ -78,7 +97,7 @@ class Reader:
         table = self.deref(pos)
         vtable = table - self.i32(table)
         vtable_size, table_size = self.u16(vtable), self.u16(vtable + 2)
-        if vtable_size < 4 or vtable + vtable_size > len(self.data) or table + max(table_size, 4) > len(self.data):
+        if vtable_size < 4 or vtable + vtable_size > self.size or table + max(table_size, 4) > self.size:
             raise self.fail(f"a table at {table} runs past the end of the file")
         return table
 
@@ -96,7 +115,7 @@ class Reader:
             return range(0)
         start = self.deref(pos)
         length = self.u32(start)
-        if start + 4 + width * length > len(self.data):
+        if start + 4 + width * length > self.size:
             raise self.fail("vector runs past the end of the file")
         self._charge(length)
         return range(start + 4, start + 4 + width * length, width)
@@ -116,7 +135,7 @@ class Reader:
         """(start, length) of the string or ubyte vector whose uoffset is at pos, without copying it."""
         start = self.deref(pos)
         length = self.u32(start)
-        if start + 4 + length > len(self.data):
+        if start + 4 + length > self.size:
             raise self.fail("string runs past the end of the file")
         return start + 4, length
 
