@@ -88,7 +88,7 @@ def test_in_order_then_exactly_once_across_a_broker_restart(broker, tmp_path):
 
         # Stop the broker between events: every event so far acknowledged (the spool empty), and the
         # subscriber's acknowledgements processed, so nothing is in flight on either side.
-        assert sink.spool.wait(0) is False
+        assert wait_for(lambda: len(sink.spool) == 0)
         subscriber.sync()
         broker.stop()
         for n in range(5, 15):
