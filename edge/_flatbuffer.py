@@ -30,7 +30,9 @@ class Reader:
         self.data = data
         self.size = len(data)
         self.source = source
-        self._vtables: dict[int, tuple[int, int]] = {}  # table -> (vtable, its size): at most one per table in the file
+        # Field offsets per vtable and per table, read once: at most one entry per table in the file.
+        self._vtables: dict[int, tuple[int, ...]] = {}
+        self._tables: dict[int, tuple[int, ...]] = {}
         self.work_left = WORK_PER_BYTE * len(data) + 1024
 
     def fail(self, what: str) -> ModelError:
@@ -77,16 +79,22 @@ class Reader:
 
     def field_pos(self, table: int, field: int) -> int | None:
         """Absolute position of a table field, None when the field is absent (default)."""
-        known = self._vtables.get(table)
-        if known is None:
-            vtable = table - self.i32(table)
-            known = self._vtables[table] = (vtable, self.u16(vtable))
-        vtable, vtable_size = known
-        slot = 4 + 2 * field
-        if slot + 2 > vtable_size:
-            return None
-        offset = self.u16(vtable + slot)
+        offsets = self._tables.get(table)
+        if offsets is None:
+            offsets = self._tables[table] = self._field_offsets(table)
+        offset = offsets[field] if field < len(offsets) else 0
         return table + offset if offset else None
+
+    def _field_offsets(self, table: int) -> tuple[int, ...]:
+        """The field offsets of a table's vtable, read once per vtable (tables often share one)."""
+        vtable = table - self.i32(table)
+        offsets = self._vtables.get(vtable)
+        if offsets is None:
+            count = max(self.u16(vtable) - 4, 0) // 2
+            if vtable + 4 + 2 * count > self.size:
+                raise self.fail(f"a vtable at {vtable} runs past the end of the file")
+            offsets = self._vtables[vtable] = struct.unpack_from(f"<{count}H", self.data, vtable + 4)
+        return offsets
 
     def field_count(self, table: int) -> int:
         """How many field slots the table's vtable has."""
