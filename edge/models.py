@@ -49,6 +49,12 @@ def resolve_model(model: str | Path | None = None) -> Path:
     return bundled_models().get(str(model), path)
 
 
+def is_bundled(path: Path) -> bool:
+    """True for a model file shipped inside catdog (installed with the package, like its code), which
+    therefore needs no structural pre-check on each load (tests/edge/test_bundled.py checks them)."""
+    return path.name.startswith("catdog") and path.suffix == ".tflite" and path.resolve().parent == bundled_dir()
+
+
 def default_model_path() -> Path:
     """The model used when none is given: $CATDOG_MODEL, else the default bundled model."""
     return resolve_model(None)

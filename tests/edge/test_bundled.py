@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from catdog.edge import Classifier, bundled_models
 from catdog.edge.contract import contract_for_model
+from catdog.edge.modelcheck import check_model
+from catdog.edge.models import is_bundled
+
+from tests.conftest import copy_model_with_contract
 
 
 def test_the_default_model_is_the_pretrained_one_within_its_budget(bundled_model):
@@ -42,3 +46,25 @@ def test_each_bundled_model_records_a_reproducible_recipe():
     compact = contract_for_model(bundled_models()["compact"]).training
     assert "--keep last" in compact["command"]  # nothing chosen on val/
     assert compact["saved_epoch"] == compact["epochs_run"] == compact["config"]["epochs"]
+
+
+def test_each_bundled_model_passes_the_structural_check_it_skips_at_load(tmp_path):
+    """Loading a bundled model skips check_model (they install with the package, like its code), so each
+    must pass it here; a copy outside the bundled folder is checked on every load."""
+    for name, path in bundled_models().items():
+        assert is_bundled(path), name
+        content = path.read_bytes()
+        check_model(content, contract_for_model(path, content), str(path))
+        copy = tmp_path / path.name
+        copy.write_bytes(content)
+        assert not is_bundled(copy), name
+
+
+def test_a_copy_of_a_bundled_model_is_checked_on_load(tmp_path, bundled_model, monkeypatch):
+    copy = copy_model_with_contract(bundled_model, tmp_path / "catdog.tflite", {})
+    checked = []
+    monkeypatch.setattr("catdog.edge.classify.check_model", lambda content, contract, source: checked.append(source))
+    Classifier.load(bundled_model)
+    assert checked == []
+    Classifier.load(copy)
+    assert checked == [str(copy)]
