@@ -122,7 +122,8 @@ benchmarks: install $(EDGE_VENV)/.installed $(LEGACY_VENV)/.installed runs/seed/
 	$(BIN)/python benchmarks/install_footprint.py
 
 ## make fuzz: a coverage-guided campaign (atheris) of every harness in fuzz/, FUZZ_SECONDS each;
-## corpora grow under fuzz/corpus/<harness>/ (only seed-* files are committed), logs in fuzz/logs/
+## corpora grow under fuzz/corpus/<harness>/ (only seed-* files are committed), logs in fuzz/logs/;
+## a harness's libFuzzer dictionary, if any, is fuzz/<harness>.dict (fuzz_http.dict: HTTP's words)
 FUZZ_SECONDS ?= 600
 fuzz: install
 	$(BIN)/pip install --quiet -e '.[train,edge,camera,dev,pretrained,fuzz]'
@@ -130,7 +131,8 @@ fuzz: install
 	@for harness in fuzz/fuzz_*.py; do \
 	  name=$$(basename $$harness .py); mkdir -p fuzz/corpus/$$name; \
 	  echo "--- $$name: $(FUZZ_SECONDS) s"; \
-	  CATDOG_DATA=$(DATA_ABS) $(BIN)/python $$harness fuzz/corpus/$$name -max_total_time=$(FUZZ_SECONDS) \
+	  dict=; if [ -f fuzz/$$name.dict ]; then dict=-dict=fuzz/$$name.dict; fi; \
+	  CATDOG_DATA=$(DATA_ABS) $(BIN)/python $$harness fuzz/corpus/$$name $$dict -max_total_time=$(FUZZ_SECONDS) \
 	    -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 2>&1 | tee fuzz/logs/$$name.log | tail -15; \
 	done
 

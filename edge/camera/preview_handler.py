@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import re
 import socket
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -18,6 +19,8 @@ HEAD_BYTES = 16 * 1024
 #: Bytes the kernel may hold for a stream viewer: a few preview frames, so one that stops reading blocks a write
 #: (and is dropped after the client timeout) instead of the kernel queueing megabytes for it.
 STREAM_SEND_BUFFER = 128 * 1024
+#: The versions served: HTTP/1.0 and 1.1 (answered as 1.0).
+HTTP_1 = re.compile(r"HTTP/1\.[0-9]")
 #: The MJPEG stream: BOUNDARY between parts; each JPEG is followed by PART_HEAD (the next part's opening).
 BOUNDARY = "frame"
 PART_HEAD = b"\r\n--frame\r\nContent-Type: image/jpeg\r\n\r\n"
@@ -77,7 +80,8 @@ class Handler(BaseHTTPRequestHandler):
     def parse_request(self) -> bool:
         if not super().parse_request():
             return False
-        if len(self.requestline.split()) != 3:  # HTTP/0.9 ("GET /"): no headers, so no token; nothing here speaks it
+        words = self.requestline.split()
+        if len(words) != 3 or not HTTP_1.fullmatch(words[2]):  # HTTP/0.9 has no headers, so no token
             self.send_error(400, "a request line is METHOD PATH HTTP/1.x")
             return False
         return True
@@ -89,6 +93,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # A request we cannot parse (a bad version, an unknown method) is the client's fault: 400, never 5xx.
+        self.request_version = "HTTP/1.0"  # "HTTP/0.9" would make the standard library leave out the status line
         super().send_error(400 if code >= 500 and code != 503 else code, message, None)
 
     def end_headers(self) -> None:
