@@ -266,3 +266,35 @@ def test_undecodable_names_never_crash_a_strict_utf8_terminal_and_round_trip_in_
         if format == "json":
             paths = {os.fsencode(json.loads(line)["path"]) for line in result.stdout.splitlines()}
             assert paths == {bytes(photos) + b"/" + name for name in [*HOSTILE_NAMES, b"\x1b[31mbroken\n.jpg"]}
+
+
+def test_the_entry_point_builds_only_the_command_it_runs(val_photos, capsys, monkeypatch):
+    """run() (the console script) gives typer only the command named on the line, and every command
+    when there is none or an unknown one, so help and suggestions still list them all."""
+    import typer.main
+
+    from catdog.edge.cli import run
+
+    built = []
+    real = typer.main.get_command_from_info
+    def spy(command_info, **options):
+        built.append(command_info.callback.__name__)
+        return real(command_info, **options)
+
+    monkeypatch.setattr(typer.main, "get_command_from_info", spy)
+    every = list(app.registered_commands)
+    photo = val_photos["cat"][0]
+    with pytest.raises(SystemExit) as done:
+        run(["--verbose", "classify", "--format", "json", str(photo)])
+    assert done.value.code == 0 and built == ["classify"]
+    assert json.loads(capsys.readouterr().out)["label"] == "cat"
+    assert app.registered_commands == every  # restored for whoever runs app next
+    built.clear()
+    with pytest.raises(SystemExit) as done:
+        run(["--help"])
+    assert done.value.code == 0 and sorted(built) == ["bench", "camera", "classify", "info"]
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in ("classify", "info", "bench", "camera"))
+    with pytest.raises(SystemExit) as done:
+        run(["clasify", str(photo)])
+    assert done.value.code == 2 and "classify" in capsys.readouterr().err  # click suggests the real name
