@@ -1,0 +1,280 @@
+"""make test-pi: for each emulated target, unpack its root filesystem, install the environments from wheels
+downloaded on the host, run tests/edge and an end-to-end classification inside, and compare with x86."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ElementTree
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import compare, emulation, rootfs, wheels
+from .chroot import Chroot, remove_root, unmount_all
+from .targets import Environment, Target
+
+REPO = Path(__file__).resolve().parent.parent
+CPUINFO = Path(__file__).resolve().parent / "cpuinfo"
+
+
+class Log:
+    """One target's log file; lines also go to the terminal with the target's name in front."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, path: Path, name: str):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.name = name
+        self.file = path.open("w", buffering=1)
+
+    def __call__(self, line: str, echo: bool = False) -> None:
+        self.file.write(line + "\n")
+        if echo:
+            with Log._lock:
+                print(f"[{self.name}] {line}", flush=True)
+
+    def say(self, line: str) -> None:
+        self(line, echo=True)
+
+
+@dataclass
+class EnvResult:
+    """What one environment inside a target did."""
+
+    name: str
+    note: str
+    runtime: str
+    python: str = ""
+    numpy: str = ""
+    runtime_version: str = ""
+    install_s: float = 0.0
+    tests: dict = field(default_factory=dict)
+    """junit counts: tests, passed, failed, errors, skipped; seconds."""
+    e2e: dict = field(default_factory=dict)
+    """The end-to-end comparison with x86 (compare.Agreement fields), seconds."""
+    checks: list = field(default_factory=list)
+    """[name, passed, detail] of the checks written for this environment."""
+
+    @property
+    def ok(self) -> bool:
+        tests_ok = not self.tests or (self.tests.get("failed", 1) == 0 and self.tests.get("errors", 1) == 0)
+        return tests_ok and self.e2e.get("ok", True) and all(passed for _, passed, _ in self.checks)
+
+
+@dataclass
+class TargetResult:
+    name: str
+    title: str
+    qemu_cpu: str
+    rootfs_build_s: float = 0.0
+    unpack_s: float = 0.0
+    total_s: float = 0.0
+    environments: list = field(default_factory=list)
+    checks: list = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return (not self.error and all(e.ok for e in self.environments)
+                and all(passed for _, passed, _ in self.checks))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a run needs from the host."""
+
+    wheel: Path
+    data: Path
+    photos: tuple[str, ...]
+    """Photo paths relative to data (val/cat/cat.4001.jpg, ...) classified end to end."""
+    references: dict
+    """{runtime: {photo_key: record}}: the x86 answers."""
+    scale: float
+    threshold: float
+    cache: Path
+    work: Path
+    ci: bool
+
+
+def cpuinfo_file(target: Target, work: Path) -> Path:
+    """The target's /proc/cpuinfo, one processor block per host core (see pi/cpuinfo/README.md)."""
+    block, _, board = (CPUINFO / target.cpuinfo).read_text().partition("---\n")
+    text = "\n".join(block.replace("{n}", str(n)) for n in range(os.cpu_count() or 1)) + "\n" + board
+    path = work / f"{target.name}.cpuinfo"
+    path.write_text(text)
+    return path
+
+
+def pick_photos(data: Path, count: int) -> list[str]:
+    """A fixed subset of val/: every k-th photo of each label in name order, count in all (0: every photo)."""
+    chosen = []
+    for label in ("cat", "dog"):
+        names = sorted(p.name for p in (data / "val" / label).glob("*.jpg"))
+        if count:
+            step = max(1, len(names) // (count // 2))
+            names = names[::step][: count // 2]
+        chosen += [f"val/{label}/{n}" for n in names]
+    return chosen
+
+
+def junit_counts(path: Path) -> dict:
+    """Counts from pytest's --junitxml report."""
+    suite = ElementTree.parse(path).getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    counts = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
+    failed = [f"{case.get('classname')}::{case.get('name')}" for case in suite.iter("testcase")
+              if case.find("failure") is not None or case.find("error") is not None]
+    return {"tests": counts["tests"], "passed": counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"],
+            "failed": counts["failures"], "errors": counts["errors"], "skipped": counts["skipped"],
+            "failing": failed, "seconds": round(float(suite.get("time", 0)), 1)}
+
+
+def install(chroot: Chroot, env: Environment, wheel_name: str, log: Log) -> None:
+    """Create env's venv and install catdog's wheel (and the rest) offline from /wheels/<env>."""
+    venv = ["python3", "-m", "venv"] + (["--system-site-packages"] if env.system_site_packages else [])
+    check(chroot.run(venv + [env.venv], log=log), f"{env.name}: python3 -m venv")
+    pip = [f"{env.venv}/bin/pip", "install", "--quiet", "--disable-pip-version-check", "--no-cache-dir",
+           "--no-compile", "--no-index", "--find-links", f"/wheels/{env.name}"]
+    if env.requirements or env.no_deps:
+        check(chroot.run(pip + [*env.requirements, *env.no_deps], log=log), f"{env.name}: pip install")
+    spec = f"/dist/{wheel_name}" + (f"[{env.extras}]" if env.extras else "")
+    check(chroot.run(pip + ([] if env.extras else ["--no-deps"]) + [spec], log=log), f"{env.name}: pip install catdog")
+
+
+class StepFailed(Exception):
+    """A set-up step inside a target failed (the log has its output)."""
+
+
+def check(result: subprocess.CompletedProcess, what: str) -> subprocess.CompletedProcess:
+    if result.returncode != 0:
+        raise StepFailed(f"{what} exited {result.returncode}")
+    return result
+
+
+def probe(chroot: Chroot, python: str, code: str) -> str:
+    """What a line of Python prints inside the target (stdout, stripped; the error when it fails)."""
+    result = chroot.run([python, "-c", code])
+    return result.stdout.strip() if result.returncode == 0 else f"error: {result.stderr.strip().splitlines()[-1:]}"
+
+
+def run_environment(chroot: Chroot, target: Target, env: Environment, plan: Plan, log: Log) -> EnvResult:
+    result = EnvResult(name=env.name, note=env.note, runtime=env.runtime)
+    start = time.monotonic()
+    install(chroot, env, plan.wheel.name, log)
+    result.install_s = round(time.monotonic() - start, 1)
+    python = f"{env.venv}/bin/python"
+    result.python = probe(chroot, python, "import platform; print(platform.python_version())")
+    result.numpy = probe(chroot, python, "import numpy; print(numpy.__version__)")
+    module = {"litert": "ai-edge-litert", "tflite-runtime": "tflite-runtime"}[env.runtime]
+    result.runtime_version = probe(chroot, python, f"from importlib.metadata import version; print(version('{module}'))")
+    log.say(f"{env.name}: installed in {result.install_s} s (Python {result.python}, numpy {result.numpy}, "
+            f"{module} {result.runtime_version})")
+
+    if env.system_site_packages and target.arch == "arm64":  # the Pi camera set-up: apt's numpy must stay
+        apt_numpy = probe(chroot, "/usr/bin/python3", "import numpy; print(numpy.__version__, numpy.__file__)")
+        mine = probe(chroot, python, "import numpy; print(numpy.__version__, numpy.__file__)")
+        result.checks.append(["pip kept apt's numpy", mine == apt_numpy, f"apt: {apt_numpy}; venv: {mine}"])
+
+    if env.tests:
+        out = f"/root/out/{env.name}-junit.xml"
+        legacy = next((e for e in target.environments if e.runtime == "tflite-runtime" and e is not env), None)
+        extra = {"CATDOG_LEGACY_EDGE": f"{legacy.venv}/bin/catdog-edge"} if legacy else {}
+        variables = {"CATDOG_INSTALLED": "1", "CATDOG_DATA": "/data", **extra}
+        if plan.ci:
+            variables["CI"] = "true"
+        chroot.run(["mkdir", "-p", "/root/out", f"/root/run-{env.name}"])
+        # cwd outside the read-only repository: hypothesis keeps its database in the working directory.
+        chroot.run([python, "-m", "pytest", "/catdog/tests/edge", "-p", "no:cacheprovider", "-q", "-rfEs",
+                    "--durations=5", f"--junitxml={out}"], cwd=f"/root/run-{env.name}", env=variables, log=log,
+                   timeout=2400)
+        report = chroot.root / out.lstrip("/")
+        result.tests = junit_counts(report) if report.is_file() else {"failed": 1, "errors": 1, "failing": ["no report"]}
+        t = result.tests
+        log.say(f"{env.name}: tests/edge {t.get('passed')} passed, {t.get('failed')} failed, {t.get('errors')} errors, "
+                f"{t.get('skipped')} skipped in {t.get('seconds')} s" + (f": {t['failing']}" if t.get("failing") else ""))
+
+    result.e2e = end_to_end(chroot, env, plan, log)
+    return result
+
+
+def end_to_end(chroot: Chroot, env: Environment, plan: Plan, log: Log) -> dict:
+    """Classify plan.photos inside with env's runtime and compare with the x86 run of the same runtime."""
+    chroot.run(["mkdir", "-p", "/root/out"])
+    listing = chroot.root / "root/out/photos.txt"
+    listing.write_text("".join(f"/data/{p}\n" for p in plan.photos))
+    out = f"/root/out/{env.name}-classify.jsonl"
+    start = time.monotonic()
+    done = chroot.run(["/bin/sh", "-c", f"{env.venv}/bin/catdog-edge classify --format json --runtime {env.runtime} "
+                       f"--workers 2 - < /root/out/photos.txt > {out}"], log=log, timeout=3600)
+    seconds = round(time.monotonic() - start, 1)
+    records = compare.read_records((chroot.root / out.lstrip("/")).read_text())
+    agreement = compare.compare(records, plan.references[env.runtime], plan.scale, plan.threshold)
+    log.say(f"{env.name}: end to end, {len(plan.photos)} photos in {seconds} s emulated: "
+            f"{agreement.summary()} against x86 {env.runtime} (exit {done.returncode})")
+    return asdict(agreement) | {"agreement": round(agreement.agreement, 4), "ok": agreement.ok and done.returncode == 0,
+                                "seconds": seconds, "exit": done.returncode}
+
+
+def target_checks(chroot: Chroot, target: Target, plan: Plan, log: Log, no_wheels: dict) -> list:
+    """Checks of the target as a whole: its CPU, and for each distribution it has no wheel of, that
+    catdog-edge without a runtime says what to install."""
+    checks = []
+    machine = probe(chroot, "/usr/bin/python3", "import platform; print(platform.machine())")
+    checks.append(["emulated machine", machine == target.machine, f"platform.machine() = {machine}"])
+    for distribution in target.cannot:
+        reason = no_wheels.get(distribution)
+        checks.append([f"PyPI has no {distribution} wheel for {target.machine}", reason is not None, reason or "found one"])
+        # A user whose pip install of [edge] failed, with catdog installed --no-deps and no runtime yet:
+        env = target.environments[0]
+        bare = "/opt/catdog/no-runtime"
+        chroot.run(["python3", "-m", "venv", "--system-site-packages", bare], log=log)
+        chroot.run([f"{bare}/bin/pip", "install", "--quiet", "--disable-pip-version-check", "--no-index",
+                    "--find-links", f"/wheels/{env.name}", "typer>=0.12,<0.25"], log=log)
+        chroot.run([f"{bare}/bin/pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+                    f"/dist/{plan.wheel.name}"], log=log)
+        said = chroot.run([f"{bare}/bin/catdog-edge", "classify", "/data/val/cat/cat.4001.jpg"])
+        message = (said.stderr or "").strip()
+        passed = said.returncode == 2 and "tflite-runtime" in message and len(message.splitlines()) == 1
+        checks.append(["catdog-edge without a runtime says what to install", passed,
+                       f"exit {said.returncode}: {message}"])
+    for name, passed, detail in checks:
+        log.say(f"{'ok  ' if passed else 'FAIL'} {name}: {detail}")
+    return checks
+
+
+def run_target(target: Target, plan: Plan, tarball: Path, wheel_dirs: dict, no_wheels: dict, log: Log) -> TargetResult:
+    result = TargetResult(name=target.name, title=target.title, qemu_cpu=target.qemu_cpu)
+    start = time.monotonic()
+    root = plan.work / target.name / "root"
+    try:
+        remove_root(root)
+        rootfs.unpack(tarball, root)
+        result.unpack_s = round(time.monotonic() - start, 1)
+        binds = {"/catdog": REPO, "/data": plan.data, "/dist": plan.wheel.parent}
+        binds |= {f"/wheels/{env.name}": wheel_dirs[env.name] for env in target.environments}
+        with Chroot(root, binds, cpuinfo_file(target, plan.work), target.qemu_cpu) as chroot:
+            result.checks = target_checks(chroot, target, plan, log, no_wheels)
+            for env in target.environments:
+                try:
+                    result.environments.append(run_environment(chroot, target, env, plan, log))
+                except StepFailed as exc:
+                    log.say(f"FAIL {exc} (see {log.path})")
+                    result.environments.append(EnvResult(name=env.name, note=env.note, runtime=env.runtime,
+                                                         checks=[["set-up", False, str(exc)]]))
+    except Exception as exc:  # Stopped included: the target fails, its mounts are still undone below
+        result.error = f"{type(exc).__name__}: {exc}"
+        log.say(f"FAIL {result.error}")
+    finally:
+        left = unmount_all(root)
+        if left:
+            result.error = result.error or f"left mounted: {left}"
+        elif not os.environ.get("CATDOG_PI_KEEP"):
+            remove_root(root)
+    result.total_s = round(time.monotonic() - start, 1)
+    return result

@@ -1,0 +1,122 @@
+"""The emulated Raspberry Pi targets of make test-pi: what each one installs and runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Where the environments live inside a target's root filesystem.
+VENVS = "/opt/catdog"
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One Python virtual environment inside a target, set up the way a Pi user would."""
+
+    name: str
+    """Short name, also the venv's folder under VENVS ("litert", "legacy", ...)."""
+    requirements: tuple[str, ...]
+    """What pip installs besides catdog's wheel, from wheels downloaded on the host (pip requirement strings)."""
+    no_deps: tuple[str, ...] = ()
+    """Downloaded without their dependencies, which apt provides (system_site_packages)."""
+    extras: str = ""
+    """The wheel's extras ("edge,camera,dev"); empty installs the wheel with --no-deps."""
+    system_site_packages: bool = False
+    """Create the venv with --system-site-packages, so apt's python3-* packages are used."""
+    runtime: str = "litert"
+    """catdog-edge --runtime for the end-to-end run ("litert" or "tflite-runtime")."""
+    tests: bool = True
+    """Run tests/edge in this environment (False: only the checks written for it)."""
+    note: str = ""
+    """What this environment stands for, for the report."""
+
+    @property
+    def venv(self) -> str:
+        return f"{VENVS}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A Raspberry Pi model and OS, emulated with qemu-user in a Debian root filesystem."""
+
+    name: str
+    """Short name, used for logs, work folders and results."""
+    title: str
+    """What it stands for, for people."""
+    suite: str
+    """Debian suite (Raspberry Pi OS is built on it): bookworm, trixie."""
+    arch: str
+    """Debian architecture: arm64 or armhf."""
+    python: str
+    """The suite's python3 version, "3.11": wheels are downloaded for it."""
+    qemu_cpu: str
+    """QEMU_CPU for every process: qemu's default "max" CPU gives wrong int8 results in LiteRT."""
+    cpuinfo: str
+    """File in pi/cpuinfo/ bound over /proc/cpuinfo (XNNPACK's CPU detection crashes on the host's)."""
+    apt: tuple[str, ...]
+    """Debian packages in the root filesystem (mmdebstrap --include)."""
+    environments: tuple[Environment, ...]
+    cannot: tuple[str, ...] = field(default=())
+    """Distributions that have no wheel for this target: the run proves that, and that catdog-edge
+    tells such a user what to install instead."""
+
+    @property
+    def machine(self) -> str:
+        """The wheel platform's machine name (aarch64, armv7l)."""
+        return {"arm64": "aarch64", "armhf": "armv7l"}[self.arch]
+
+    @property
+    def qemu(self) -> str:
+        """The binfmt_misc entry that runs this architecture."""
+        return {"arm64": "qemu-aarch64", "armhf": "qemu-arm"}[self.arch]
+
+
+DEV = ("pytest>=8", "hypothesis>=6.100")
+LEGACY = ("numpy<2", "tflite-runtime==2.14.*", "pillow", "typer>=0.12,<0.25")
+
+TARGETS = (
+    Target(
+        name="pi4-bookworm-arm64",
+        title="Raspberry Pi 4, 64-bit Pi OS bookworm",
+        suite="bookworm", arch="arm64", python="3.11", qemu_cpu="cortex-a72", cpuinfo="pi4-arm64.txt",
+        apt=("python3", "python3-venv", "python3-numpy"),
+        environments=(
+            Environment("litert", DEV, extras="edge,camera,dev", note="the README's install line"),
+            Environment("legacy", LEGACY + DEV, runtime="tflite-runtime",
+                        note="older Pi OS: tflite-runtime 2.14, numpy < 2"),
+            Environment("camera", (), extras="edge", system_site_packages=True, tests=False,
+                        note="Pi camera set-up: --system-site-packages with apt's python3-numpy"),
+        ),
+    ),
+    Target(
+        name="pi5-trixie-arm64",
+        title="Raspberry Pi 5, Pi OS trixie",
+        suite="trixie", arch="arm64", python="3.13", qemu_cpu="cortex-a76", cpuinfo="pi5-arm64.txt",
+        apt=("python3", "python3-venv"),
+        environments=(Environment("litert", DEV, extras="edge,camera,dev", note="the README's install line"),),
+    ),
+    Target(
+        name="pi3-bookworm-armhf",
+        title="Raspberry Pi 3 / Zero 2, 32-bit Pi OS bookworm",
+        # qemu-arm offers no Cortex-A53; cortex-a7 has the same ARMv7-A + NEON-VFPv4 the armv7l wheels use.
+        suite="bookworm", arch="armhf", python="3.11", qemu_cpu="cortex-a7", cpuinfo="pi3-armhf.txt",
+        apt=("python3", "python3-venv", "python3-numpy", "python3-pil"),
+        environments=(
+            Environment("legacy", ("typer>=0.12,<0.25",) + DEV, no_deps=("tflite-runtime==2.14.*",),
+                        system_site_packages=True,
+                        runtime="tflite-runtime", note="tflite-runtime 2.14, apt's numpy and Pillow"),
+        ),
+        cannot=("ai-edge-litert",),
+    ),
+)
+
+
+def target_named(name: str) -> Target:
+    """The target called name.
+
+    Raises:
+        KeyError: no such target (the message lists them).
+    """
+    for target in TARGETS:
+        if target.name == name:
+            return target
+    raise KeyError(f"no Pi target {name!r}; there are {', '.join(t.name for t in TARGETS)}")
