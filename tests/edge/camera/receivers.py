@@ -7,6 +7,7 @@ Every wait is for a condition, bounded by PATIENCE_S; nothing sleeps and hopes.
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import shutil
 import socket
@@ -17,9 +18,26 @@ from pathlib import Path
 
 import pytest
 
+from catdog.edge.camera import SinkConfig
 from tests.edge.camera.helpers import PATIENCE_S, wait_for
 
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
+
+
+def label(n: int) -> dict:
+    """A label event as the camera loop emits it (LabelEvent.to_dict()), numbered by its frame."""
+    return {"event": "label", "frame": n, "t": n / 10, "label": "cat" if n % 2 else "dog", "confidence": 0.9}
+
+
+def encoded(record: dict) -> bytes:
+    """An event as a sink sends it: the JSON line the camera prints."""
+    return json.dumps(record, ensure_ascii=True).encode()
+
+
+def fast(tmp_path: Path, **fields) -> SinkConfig:
+    """A SinkConfig spooling under tmp_path, with retry waits short enough for a test (the defaults are 0.5 s
+    doubling to 30 s)."""
+    return SinkConfig(spool=tmp_path / "spool", retry_s=0.05, retry_max_s=0.5, **fields)
 
 
 def free_port() -> int:
@@ -95,15 +113,15 @@ class Receiver:
                 if owner.hold is not None:
                     owner.hold.wait(PATIENCE_S)
                 status = owner.status
+                with owner.changed:  # recorded before the answer goes out: the sender waits for it to send the next
+                    owner.attempts.append((int(self.headers.get("X-Catdog-Seq", -1)), body, status))
+                    owner.headers.append(dict(self.headers))
+                    owner.changed.notify_all()
                 self.send_response(status)
                 if 300 <= status < 400:
                     self.send_header("Location", "/elsewhere")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
-                with owner.changed:
-                    owner.attempts.append((int(self.headers.get("X-Catdog-Seq", -1)), body, status))
-                    owner.headers.append(dict(self.headers))
-                    owner.changed.notify_all()
 
             def log_message(self, *args) -> None:
                 pass

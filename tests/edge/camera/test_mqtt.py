@@ -9,22 +9,14 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from catdog.edge.camera import SinkConfig, open_sinks
+from catdog.edge.camera import open_sinks
 from catdog.edge.camera.mqtt import MqttTarget, check_discovery_name, discovery_config
 from catdog.edge.cli import app
 from catdog.edge.errors import SinkSetupError
 from tests.edge.camera.helpers import RUN, cat_dog_cat, wait_for, write_folder
-from tests.edge.camera.receivers import Mosquitto, Subscriber, require_paho
+from tests.edge.camera.receivers import Mosquitto, Subscriber, encoded, fast, label, require_paho
 
 TOPIC = "catdog/door"
-
-
-def label(n: int) -> dict:
-    return {"event": "label", "frame": n, "t": n / 10, "label": "cat" if n % 2 else "dog", "confidence": 0.9}
-
-
-def encoded(record: dict) -> bytes:
-    return json.dumps(record, ensure_ascii=True).encode()
 
 
 @pytest.fixture
@@ -33,11 +25,6 @@ def broker(tmp_path):
     mosquitto = Mosquitto(tmp_path / "broker").start()
     yield mosquitto
     mosquitto.stop()
-
-
-def fast(tmp_path, **fields) -> SinkConfig:
-    """Retry waits short enough for a test (the defaults are 0.5 s doubling to 30 s)."""
-    return SinkConfig(spool=tmp_path / "spool", retry_s=0.05, retry_max_s=0.5, **fields)
 
 
 def test_mqtt_url_parsing():

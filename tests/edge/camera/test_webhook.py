@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-import select
+import queue
 import signal
 import subprocess
 import sys
@@ -23,20 +23,7 @@ from catdog.edge.cli import app
 from catdog.edge.errors import SinkSetupError
 from tests.conftest import ROOT
 from tests.edge.camera.helpers import PATIENCE_S, cat_dog_cat, wait_for, write_folder
-from tests.edge.camera.receivers import Receiver
-
-
-def label(n: int) -> dict:
-    return {"event": "label", "frame": n, "t": n / 10, "label": "cat" if n % 2 else "dog", "confidence": 0.9}
-
-
-def encoded(record: dict) -> bytes:
-    return json.dumps(record, ensure_ascii=True).encode()
-
-
-def fast(tmp_path, **fields) -> SinkConfig:
-    """Retry waits short enough for a test (the defaults are 0.5 s doubling to 30 s)."""
-    return SinkConfig(spool=tmp_path / "spool", retry_s=0.05, retry_max_s=0.5, **fields)
+from tests.edge.camera.receivers import Receiver, encoded, fast, label
 
 
 @pytest.fixture
@@ -94,7 +81,8 @@ def test_500_then_gone_then_back_every_event_once_in_order(receiver, tmp_path):
 def test_a_hung_receiver_never_holds_up_the_camera(receiver, tmp_path):
     receiver.hold = threading.Event()  # every request waits here until released
     receiver.start()
-    sinks = open_sinks(fast(tmp_path, webhook=receiver.url), print)
+    # A delivery may wait as long as the test does: one that timed out would be sent again (at least once).
+    sinks = open_sinks(fast(tmp_path, webhook=receiver.url, send_timeout_s=2 * PATIENCE_S), print)
     (sink,) = sinks.sinks
     try:
         for n in range(50):
@@ -138,22 +126,59 @@ def test_full_spool_drops_the_oldest_with_a_warning(receiver, tmp_path):
     assert receiver.accepted == [encoded(label(n)) for n in (2, 3, 4)]
 
 
-def _camera(*args: str) -> subprocess.Popen:
-    """catdog-edge camera as a real process: the console script of this environment when installed."""
-    script = Path(sys.executable).with_name("catdog-edge")
-    command = [str(script)] if script.exists() else [sys.executable, "-c", "from catdog.edge.cli import app; app()"]
-    return subprocess.Popen([*command, "camera", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+class _Camera:
+    """catdog-edge camera as a real process (the console script of this environment when installed), its stdout
+    lines collected by a thread so a test can wait for each one."""
 
+    def __init__(self, *args: str):
+        script = Path(sys.executable).with_name("catdog-edge")
+        command = [str(script)] if script.exists() else [sys.executable, "-c", "from catdog.edge.cli import app; app()"]
+        self.proc = subprocess.Popen([*command, "camera", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.out: queue.Queue[str | None] = queue.Queue()
+        self.err: list[str] = []
+        threading.Thread(target=self._read, args=(self.proc.stdout, self.out.put), daemon=True).start()
+        keep = self.err.append
+        self._stderr = threading.Thread(target=self._read, args=(self.proc.stderr, lambda line: line and keep(line)),
+                                        daemon=True)
+        self._stderr.start()
 
-def _lines(proc: subprocess.Popen, n: int) -> list[str]:
-    """The first n lines the process prints, each waited for at most PATIENCE_S."""
-    lines = []
-    while len(lines) < n:
-        ready, _, _ = select.select([proc.stdout], [], [], PATIENCE_S)
-        assert ready, f"no line {len(lines) + 1} from the camera"
-        lines.append(proc.stdout.readline().rstrip("\n"))
-    return lines
+    @staticmethod
+    def _read(stream, put) -> None:
+        for line in stream:
+            put(line.rstrip("\n"))
+        put(None)
+
+    def lines(self, n: int) -> list[str]:
+        """The next n lines it prints, each waited for at most PATIENCE_S."""
+        lines = []
+        for _ in range(n):
+            try:
+                line = self.out.get(timeout=PATIENCE_S)
+            except queue.Empty:
+                raise AssertionError(f"no line {len(lines) + 1} from the camera within {PATIENCE_S} s") from None
+            assert line is not None, f"the camera ended: {self.err}"
+            lines.append(line)
+        return lines
+
+    def rest(self) -> list[str]:
+        """Every line still to come, up to the end of its output."""
+        lines = []
+        while (line := self.out.get(timeout=PATIENCE_S)) is not None:
+            lines.append(line)
+        return lines
+
+    def end(self, sig: int) -> int:
+        """Send sig, wait for the exit; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(PATIENCE_S)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self._stderr.join(PATIENCE_S)
 
 
 def test_killed_camera_delivers_its_spool_on_the_next_start(receiver, bundled_model, confident_frames, tmp_path):
@@ -164,34 +189,28 @@ def test_killed_camera_delivers_its_spool_on_the_next_start(receiver, bundled_mo
         os.symlink(folder / "frame0003.png", folder / f"frame{i:04d}.png")
     spool = tmp_path / "spool"
     common = ["-m", str(bundled_model), "-f", "json", "--smooth", "1", "--webhook", receiver.url, "--spool", str(spool)]
-    first = _camera("-s", str(folder), *common)
+    first = _Camera("-s", str(folder), *common)
     try:
-        printed = _lines(first, 4)
+        printed = first.lines(4)
         assert [json.loads(line)["label"] for line in printed] == ["cat", "dog", "cat", "dog"]
         assert wait_for(lambda: len(list(spool.glob("*/*.event"))) == 4)  # all four durably spooled
-        assert first.poll() is None, "the camera ended before it could be killed"
-        first.send_signal(signal.SIGKILL)
-        first.communicate(timeout=PATIENCE_S)
+        assert first.proc.poll() is None, "the camera ended before it could be killed"
     finally:
-        if first.poll() is None:
-            first.kill()
-            first.communicate()
+        first.end(signal.SIGKILL)
 
     # Run 2, receiver up: the spooled events go first, in order; SIGTERM stops it and the summary still goes.
     receiver.start()
     slow = write_folder(tmp_path / "slow", [confident_frames["cat"][2]] * 3)
-    second = _camera("-s", str(slow), "--realtime", "--fps", "0.1", *common)
+    second = _Camera("-s", str(slow), "--realtime", "--fps", "0.1", *common)
     try:
-        again = _lines(second, 1)
+        again = second.lines(1)
         assert receiver.wait(lambda r: len(r.accepted) == 5)  # 4 from the killed run, then this run's first
-        second.send_signal(signal.SIGTERM)
-        out, err = second.communicate(timeout=PATIENCE_S)
     finally:
-        if second.poll() is None:
-            second.kill()
-            second.communicate()
-    assert second.returncode == 0, err
-    summary = out.splitlines()[-1]
+        code = second.end(signal.SIGTERM)
+    err = "\n".join(second.err)
+    out = second.rest()
+    assert code == 0, err
+    summary = out[-1]
     assert json.loads(summary)["stopped"] == "stopped"
     want = [line.encode() for line in (*printed, *again, summary)]
     assert receiver.accepted == want  # every event once, in order, across the kill
