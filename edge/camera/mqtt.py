@@ -15,7 +15,6 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -94,6 +93,8 @@ def discovery_config(name: str, topic: str) -> tuple[str, dict[str, Any]]:
     own, so it takes its device's, "catdog <name>", and its id is sensor.catdog_<name>
     (default_entity_id says the same to Home Assistant versions that read it).
     """
+    from importlib import metadata
+
     object_id = f"catdog_{name}"
     try:
         version = metadata.version("catdog-toolkit")

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.client
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -56,13 +53,6 @@ class WebhookTarget:
         return "webhook-" + hashlib.sha256(self.url.encode()).hexdigest()[:12]
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect would turn the POST into a GET without the event, and its 2xx would count as delivered."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102 (urllib's hook)
-        return None
-
-
 class WebhookTransport:
     """POSTs one event at a time; send() returns only when the receiver answered 2xx."""
 
@@ -72,7 +62,15 @@ class WebhookTransport:
         self.target = target
         self.label = target.label
         self.key = target.key
-        self._opener = urllib.request.build_opener(_NoRedirects)
+        import urllib.request  # here, not at the top: http.client and ssl cost every camera start ~15 ms
+
+        class NoRedirects(urllib.request.HTTPRedirectHandler):
+            """A redirect would turn the POST into a GET without the event, and its 2xx would count as delivered."""
+
+            def redirect_request(self, req, fp, code, msg, headers, newurl):
+                return None
+
+        self._opener = urllib.request.build_opener(NoRedirects)
         self._headers = {"Content-Type": "application/json", "User-Agent": "catdog-edge"}
         if target.username is not None:
             token = f"{target.username}:{target.password or ''}".encode()
@@ -87,6 +85,10 @@ class WebhookTransport:
         Raises:
             SinkError: no 2xx answer within timeout seconds (refused, unreachable, an error status).
         """
+        import http.client
+        import urllib.error
+        import urllib.request
+
         headers = {**self._headers, "X-Catdog-Seq": str(seq)}
         request = urllib.request.Request(self.target.url, data=payload, headers=headers, method="POST")
         try:
