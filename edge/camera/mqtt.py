@@ -226,8 +226,14 @@ class MqttTransport:
         info = client.publish(topic, payload, qos=1, retain=retain)
         if info.rc != self._mqtt.MQTT_ERR_SUCCESS:
             self._fail(client, f"publish failed ({self._mqtt.error_string(info.rc)})")
-        while not info.is_published():
+        while not self._published(client, info):
             self._loop(client, deadline, "no PUBACK")
+
+    def _published(self, client, info) -> bool:
+        try:
+            return info.is_published()
+        except (RuntimeError, ValueError) as exc:  # paho's way of saying this message will never be acknowledged
+            self._fail(client, f"publish failed ({exc})")
 
     def _loop(self, client, deadline: float, missing: str) -> None:
         remaining = deadline - time.monotonic()

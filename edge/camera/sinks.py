@@ -162,8 +162,13 @@ class Sink:
                 self.spool.remove(record.seq)
                 self.delivered += 1
                 delay = self._config.retry_s
-            except (CatDogError, OSError) as exc:
-                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            except Exception as exc:  # noqa: BLE001 - this thread must outlive any failure, or delivery would stop
+                if isinstance(exc, CatDogError):
+                    reason = str(exc)
+                elif isinstance(exc, OSError) and exc.strerror:
+                    reason = exc.strerror
+                else:
+                    reason = f"{exc.__class__.__name__}: {exc}"
                 self._warn(f"{self.transport.label}: {reason}; {len(self.spool)} event(s) wait in {self.spool.folder}, "
                            f"retrying in {delay:g} s")
                 self._give_up.wait(delay)
