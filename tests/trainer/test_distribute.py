@@ -1,9 +1,11 @@
-"""--distribute: TF_CONFIG and the chief, mirrored on a CPU-only machine, and two real workers over loopback."""
+"""--distribute: TF_CONFIG and the chief, mirrored on a CPU-only machine, and two real workers over loopback
+(one of which dies, and both resume)."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -23,7 +25,7 @@ from catdog.trainer.errors import DistributeError
 from tests.trainer.conftest import TINY_SIZE, copy_photos
 
 runner = CliRunner()
-#: Longest the two-worker test lets its processes run before it kills both and fails.
+#: Longest each of the two-worker test's runs lets its processes live before it kills both and fails.
 WORKERS_DEADLINE_S = 300
 
 
@@ -70,7 +72,7 @@ def test_mirrored_on_a_cpu_only_machine_is_one_replica_and_says_so(data_dir, tmp
 
 
 WORKER = """
-import json, sys
+import json, sys, threading
 from pathlib import Path
 import numpy as np
 from catdog.trainer._tf import import_tensorflow
@@ -78,17 +80,21 @@ from catdog.trainer.config import Distribute, FitConfig, Keep
 from catdog.trainer.train import fit
 
 _, keras = import_tensorflow()
+settings, hold = json.loads(sys.argv[1]), json.loads(sys.argv[3])
 
 class Final(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == hold:  # stands still here, like a worker that died; the test kills it
+            threading.Event().wait()
+
     def on_train_end(self, logs=None):
         np.savez(sys.argv[2], *self.model.get_weights())
 
-settings = json.loads(sys.argv[1])
 config = FitConfig(**{**settings, **{k: Path(settings[k]) for k in ("data_dir", "val_dir", "out", "cache_dir")},
                       "image_hw": tuple(settings["image_hw"]), "keep": Keep(settings["keep"]),
                       "distribute": Distribute(settings["distribute"])})
 result = fit(config, verbose=2, log=lambda m: print(m, file=sys.stderr, flush=True), callbacks=[Final()])
-print(json.dumps({"wrote": result.wrote, "val_photos": result.val_photos, "epochs_run": result.epochs_run}))
+print(json.dumps({"wrote": result.wrote, "epochs_run": result.epochs_run, "resumed_from": result.resumed_from}))
 """
 
 
@@ -102,27 +108,68 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
-def test_two_workers_over_loopback_train_replicas_and_only_the_chief_writes(data_dir, tmp_path):
+def _kill(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+
+def _wait_for_checkpoint(state_path: Path, procs: list[subprocess.Popen], epoch: int) -> dict:
+    """The chief's checkpoint state once it records `epoch` (polled; fails if a worker exits or the deadline passes)."""
+    deadline = time.monotonic() + WORKERS_DEADLINE_S
+    while time.monotonic() < deadline:
+        try:
+            state = json.loads(state_path.read_text())
+            if state["epoch"] >= epoch:
+                return state
+        except (OSError, ValueError):
+            pass  # not written yet (each write is atomic: never half a file)
+        for proc in procs:
+            assert proc.poll() is None, f"a worker exited before the checkpoint: {proc.communicate()[1][-3000:]}"
+        time.sleep(0.05)
+    raise AssertionError(f"no checkpoint of epoch {epoch} at {state_path} within {WORKERS_DEADLINE_S} s")
+
+
+def test_two_workers_train_replicas_only_the_chief_writes_and_both_resume_after_one_dies(data_dir, tmp_path):
     train = copy_photos(data_dir, tmp_path / "train", 12)
     val = copy_photos(data_dir, tmp_path / "val", 5, split="val")
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     ports = _free_ports(2)
-    procs, outs = [], []
-    for index in range(2):
-        # Two "machines": each its own --out folder and photo cache; the command is otherwise the same.
-        machine = tmp_path / f"machine{index}"
-        out = machine / "run" / "m.keras"
-        outs.append(out)
-        settings = {"data_dir": str(train), "val_dir": str(val), "out": str(out), "epochs": 1, "image_hw": [32, 32],
-                    "source_size": 32, "batch_size": 8, "keep": "last", "distribute": "multi-worker",
-                    "cache_dir": str(machine / "cache")}
-        env = {**os.environ, "TF_CONFIG": _tf_config(ports, index), "CUDA_VISIBLE_DEVICES": ""}
-        procs.append(subprocess.Popen(
-            [sys.executable, str(script), json.dumps(settings), str(machine / "final-weights.npz")],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        ))
-    results = []
+    outs = [tmp_path / f"machine{index}" / "run" / "m.keras" for index in range(2)]
+
+    def start(resume: bool, hold: int) -> list[subprocess.Popen]:
+        """Both workers; with hold, worker 1 stands still after that epoch."""
+        procs = []
+        for index, out in enumerate(outs):
+            # Two "machines": each its own --out folder and photo cache; the command is otherwise the same.
+            machine = out.parent.parent
+            settings = {"data_dir": str(train), "val_dir": str(val), "out": str(out), "epochs": 2,
+                        "image_hw": [32, 32], "source_size": 32, "batch_size": 8, "keep": "last",
+                        "distribute": "multi-worker", "cache_dir": str(machine / "cache"), "resume": resume}
+            env = {**os.environ, "TF_CONFIG": _tf_config(ports, index), "CUDA_VISIBLE_DEVICES": ""}
+            procs.append(subprocess.Popen(
+                [sys.executable, str(script), json.dumps(settings), str(machine / "final-weights.npz"),
+                 str(hold if index == 1 else 0)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            ))
+        return procs
+
+    # Worker 1 "dies" after epoch 1: it stands still (the chief then waits in epoch 2's first step) and,
+    # once the chief has checkpointed epoch 1, is killed; then the chief is killed, as the README says.
+    procs = start(resume=False, hold=1)
+    try:
+        checkpointed = _wait_for_checkpoint(outs[0].with_suffix(".ckpt") / "state.json", procs, epoch=1)
+        procs[1].send_signal(signal.SIGKILL)
+        procs[1].wait()
+    finally:
+        _kill(procs)
+    assert checkpointed["epoch"] == 1 and len(checkpointed["history"]["loss"]) == 1
+    assert not outs[0].exists() and not outs[1].parent.exists()  # only the chief's checkpoint so far
+
+    # The same command with --resume on both: only the chief has the checkpoint, and sends it.
+    procs, results = start(resume=True, hold=0), []
     try:
         deadline = time.monotonic() + WORKERS_DEADLINE_S
         for proc in procs:
@@ -130,20 +177,23 @@ def test_two_workers_over_loopback_train_replicas_and_only_the_chief_writes(data
             assert proc.returncode == 0, stderr[-3000:]
             results.append((json.loads(stdout.splitlines()[-1]), stderr))
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        _kill(procs)
     (chief, chief_log), (other, other_log) = results
-    assert chief["wrote"] and not other["wrote"] and chief["epochs_run"] == other["epochs_run"] == 1
+    assert chief["wrote"] and not other["wrote"]
+    assert chief["resumed_from"] == other["resumed_from"] == 1 and chief["epochs_run"] == other["epochs_run"] == 2
     assert "2 replica(s) on 2 worker(s), global batch 8; worker 0 is the chief" in chief_log
     assert "worker 1 is not the chief: it writes nothing" in other_log
+    assert "resuming from" in chief_log and "after epoch 1" in other_log
+    # Epoch 1 is in the history once, as checkpointed, and epoch 2 follows it: the run continued, not restarted.
+    history = json.loads(outs[0].with_suffix(".history.json").read_text())
+    assert len(history["loss"]) == 2 and history["loss"][0] == checkpointed["history"]["loss"][0]
     # Only the chief wrote the model, contract and history; the other worker's --out folder stayed empty.
-    assert outs[0].is_file() and outs[0].with_suffix(".json").is_file() and outs[0].with_suffix(".history.json").is_file()
+    assert outs[0].is_file() and outs[0].with_suffix(".json").is_file() and not outs[0].with_suffix(".ckpt").exists()
     assert not outs[1].parent.exists()
     contract = ModelContract.load(outs[0].with_suffix(".json"))
     assert contract.training["distribute"] == {"strategy": "multi-worker", "replicas": 2, "workers": 2, "global_batch": 8}
-    # The two workers' final models are replicas: the same predictions on the validation photos.
+    # The two workers' final models are replicas: the same predictions on the validation photos. They would
+    # not be had worker 1 not received the chief's weights and optimizer state (its own were epoch 0's).
     import keras
 
     chief_model = keras.models.load_model(outs[0], compile=False)
