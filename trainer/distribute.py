@@ -156,17 +156,19 @@ def distributed(placement: Placement, make: Callable[[Shard, int], Any], global_
 
 @contextmanager
 def precision(mixed: bool) -> Iterator[None]:
-    """Layers built inside compute in float16 with float32 weights when mixed (the float32 policy is back
-    afterwards, so the model saved for export is float32 throughout)."""
+    """Layers built inside compute in float16 with float32 weights when mixed, but for the output layer
+    (trainer.model: float32), and compile wraps the optimizer in Keras's LossScaleOptimizer. The policy
+    before is back afterwards, so the model fit saves (rebuilt outside) is float32 throughout."""
     _, keras = import_tensorflow()
     if not mixed:
         yield
         return
+    before = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         yield
     finally:
-        keras.mixed_precision.set_global_policy("float32")
+        keras.mixed_precision.set_global_policy(before)
 
 
 def from_chief(placement: Placement, arrays: list[np.ndarray]) -> list[np.ndarray]:

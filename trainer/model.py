@@ -33,9 +33,11 @@ def build_model(
 
 
 def _head(keras: Any, x: Any, n_classes: int) -> Any:
+    # float32 whatever the global policy: under mixed_float16 (--mixed-precision) a float16 sigmoid or
+    # softmax saturates (float16 cannot tell 0.9995 from 1), and the loss would be computed on that.
     if n_classes == 2:
-        return keras.layers.Dense(1, activation="sigmoid", name="prob")(x)
-    return keras.layers.Dense(n_classes, activation="softmax", name="probs")(x)
+        return keras.layers.Dense(1, activation="sigmoid", name="prob", dtype="float32")(x)
+    return keras.layers.Dense(n_classes, activation="softmax", name="probs", dtype="float32")(x)
 
 
 def _seed(keras: Any, input_shape: tuple[int, int, int], n_classes: int) -> Any:

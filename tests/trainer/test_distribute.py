@@ -19,9 +19,10 @@ from typer.testing import CliRunner
 from catdog.edge.contract import ModelContract
 from catdog.edge.preprocess import prepare
 from catdog.trainer.cli import app
-from catdog.trainer.config import Distribute
+from catdog.trainer.config import Distribute, FitConfig
 from catdog.trainer.distribute import is_chief
 from catdog.trainer.errors import DistributeError
+from catdog.trainer.train import fit
 from tests.trainer.conftest import TINY_SIZE, copy_photos
 
 runner = CliRunner()
@@ -203,3 +204,39 @@ def test_two_workers_train_replicas_only_the_chief_writes_and_both_resume_after_
     pixels = np.stack([prepare(p, (32, 32), crop=contract.crop) for p in sorted(val.glob("*/*.jpg"))]).astype(np.float32)
     ours, theirs = chief_model.predict(pixels, verbose=0), other_model.predict(pixels, verbose=0)
     assert np.abs(ours - theirs).max() < 1e-5
+
+
+def test_mixed_precision_trains_in_float16_and_saves_and_exports_a_float32_model(data_dir, tmp_path):
+    import keras
+
+    train = copy_photos(data_dir, tmp_path / "train", 10)
+    val = copy_photos(data_dir, tmp_path / "val", 4, split="val")
+    out = tmp_path / "m.keras"
+    seen = {}
+
+    class Probe(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen["computes"] = {layer.compute_dtype for layer in self.model.layers[2:-1]}  # past input and scaling
+            seen["weights"] = {w.dtype for w in self.model.weights}
+            seen["output"] = self.model.layers[-1].compute_dtype
+            seen["optimizer"] = type(self.model.optimizer).__name__
+
+    config = FitConfig(data_dir=train, val_dir=val, out=out, epochs=1, image_hw=(32, 32), source_size=32,
+                       batch_size=10, mixed_precision=True, cache_dir=tmp_path / "cache")
+    result = fit(config, verbose=0, callbacks=[Probe()])
+    assert seen == {"computes": {"float16"}, "weights": {"float32"}, "output": "float32",
+                    "optimizer": "LossScaleOptimizer"}
+    assert 0.0 <= result.val_accuracy <= 1.0
+    assert keras.mixed_precision.global_policy().name == "float32"  # fit leaves the policy as it found it
+    # The saved model is float32 throughout: raw float32 pixels in, float32 probabilities out.
+    model = keras.models.load_model(out, compile=False)
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    pixels = np.stack([prepare(p, (32, 32), crop=ModelContract.load(out.with_suffix('.json')).crop) for p in sorted(val.glob("*/*.jpg"))]).astype(np.float32)
+    probs = model.predict(pixels, verbose=0)
+    assert probs.dtype == np.float32 and probs.shape == (8, 1) and np.all((probs >= 0) & (probs <= 1))
+    training = ModelContract.load(out.with_suffix(".json")).training
+    assert training["mixed_precision"] is True and training["config"]["mixed_precision"] is True
+    assert "--mixed-precision" in training["command"]
+    export = runner.invoke(app, ["export", str(out), "--quantize", "--calibration-count", "8"])
+    assert export.exit_code == 0, export.output
+    assert "parity on 8 validation photos" in export.stdout
