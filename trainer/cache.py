@@ -7,8 +7,8 @@ A cache folder holds, per (photo set, size, colour, resize method, crop):
 - <key>.json, written last: the settings, each photo's sha256, label and row CRC-32, and the photos
   left out. Without it the array is not a cache: an interrupted build leaves nothing that looks valid.
 A changed or added photo changes the key; the new file copies every row whose photo it already holds
-(same hash, same settings, its CRC checked) and decodes only the rest, then the file it came from is
-removed. Opening a cache reads it once to check every row's CRC-32 and the file's length, so a
+(same hash, same settings, its CRC checked) and decodes only the rest, then removes each file it copied
+from that held no other paths (superseded); a cache of other photos (the whole folder's, say) stays. Opening a cache reads it once to check every row's CRC-32 and the file's length, so a
 truncated or corrupt file is found (and rebuilt) before any training step reads it.
 """
 
@@ -212,12 +212,9 @@ def _open(npy: Path, meta: dict, photos: PhotoSet, hit: bool) -> PhotoCache:
             for k in range(len(data) // row_bytes):
                 if zlib.crc32(data[k * row_bytes : (k + 1) * row_bytes]) != crcs[start + k]:
                     raise CacheError(f"row {start + k} does not match its checksum")
-    except (ValueError, KeyError, TypeError, OSError) as exc:
+    except (ValueError, KeyError, TypeError, OSError, CacheError) as exc:
         handle.close()
-        raise CacheError(f"unreadable array {npy.name}: {exc}") from None
-    except CacheError:
-        handle.close()
-        raise
+        raise exc if isinstance(exc, CacheError) else CacheError(f"unreadable array {npy.name}: {exc}") from None
     skipped = {int(i): reason for i, reason in meta["skipped"]}
     rows = np.array([i for i in range(len(photos)) if i not in skipped], dtype=np.int64)
     return PhotoCache(
@@ -227,9 +224,13 @@ def _open(npy: Path, meta: dict, photos: PhotoSet, hit: bool) -> PhotoCache:
     )
 
 
-def _reusable_rows(cache_dir: Path, prep: Preprocessing, own: Path) -> dict[str, tuple[Path, int, int, int]]:
-    """digest -> (array file, header bytes, row, CRC-32) of the rows other caches with these settings hold."""
+def _reusable_rows(
+    cache_dir: Path, prep: Preprocessing, own: Path
+) -> tuple[dict[str, tuple[Path, int, int, int]], dict[Path, set[str]]]:
+    """digest -> (array file, header bytes, row, CRC-32) of the rows other caches with these settings hold,
+    and each such array file's photo paths."""
     found: dict[str, tuple[Path, int, int, int]] = {}
+    paths: dict[Path, set[str]] = {}
     for meta_path in cache_dir.glob("*.json"):
         try:
             meta = json.loads(meta_path.read_text())
@@ -239,12 +240,13 @@ def _reusable_rows(cache_dir: Path, prep: Preprocessing, own: Path) -> dict[str,
             if npy == own:
                 continue
             skipped = {int(i) for i, _ in meta["skipped"]}
+            paths[npy] = set(meta["photos"])
             for row, (digest, crc) in enumerate(zip(meta["digests"], meta["row_crc32"])):
                 if row not in skipped:
                     found.setdefault(digest, (npy, int(meta["offset"]), row, int(crc)))
         except (OSError, ValueError, KeyError, TypeError):
             continue  # not a cache of ours, or damaged: decode instead
-    return found
+    return found, paths
 
 
 def _build(photos: PhotoSet, prep: Preprocessing, key: str, npy: Path, cache_dir: Path) -> dict:
@@ -252,7 +254,7 @@ def _build(photos: PhotoSet, prep: Preprocessing, key: str, npy: Path, cache_dir
     digests = _digests(photos)
     shape = (len(photos), *prep.hw, prep.channels)
     row_bytes = int(np.prod(shape[1:]))
-    reuse = _reusable_rows(cache_dir, prep, npy)
+    reuse, source_paths = _reusable_rows(cache_dir, prep, npy)
     sources: set[Path] = set()
     tmp = cache_dir / f".tmp-{key}-{os.getpid()}.npy"
 
@@ -294,7 +296,7 @@ def _build(photos: PhotoSet, prep: Preprocessing, key: str, npy: Path, cache_dir
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise CacheError(f"cannot write the photo cache in {cache_dir} ({exc.strerror}); free some space, or pass --cache DIR or --no-cache") from None
-    if len(skipped) == len(photos):
+    if skipped and len(skipped) == len(photos):
         tmp.unlink(missing_ok=True)
         raise CacheError(f"none of the {len(photos)} photos could be read; first problem: {skipped[0][1]}")
     os.replace(tmp, npy)
@@ -302,7 +304,9 @@ def _build(photos: PhotoSet, prep: Preprocessing, key: str, npy: Path, cache_dir
             "offset": offset, "digests": list(digests), "labels": list(photos.labels), "row_crc32": crcs,
             "skipped": skipped, "photos": [str(p) for p in photos.paths]}
     atomic_write_bytes(npy.with_suffix(".json"), json.dumps(meta).encode())
-    for src in sources:  # superseded: its photos' rows now live in the new file
-        src.with_suffix(".json").unlink(missing_ok=True)
-        src.unlink(missing_ok=True)
+    ours = set(meta["photos"])
+    for src in sources:
+        if source_paths.get(src, {""}) <= ours:  # superseded: the same photos (or fewer), some of them changed
+            src.with_suffix(".json").unlink(missing_ok=True)
+            src.unlink(missing_ok=True)
     return meta

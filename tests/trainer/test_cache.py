@@ -67,6 +67,14 @@ def test_changing_one_photo_invalidates_the_cache_and_decodes_only_that_photo(ph
     assert not first.path.exists() and not first.path.with_suffix(".json").exists()  # superseded, removed
 
 
+def test_a_subset_copies_its_rows_and_leaves_the_whole_sets_cache(photos, tmp_path, decoded):
+    whole = open_cache(photos, PREP, tmp_path / "cache")
+    decoded.clear()
+    part = open_cache(photos.subset([0, 1, 7]), PREP, tmp_path / "cache")  # a --limit-per-class run, say
+    assert not part.hit and decoded == [] and np.array_equal(_all(part), _all(whole)[[0, 1, 7]])
+    assert open_cache(photos, PREP, tmp_path / "cache").hit and decoded == []  # not superseded: still there
+
+
 def test_an_added_photo_changes_the_key(photos, data_dir, tmp_path):
     before = cache_key(photos, PREP)
     copy_photos(data_dir, tmp_path / "photos", 1, split="val", skip=5)
