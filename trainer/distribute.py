@@ -123,6 +123,9 @@ def _tf_config() -> tuple[str, int, bool, int]:
         raise DistributeError(f"TF_CONFIG is not valid ({exc!r}); it needs cluster.worker (host:port list) and task.type/index") from None
     if task_type not in ("worker", "chief") or not workers:
         raise DistributeError(f"TF_CONFIG: task type {task_type!r} is not a worker or chief; fit runs on workers only")
+    if not 0 <= task_index < len(cluster.get(task_type, [])):
+        raise DistributeError(f"TF_CONFIG: task index {task_index} is not one of cluster.{task_type}'s "
+                              f"{len(cluster.get(task_type, []))} address(es); number them from 0")
     return task_type, task_index, "chief" in cluster, len(workers)
 
 

@@ -46,6 +46,9 @@ def test_the_chief_comes_from_tf_config(monkeypatch):
     cluster = {"chief": ["a:1"], "worker": ["b:1"]}
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}}))
     assert not is_chief(Distribute.multi_worker)  # with a chief task, worker 0 is not it
+    monkeypatch.setenv("TF_CONFIG", _tf_config([1, 2], 2))
+    with pytest.raises(DistributeError, match="task index 2 is not one of cluster.worker's 2 address"):
+        is_chief(Distribute.multi_worker)
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(DistributeError, match="TF_CONFIG is not valid"):
         is_chief(Distribute.multi_worker)
@@ -135,6 +138,7 @@ def _wait_for_checkpoint(state_path: Path, procs: list[subprocess.Popen], epoch:
 def test_two_workers_train_replicas_only_the_chief_writes_and_both_resume_after_one_dies(data_dir, tmp_path):
     train = copy_photos(data_dir, tmp_path / "train", 12)
     val = copy_photos(data_dir, tmp_path / "val", 5, split="val")
+    max(val.glob("dog/*.jpg")).unlink()  # 9: not a multiple of the workers, yet every one is measured
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     ports = _free_ports(2)
@@ -204,6 +208,9 @@ def test_two_workers_train_replicas_only_the_chief_writes_and_both_resume_after_
     pixels = np.stack([prepare(p, (32, 32), crop=contract.crop) for p in sorted(val.glob("*/*.jpg"))]).astype(np.float32)
     ours, theirs = chief_model.predict(pixels, verbose=0), other_model.predict(pixels, verbose=0)
     assert np.abs(ours - theirs).max() < 1e-5
+    # The last epoch's validation accuracy (keep=last: this model) was measured on all 9 photos.
+    labels = np.array([p.parent.name == "dog" for p in sorted(val.glob("*/*.jpg"))])
+    assert history["val_accuracy"][-1] == pytest.approx(np.mean((ours[:, 0] > 0.5) == labels))
 
 
 def test_mixed_precision_trains_in_float16_and_saves_and_exports_a_float32_model(data_dir, tmp_path):
