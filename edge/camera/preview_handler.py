@@ -14,7 +14,7 @@ from typing import Any
 from .page import SCRIPT
 from .routes import AFTER, COOKIE, authorized, host_allowed, parse_request
 
-#: Request line and headers together: a browser sends about 1 KiB; more is refused with 431.
+#: Request line and headers together: a browser sends about 1 KiB; more is refused (414 or 431).
 HEAD_BYTES = 16 * 1024
 #: Bytes the kernel may hold for a stream viewer: a few preview frames, so one that stops reading blocks a write
 #: (and is dropped after the client timeout) instead of the kernel queueing megabytes for it.
@@ -57,7 +57,9 @@ class HeadLimit:
 
 
 class Handler(BaseHTTPRequestHandler):
-    server: Any  # preview._Server
+    """One connection, one request (HTTP/1.0): token and Host checked, then routed; server is preview._Server."""
+
+    server: Any
     server_version = "catdog-preview"
     sys_version = ""
     protocol_version = "HTTP/1.0"  # one request per connection: no idle keep-alive threads
