@@ -19,7 +19,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 WHEEL   := $(DIST)/catdog_toolkit-$(VERSION)-py3-none-any.whl
 PACKAGE_FILES := $(shell find edge trainer -name '*.py') $(wildcard models/catdog*.tflite models/catdog*.json)
 
-.PHONY: install wheel test compact-model fuzz test-main test-edge test-legacy demo model seed-model benchmarks clean
+.PHONY: install wheel test compact-model fuzz test-main test-edge test-legacy test-pi demo model seed-model benchmarks clean
 
 install: $(VENV)/.installed
 
@@ -55,8 +55,13 @@ $(LEGACY_VENV)/.installed: $(WHEEL)
 	@touch $@
 
 ## make test: the whole suite in the full environment, then the edge tests in the edge-only and
-## legacy environments (photos from $(DATA); CI=true makes their absence a failure)
+## legacy environments (photos from $(DATA); CI=true makes their absence a failure), then on the
+## emulated Raspberry Pis when this machine can run them (CI=true: it must)
 test: test-main test-edge test-legacy
+	@reason=$$($(PYTHON) -m pi check); \
+	if [ -z "$$reason" ]; then $(MAKE) --no-print-directory test-pi; \
+	elif [ "$$CI" = true ]; then echo "make test-pi cannot run under CI=true: $$reason"; exit 1; \
+	else echo "skipped make test-pi (emulated Raspberry Pis): $$reason"; fi
 
 test-main: install $(LEGACY_VENV)/.installed
 	CATDOG_DATA=$(DATA_ABS) CATDOG_LEGACY_EDGE=$(abspath $(LEGACY_VENV))/bin/catdog-edge $(BIN)/python -m pytest
@@ -67,6 +72,16 @@ test-edge: $(EDGE_VENV)/.installed $(LEGACY_VENV)/.installed
 
 test-legacy: $(LEGACY_VENV)/.installed
 	CATDOG_INSTALLED=1 CATDOG_DATA=$(DATA_ABS) $(LEGACY_VENV)/bin/python -m pytest tests/edge -p no:cacheprovider
+
+## make test-pi: tests/edge and classify PI_PHOTOS val/ photos (compared with x86) on emulated Raspberry
+## Pis: Pi 4 bookworm arm64 (ai-edge-litert; tflite-runtime), Pi 5 trixie arm64, 32-bit armhf (pi/, docs/pi.md).
+## Needs root and Debian's qemu-user-static binfmt-support mmdebstrap; root filesystems and wheels are
+## cached under ~/.cache/catdog (rm -rf ~/.cache/catdog/pi-rootfs to rebuild), logs in pi/out/.
+PI_PHOTOS ?= 200
+PI_JOBS   ?= 2
+test-pi: $(WHEEL) $(EDGE_VENV)/.installed $(LEGACY_VENV)/.installed
+	$(PYTHON) -m pi run --wheel $(WHEEL) --data $(DATA_ABS) --photos $(PI_PHOTOS) --jobs $(PI_JOBS) \
+	  --x86-litert $(abspath $(EDGE_VENV))/bin/catdog-edge --x86-tflite $(abspath $(LEGACY_VENV))/bin/catdog-edge
 
 ## make demo: the whole pipeline once, small: fit -> export --quantize -> parity -> classify
 demo: install

@@ -24,7 +24,8 @@ OUT = REPO / "pi" / "out"
 
 def x86_reference(edge: Path, runtime: str, data: Path, photos: list[str]) -> dict:
     """The x86 answers of one runtime: catdog-edge classify --format json of the same photos on this machine."""
-    result = subprocess.run([str(edge), "classify", "--format", "json", "--runtime", runtime, "-"],
+    result = subprocess.run([str(edge), "classify", "--format", "json", "--runtime", runtime, "-",
+                             "--model", str(REPO / "models" / "catdog.tflite")],
                             input="".join(f"{data / p}\n" for p in photos), capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"x86 reference with {edge} --runtime {runtime} failed: {result.stderr.strip()[-500:]}")
@@ -58,7 +59,7 @@ def command_run(args) -> int:
     wheel = Path(args.wheel).resolve()
     started = time.monotonic()
     OUT.mkdir(parents=True, exist_ok=True)
-    work = CACHE / "pi-work"
+    work = Path(os.environ.get("CATDOG_PI_WORK", CACHE / "pi-work"))
     work.mkdir(parents=True, exist_ok=True)
     for target in targets:  # what a killed earlier run may have left mounted
         unmount_all(work / target.name / "root")
@@ -78,7 +79,7 @@ def command_run(args) -> int:
 
     scale, threshold = output_scale(REPO / "models" / "catdog.json")
     plan = Plan(wheel=wheel, data=data, photos=tuple(photos), references=references, scale=scale,
-                threshold=threshold, cache=CACHE, work=work, ci=os.environ.get("CI") == "true")
+                threshold=threshold, cache=CACHE, work=work)
     source = os.environ.get("CATDOG_PI_MIRROR") or mirror.machine_mirror()
 
     def one(target):
@@ -113,6 +114,10 @@ def command_run(args) -> int:
     print(f"\nmake test-pi: {sum(r.ok for r in results)}/{len(results)} targets passed in {elapsed:.0f} s "
           f"(results: {OUT / 'results.json'}; logs: {OUT}/<target>.log)")
     print(markdown(report))
+    counts = [e.tests for r in results for e in r.environments if e.tests]
+    failed = sum(c.get("failed", 0) + c.get("errors", 0) for c in counts) + sum(not r.ok for r in results)
+    print(f"test-pi: {sum(c.get('passed', 0) for c in counts)} passed, {failed} failed, "
+          f"{sum(c.get('skipped', 0) for c in counts)} skipped")  # failed counts failing targets too
     return 0 if all(r.ok for r in results) else 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from . import compare, emulation, rootfs, wheels
 from .chroot import Chroot, remove_root, unmount_all
-from .targets import Environment, Target
+from .targets import EMULATION_FAILURES, NATIVE_ONLY, Environment, Target
 
 REPO = Path(__file__).resolve().parent.parent
 CPUINFO = Path(__file__).resolve().parent / "cpuinfo"
@@ -99,7 +100,6 @@ class Plan:
     threshold: float
     cache: Path
     work: Path
-    ci: bool
 
 
 def cpuinfo_file(target: Target, work: Path) -> Path:
@@ -135,16 +135,31 @@ def junit_counts(path: Path) -> dict:
             "failing": failed, "seconds": round(float(suite.get("time", 0)), 1)}
 
 
-def install(chroot: Chroot, env: Environment, wheel_name: str, log: Log) -> None:
-    """Create env's venv and install catdog's wheel (and the rest) offline from /wheels/<env>."""
+def install(chroot: Chroot, env: Environment, wheel_name: str, log: Log) -> list:
+    """Create env's venv and install catdog's wheel (and the rest) offline from /wheels/<env>.
+
+    Returns:
+        checks: for an environment with an offer, what pip would install without env's requirements.
+    """
     venv = ["python3", "-m", "venv"] + (["--system-site-packages"] if env.system_site_packages else [])
     check(chroot.run(venv + [env.venv], log=log), f"{env.name}: python3 -m venv")
     pip = [f"{env.venv}/bin/pip", "install", "--quiet", "--disable-pip-version-check", "--no-cache-dir",
            "--no-compile", "--no-index", "--find-links", f"/wheels/{env.name}"]
+    spec = f"/dist/{wheel_name}" + (f"[{env.extras}]" if env.extras else "")
+    checks = []
+    if env.offer:  # the line without the pin, resolved only (--dry-run): what a user would get
+        plain = chroot.run([p for p in pip if p != "--quiet"] + ["--dry-run", spec])
+        would = next((line for line in plain.stdout.splitlines() if line.startswith("Would install")), "nothing")
+        changed = sorted(w for w in would.split()[2:] if w.split("-")[0] in ("numpy", "ml_dtypes", "ml-dtypes"))
+        checks.append([f"without {' '.join(env.requirements)}: pip would install {', '.join(changed) or 'no numpy'}",
+                       True, would])
+    if env.extras:  # the user's one line: the wheel with its extras and env's requirements
+        check(chroot.run(pip + [spec, *env.requirements], log=log), f"{env.name}: pip install catdog")
+        return checks
     if env.requirements or env.no_deps:
         check(chroot.run(pip + [*env.requirements, *env.no_deps], log=log), f"{env.name}: pip install")
-    spec = f"/dist/{wheel_name}" + (f"[{env.extras}]" if env.extras else "")
-    check(chroot.run(pip + ([] if env.extras else ["--no-deps"]) + [spec], log=log), f"{env.name}: pip install catdog")
+    check(chroot.run(pip + ["--no-deps", spec], log=log), f"{env.name}: pip install catdog --no-deps")
+    return checks
 
 
 class StepFailed(Exception):
@@ -166,7 +181,7 @@ def probe(chroot: Chroot, python: str, code: str) -> str:
 def run_environment(chroot: Chroot, target: Target, env: Environment, plan: Plan, log: Log) -> EnvResult:
     result = EnvResult(name=env.name, note=env.note, runtime=env.runtime)
     start = time.monotonic()
-    install(chroot, env, plan.wheel.name, log)
+    result.checks += install(chroot, env, plan.wheel.name, log)
     result.install_s = round(time.monotonic() - start, 1)
     python = f"{env.venv}/bin/python"
     result.python = probe(chroot, python, "import platform; print(platform.python_version())")
@@ -176,21 +191,35 @@ def run_environment(chroot: Chroot, target: Target, env: Environment, plan: Plan
     log.say(f"{env.name}: installed in {result.install_s} s (Python {result.python}, numpy {result.numpy}, "
             f"{module} {result.runtime_version})")
 
-    if env.system_site_packages and target.arch == "arm64":  # the Pi camera set-up: apt's numpy must stay
+    if env.system_site_packages:  # apt's numpy must stay (numpy 2 over it breaks picamera2's simplejpeg)
         apt_numpy = probe(chroot, "/usr/bin/python3", "import numpy; print(numpy.__version__, numpy.__file__)")
         mine = probe(chroot, python, "import numpy; print(numpy.__version__, numpy.__file__)")
         result.checks.append(["pip kept apt's numpy", mine == apt_numpy, f"apt: {apt_numpy}; venv: {mine}"])
+    if not env.e2e:  # a few photos with this set-up's numpy
+        said = chroot.run([f"{env.venv}/bin/catdog-edge", "classify", "--format", "json", "--runtime", env.runtime,
+                           *(f"/data/{p}" for p in plan.photos[:2] + plan.photos[-2:])])
+        records = compare.read_records(said.stdout or "")
+        agreement = compare.compare(records, {k: plan.references[env.runtime][k] for k in records}, plan.scale)
+        result.checks.append([f"classifies with this numpy ({len(records)} photos)", said.returncode == 0 and
+                              len(records) == 4 and agreement.ok, f"exit {said.returncode}; {agreement.summary()}"])
 
     if env.tests:
         out = f"/root/out/{env.name}-junit.xml"
         legacy = next((e for e in target.environments if e.runtime == "tflite-runtime" and e is not env), None)
         extra = {"CATDOG_LEGACY_EDGE": f"{legacy.venv}/bin/catdog-edge"} if legacy else {}
-        variables = {"CATDOG_INSTALLED": "1", "CATDOG_DATA": "/data", **extra}
-        if plan.ci:
-            variables["CI"] = "true"
-        chroot.run(["mkdir", "-p", "/root/out", f"/root/run-{env.name}"])
+        # No CI=true inside: the root filesystems have no mosquitto or Chromium, whose tests then skip
+        # (they run natively in make test); a failure of this driver's own checks still fails the run.
+        variables = {"CATDOG_INSTALLED": "1", "CATDOG_DATA": "/data", "CATDOG_EMULATED": "1",
+                     "CATDOG_PI_DURATIONS": f"/root/out/{env.name}-durations.txt", **extra}
         # cwd outside the read-only repository: hypothesis keeps its database in the working directory.
-        chroot.run([python, "-m", "pytest", "/catdog/tests/edge", "-p", "no:cacheprovider", "-q", "-rfEs",
+        # The plugin is copied there (python -m puts the cwd on sys.path): a PYTHONPATH naming the checkout
+        # would leak into the tests' subprocesses and let them import the checkout's edge/ folder.
+        run_dir = f"/root/run-{env.name}"
+        chroot.run(["mkdir", "-p", "/root/out", run_dir])
+        shutil.copy(Path(__file__).with_name("pytest_emulated.py"), chroot.root / run_dir.lstrip("/") / "catdog_pi_plugin.py")
+        chroot.run([python, "-m", "pytest", "/catdog/tests/edge", "-p", "no:cacheprovider", "-p", "catdog_pi_plugin", "-q", "-rfEs",
+                    *(f"--ignore-glob=/catdog/{pattern}" for pattern in NATIVE_ONLY),
+                    *(f"--deselect=/catdog/{test}" for test in EMULATION_FAILURES),
                     "--durations=5", f"--junitxml={out}"], cwd=f"/root/run-{env.name}", env=variables, log=log,
                    timeout=2400)
         report = chroot.root / out.lstrip("/")
@@ -199,7 +228,10 @@ def run_environment(chroot: Chroot, target: Target, env: Environment, plan: Plan
         log.say(f"{env.name}: tests/edge {t.get('passed')} passed, {t.get('failed')} failed, {t.get('errors')} errors, "
                 f"{t.get('skipped')} skipped in {t.get('seconds')} s" + (f": {t['failing']}" if t.get("failing") else ""))
 
-    result.e2e = end_to_end(chroot, env, plan, log)
+    if env.e2e:
+        result.e2e = end_to_end(chroot, env, plan, log)
+    for name, passed, detail in result.checks:
+        log.say(f"{env.name}: {'ok  ' if passed else 'FAIL'} {name}: {detail}")
     return result
 
 
@@ -211,7 +243,7 @@ def end_to_end(chroot: Chroot, env: Environment, plan: Plan, log: Log) -> dict:
     out = f"/root/out/{env.name}-classify.jsonl"
     start = time.monotonic()
     done = chroot.run(["/bin/sh", "-c", f"{env.venv}/bin/catdog-edge classify --format json --runtime {env.runtime} "
-                       f"--workers 2 - < /root/out/photos.txt > {out}"], log=log, timeout=3600)
+                       f"--model /catdog/models/catdog.tflite - < /root/out/photos.txt > {out}"], log=log, timeout=3600)
     seconds = round(time.monotonic() - start, 1)
     records = compare.read_records((chroot.root / out.lstrip("/")).read_text())
     agreement = compare.compare(records, plan.references[env.runtime], plan.scale, plan.threshold)

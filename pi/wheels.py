@@ -42,6 +42,7 @@ def download_key(target: Target, env: Environment, catdog_requires: list[str]) -
     recipe = {
         "python": target.python, "machine": target.machine, "glibc": GLIBC_BY_SUITE[target.suite],
         "requirements": list(env.requirements), "no_deps": list(env.no_deps), "extras": env.extras,
+        "offer": list(env.offer),
         "catdog_requires": catdog_requires if env.extras else [],
     }
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
@@ -76,6 +77,8 @@ def download(target: Target, env: Environment, wheel: Path, cache: Path) -> Path
         wanted.append(f"{wheel.resolve()}[{env.extras}]")
     if wanted:
         _pip(pip_download_command(target, folder, wanted))
+    if env.offer:
+        _pip(pip_download_command(target, folder, [f"{wheel.resolve()}[{env.extras}]", *env.offer]))
     if env.no_deps:
         _pip(pip_download_command(target, folder, list(env.no_deps), deps=False))
     for copied in folder.glob("catdog_toolkit-*.whl"):
