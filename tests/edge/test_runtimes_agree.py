@@ -1,14 +1,19 @@
 """ai-edge-litert here and tflite-runtime 2.14 (numpy < 2, the legacy environment) give the same answers.
 
-With the same kernels (litert --no-xnnpack) the two runtimes agree to the last bit. By default
-litert runs int8 models through XNNPACK, which rounds differently (about 3x faster): labels then
-agree except for photos right at the decision threshold, and scores differ by a few steps.
+On x86_64, with the same kernels (litert --no-xnnpack) the two runtimes agree to the last bit. On ARM
+(aarch64 and armv7l, measured on emulated Raspberry Pis: docs/pi.md) they do not: tflite-runtime 2.14's
+ARM kernels round some requantizations differently, so its scores differ from LiteRT's by a few
+output quantization steps (at most ARM_MAX_STEPS), and a label may differ only for a photo whose score
+is within that difference of the threshold. By default litert runs int8 models through XNNPACK,
+which rounds differently again (about 3x faster): labels then agree except for photos right at the
+decision threshold, and scores differ by a few steps.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 from pathlib import Path
 
@@ -19,6 +24,13 @@ from catdog.edge import Classifier
 from catdog.edge.runtime import find_runtime
 
 LEGACY_EDGE = os.environ.get("CATDOG_LEGACY_EDGE")
+#: Largest difference between the two runtimes' reference kernels on ARM, in output quantization steps:
+#: 8 measured on the emulated Pi 4 over make test-pi's 200 val/ photos (docs/pi.md#the-arm-numerical-difference).
+ARM_MAX_STEPS = 8
+EXACT_MACHINES = {"x86_64", "AMD64"}
+#: Photos per label compared. Under emulation (make test-pi sets CATDOG_EMULATED=1) an invoke of the
+#: bundled model takes about a second, so fewer; make test-pi compares all of val/ end to end.
+PER_LABEL = 12 if os.environ.get("CATDOG_EMULATED") == "1" else 100
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +50,7 @@ def legacy_edge() -> Path:
 
 @pytest.fixture(scope="module")
 def photos(val_photos) -> list[Path]:
-    return val_photos["cat"][:100] + val_photos["dog"][:100]
+    return val_photos["cat"][:PER_LABEL] + val_photos["dog"][:PER_LABEL]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +58,7 @@ def legacy_results(legacy_edge, bundled_model, photos) -> list[dict]:
     result = subprocess.run(
         [str(legacy_edge), "classify", *map(str, photos), "-m", str(bundled_model), "-f", "json",
          "--runtime", "tflite-runtime"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=1200,
     )
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
@@ -54,12 +66,20 @@ def legacy_results(legacy_edge, bundled_model, photos) -> list[dict]:
     return records
 
 
-def test_same_kernels_give_identical_answers(legacy_results, bundled_model, photos):
+def test_same_kernels_give_identical_answers_on_x86_and_within_a_few_steps_on_arm(legacy_results, bundled_model, photos):
     litert = Classifier.load(bundled_model, runtime="litert", xnnpack=False)
+    step = litert.contract.output_quantization.scale
+    exact = platform.machine() in EXACT_MACHINES
+    bound = 0.0 if exact else ARM_MAX_STEPS * step
     for photo, other in zip(photos, legacy_results):
         mine = litert.classify(photo)
-        assert other["label"] == mine.label, photo
-        assert abs(other["scores"]["dog"] - mine.scores["dog"]) < 1e-6, photo
+        diff = abs(other["scores"]["dog"] - mine.scores["dog"])
+        if exact:
+            assert other["label"] == mine.label and diff < 1e-6, (photo, other, mine)
+            continue
+        assert diff <= bound + 1e-9, f"{photo}: {round(diff / step)} steps apart, more than {ARM_MAX_STEPS}"
+        if abs(mine.scores["dog"] - litert.threshold) > bound:  # away from the threshold: the same label
+            assert other["label"] == mine.label, (photo, other, mine)
 
 
 def test_default_kernels_agree_within_rounding(legacy_results, bundled_model, photos):
