@@ -14,7 +14,7 @@ from ._tf import import_tensorflow
 from .config import FitConfig, Keep
 from .model import build_model, multiply_adds
 from .recipe import command_line, config_record
-from .run_state import save_model
+from .run_state import kept_model_path, save_model
 from .scan import DataReport
 from .versions import library_versions
 
@@ -52,7 +52,7 @@ def finish(
     out.parent.mkdir(parents=True, exist_ok=True)
     hist = state["history"]
     epoch, val_accuracy = saved_epoch(config, state)
-    model = fixed_size(ckpt / f"{config.keep.value}.keras", config, contract)
+    model = fixed_size(kept_model_path(ckpt, state, config.keep.value), config, contract)
     save_model(model, out)
     history_path = history_path_for(out)
     atomic_write_bytes(history_path, (json.dumps(hist, indent=1) + "\n").encode())

@@ -1,9 +1,11 @@
 """fit's run state: the checkpoint saved every epoch, what --resume continues, and what --overwrite may replace.
 
 The checkpoint folder beside --out (catdog.ckpt/ for catdog.keras) holds the last and best epoch's
-models and state.json: the recorded settings, the labels, the epoch counters and the history. It is
-removed when a run completes, so a finished run leaves nothing to resume. In a multi-worker run only
-the chief writes and reads it; on --resume the other workers receive its state from the chief.
+models (epoch-N.keras) and state.json: the recorded settings, the labels, the epoch counters, the
+history and the names of those two files. Each epoch writes its model first and state.json (atomically)
+after it, so a process killed at any point leaves a state and models that agree. The folder is removed
+when a run completes, so a finished run leaves nothing to resume. In a multi-worker run only the chief
+writes and reads it; on --resume the other workers receive its state from the chief.
 """
 
 from __future__ import annotations
@@ -30,7 +32,12 @@ def checkpoint_dir_for(model_path: Path) -> Path:
 
 
 def _has_checkpoint(ckpt: Path) -> bool:
-    return (ckpt / "state.json").is_file() and (ckpt / "last.keras").is_file()
+    return (ckpt / "state.json").is_file()
+
+
+def kept_model_path(ckpt: Path, state: dict[str, Any], kept: str) -> Path:
+    """The checkpoint's "last" or "best" model, as state.json names it (last.keras, best.keras: older checkpoints)."""
+    return ckpt / (state.get(f"{kept}_model") or f"{kept}.keras")
 
 
 def check_start(config: FitConfig, log: Callable[[str], None] = lambda _: None) -> None:
@@ -62,7 +69,7 @@ def check_start(config: FitConfig, log: Callable[[str], None] = lambda _: None) 
 def new_state(config: FitConfig, labels: tuple[str, ...]) -> dict[str, Any]:
     """The run state of a fresh run: its settings and labels, no epoch done yet."""
     return {"config": config_record(config), "labels": list(labels), "epoch": 0, "best_epoch": 0,
-            "best_val_accuracy": 0.0, "wait": 0, "history": {}}
+            "best_val_accuracy": 0.0, "wait": 0, "history": {}, "last_model": None, "best_model": None}
 
 
 def resume_state(config: FitConfig, labels: tuple[str, ...]) -> dict[str, Any]:
@@ -95,7 +102,7 @@ def restore(placement: Placement, config: FitConfig, labels: tuple[str, ...], mo
     and the run state is returned. Other workers need no copy of the checkpoint: the chief sends it.
 
     Raises:
-        RunStateError: as resume_state, or the checkpoint's model does not fit the one built.
+        RunStateError: as resume_state, or the checkpoint's model is missing or does not fit the one built.
     """
     _, keras = import_tensorflow()
     weights = model.get_weights()
@@ -103,7 +110,9 @@ def restore(placement: Placement, config: FitConfig, labels: tuple[str, ...], mo
     text = ""
     if placement.is_chief:
         state = resume_state(config, labels)
-        last = checkpoint_dir_for(config.out) / "last.keras"
+        last = kept_model_path(checkpoint_dir_for(config.out), state, "last")
+        if not last.is_file():
+            raise RunStateError(f"--resume: the checkpoint names {last}, which is missing; delete {last.parent} and start again")
         saved = keras.models.load_model(last, compile=True, safe_mode=True)
         saved_optimizer = [keras.ops.convert_to_numpy(v) for v in saved.optimizer.variables]
         shapes = [a.shape for a in weights + optimizer]
@@ -141,19 +150,29 @@ def run_state_callback(
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             logs = dict(logs or {})
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            new = json.loads(json.dumps(state))  # state itself changes once this epoch is on disk
             for key, value in logs.items():
-                state["history"].setdefault(key, []).append(float(value))
+                new["history"].setdefault(key, []).append(float(value))
             accuracy = float(logs["val_accuracy"])
-            if state["best_epoch"] == 0 or accuracy > state["best_val_accuracy"]:
-                state.update(best_epoch=epoch + 1, best_val_accuracy=accuracy, wait=0)
-                if save_best and write:  # keep=last never reads it (a 390 MB write per epoch for the seed model)
-                    save_model(self.model, ckpt / "best.keras")
+            best = new["best_epoch"] == 0 or accuracy > new["best_val_accuracy"]
+            if best:
+                new.update(best_epoch=epoch + 1, best_val_accuracy=accuracy, wait=0)
             else:
-                state["wait"] += 1
-            state["epoch"] = epoch + 1
+                new["wait"] += 1
+            new["epoch"] = epoch + 1
             if write:
-                save_model(self.model, ckpt / "last.keras")
-                atomic_write_bytes(ckpt / "state.json", (json.dumps(state, indent=1) + "\n").encode())
+                name = f"epoch-{epoch + 1}.keras"
+                save_model(self.model, ckpt / name)
+                new["last_model"] = name
+                if best and save_best:  # keep=last never reads it
+                    new["best_model"] = name
+                # The commit: until this write, state.json still names the previous epoch's files, all there.
+                atomic_write_bytes(ckpt / "state.json", (json.dumps(new, indent=1) + "\n").encode())
+                for old in ckpt.glob("epoch-*.keras"):
+                    if old.name not in (new["last_model"], new["best_model"]):
+                        old.unlink(missing_ok=True)
+            state.clear()
+            state.update(new)
             if patience is not None and state["wait"] >= patience:
                 self.model.stop_training = True
 

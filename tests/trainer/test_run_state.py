@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -69,3 +70,40 @@ def test_resume_refuses_other_settings_labels_and_an_unreadable_state(tmp_path):
     (ckpt / "state.json").write_text("{")
     with pytest.raises(RunStateError, match="cannot read the checkpoint state"):
         resume_state(config, ("cat", "dog"))
+
+
+def test_a_checkpoint_killed_between_its_writes_still_agrees_with_itself(tmp_path, monkeypatch):
+    import catdog.trainer.run_state as run_state
+    from catdog.trainer._tf import import_tensorflow
+
+    _, keras = import_tensorflow()
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    ckpt = tmp_path / "m.ckpt"
+    ckpt.mkdir()
+    state = new_state(FitConfig(data_dir=tmp_path, out=tmp_path / "m.keras"), ("cat", "dog"))
+    callback = run_state.run_state_callback(keras, ckpt, state, patience=None)
+    callback.set_model(model)
+
+    def epoch(index, accuracy):
+        model.set_weights([np.full_like(w, index) for w in model.get_weights()])
+        callback.on_epoch_end(index, {"loss": 1.0, "val_accuracy": accuracy})
+
+    epoch(0, 0.9)
+    killed = RuntimeError("killed")  # the process dies after epoch 2's model is written, before its state
+
+    def dies(path, data):
+        raise killed
+
+    with monkeypatch.context() as m:
+        m.setattr(run_state, "atomic_write_bytes", dies)
+        with pytest.raises(RuntimeError):
+            epoch(1, 0.95)
+    saved = json.loads((ckpt / "state.json").read_text())
+    assert saved["epoch"] == state["epoch"] == 1 and saved["last_model"] == saved["best_model"] == "epoch-1.keras"
+    last = keras.models.load_model(run_state.kept_model_path(ckpt, saved, "last"))
+    assert all(np.all(w == 0) for w in last.get_weights())  # epoch 1's weights, as its state says
+    epoch(1, 0.5)  # rerun (as --resume does): a worse epoch keeps epoch 1 as the best
+    assert sorted(p.name for p in ckpt.glob("epoch-*")) == ["epoch-1.keras", "epoch-2.keras"]
+    epoch(2, 0.6)
+    assert sorted(p.name for p in ckpt.glob("epoch-*")) == ["epoch-1.keras", "epoch-3.keras"]
