@@ -21,7 +21,7 @@ from catdog.edge.files import atomic_write_bytes
 
 from ._tf import import_tensorflow
 from .config import FitConfig
-from .distribute import Placement, from_chief, text_from_chief
+from .distribute import Placement, from_chief, precision, text_from_chief
 from .errors import RunStateError
 from .recipe import config_record
 
@@ -113,7 +113,8 @@ def restore(placement: Placement, config: FitConfig, labels: tuple[str, ...], mo
         last = kept_model_path(checkpoint_dir_for(config.out), state, "last")
         if not last.is_file():
             raise RunStateError(f"--resume: the checkpoint names {last}, which is missing; delete {last.parent} and start again")
-        saved = keras.models.load_model(last, compile=True, safe_mode=True)
+        with precision(config.mixed_precision):  # else its optimizer loads without the loss scale's variables
+            saved = keras.models.load_model(last, compile=True, safe_mode=True)
         saved_optimizer = [keras.ops.convert_to_numpy(v) for v in saved.optimizer.variables]
         shapes = [a.shape for a in weights + optimizer]
         if [a.shape for a in saved.get_weights() + saved_optimizer] != shapes:

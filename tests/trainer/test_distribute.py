@@ -22,7 +22,7 @@ from catdog.trainer.cli import app
 from catdog.trainer.config import Distribute, FitConfig
 from catdog.trainer.distribute import is_chief
 from catdog.trainer.errors import DistributeError
-from catdog.trainer.train import fit
+from catdog.trainer.train import TrainingInterrupted, fit
 from tests.trainer.conftest import TINY_SIZE, copy_photos
 
 runner = CliRunner()
@@ -81,7 +81,7 @@ from pathlib import Path
 import numpy as np
 from catdog.trainer._tf import import_tensorflow
 from catdog.trainer.config import Distribute, FitConfig, Keep
-from catdog.trainer.train import fit
+from catdog.trainer.train import TrainingInterrupted, fit
 
 _, keras = import_tensorflow()
 settings, hold = json.loads(sys.argv[1]), json.loads(sys.argv[3])
@@ -213,7 +213,7 @@ def test_two_workers_train_replicas_only_the_chief_writes_and_both_resume_after_
     assert history["val_accuracy"][-1] == pytest.approx(np.mean((ours[:, 0] > 0.5) == labels))
 
 
-def test_mixed_precision_trains_in_float16_and_saves_and_exports_a_float32_model(data_dir, tmp_path):
+def test_mixed_precision_trains_in_float16_resumes_and_saves_and_exports_a_float32_model(data_dir, tmp_path):
     import keras
 
     train = copy_photos(data_dir, tmp_path / "train", 10)
@@ -228,12 +228,19 @@ def test_mixed_precision_trains_in_float16_and_saves_and_exports_a_float32_model
             seen["output"] = self.model.layers[-1].compute_dtype
             seen["optimizer"] = type(self.model.optimizer).__name__
 
-    config = FitConfig(data_dir=train, val_dir=val, out=out, epochs=1, image_hw=(32, 32), source_size=32,
+    class CtrlC(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    config = FitConfig(data_dir=train, val_dir=val, out=out, epochs=2, image_hw=(32, 32), source_size=32,
                        batch_size=10, mixed_precision=True, cache_dir=tmp_path / "cache")
-    result = fit(config, verbose=0, callbacks=[Probe()])
+    with pytest.raises(TrainingInterrupted):
+        fit(config, verbose=0, callbacks=[CtrlC()])
+    # Resumed: the checkpoint's loss-scaled optimizer state loads into the mixed-precision model.
+    result = fit(FitConfig(**{**config.__dict__, "resume": True}), verbose=0, callbacks=[Probe()])
     assert seen == {"computes": {"float16"}, "weights": {"float32"}, "output": "float32",
                     "optimizer": "LossScaleOptimizer"}
-    assert 0.0 <= result.val_accuracy <= 1.0
+    assert result.resumed_from == 1 and result.epochs_run == 2 and 0.0 <= result.val_accuracy <= 1.0
     assert keras.mixed_precision.global_policy().name == "float32"  # fit leaves the policy as it found it
     # The saved model is float32 throughout: raw float32 pixels in, float32 probabilities out.
     model = keras.models.load_model(out, compile=False)
