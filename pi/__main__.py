@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from . import compare, emulation, mirror, rootfs, wheels
@@ -52,6 +52,9 @@ def command_run(args) -> int:
         return 1
     emulation.enable_binfmt()
     targets = [target_named(n) for n in args.targets.split(",")] if args.targets else list(TARGETS)
+    if args.envs:  # only these environments (a quicker look at one set-up)
+        wanted = set(args.envs.split(","))
+        targets = [replace(t, environments=tuple(e for e in t.environments if e.name in wanted)) for t in targets]
     data = Path(args.data).resolve()
     if not (data / "val").is_dir():
         print(f"no photos at {data}/val (DATA=...)", file=sys.stderr)
@@ -154,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check", help="exit 0 when this machine can run the emulated targets, else print why not")
     run = sub.add_parser("run", help="run every target (make test-pi)")
     run.add_argument("--targets", default="", help="comma-separated target names (default: all)")
+    run.add_argument("--envs", default="", help="comma-separated environment names (default: all)")
     run.add_argument("--data", default=str(REPO.parent / "shared" / "datasets" / "catdog"))
     run.add_argument("--wheel", required=True, help="catdog's wheel (make wheel)")
     run.add_argument("--photos", type=int, default=0, help="val/ photos classified end to end (0: all)")
