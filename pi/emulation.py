@@ -9,8 +9,9 @@ import subprocess
 from pathlib import Path
 
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
-#: The Debian packages make test-pi needs (.ci/run installs them).
-PACKAGES = "qemu-user-static binfmt-support mmdebstrap"
+#: The Debian packages make test-pi needs (.ci/run installs the first three; zstd, for the cached
+#: tarballs, is in the machine's base image).
+PACKAGES = "qemu-user-static binfmt-support mmdebstrap zstd"
 ENTRIES = ("qemu-aarch64", "qemu-arm")
 
 
@@ -29,7 +30,7 @@ def registered(entry: str, binfmt: Path = BINFMT) -> bool:
 def why_not(uid: int | None = None, which=shutil.which, binfmt: Path = BINFMT) -> str | None:
     """None when make test-pi can run here, else one line saying why not and how to enable it."""
     uid = os.getuid() if uid is None else uid
-    missing = [tool for tool in ("mmdebstrap", "qemu-aarch64-static", "qemu-arm-static", "chroot") if which(tool) is None]
+    missing = [tool for tool in ("mmdebstrap", "qemu-aarch64-static", "qemu-arm-static", "chroot", "zstd") if which(tool) is None]
     if missing:
         return (f"no {', '.join(missing)}: as root, apt-get install {PACKAGES} (then make test-pi)")
     if uid != 0:

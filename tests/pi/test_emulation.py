@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pi.emulation import registered, why_not
 
-ALL = {"mmdebstrap", "qemu-aarch64-static", "qemu-arm-static", "chroot"}
+ALL = {"mmdebstrap", "qemu-aarch64-static", "qemu-arm-static", "chroot", "zstd"}
 
 
 def which_of(present):
@@ -17,7 +17,7 @@ def test_root_with_the_tools_can_run():
 
 def test_missing_packages_name_the_install_line():
     reason = why_not(uid=0, which=which_of(ALL - {"mmdebstrap"}))
-    assert "mmdebstrap" in reason and "apt-get install qemu-user-static binfmt-support mmdebstrap" in reason
+    assert "mmdebstrap" in reason and "apt-get install qemu-user-static binfmt-support mmdebstrap zstd" in reason
     assert "\n" not in reason
 
 
