@@ -236,6 +236,9 @@ def test_environment(chroot: Chroot, target: Target, env: Environment, plan: Pla
                    timeout=2400)
         report = chroot.root / out.lstrip("/")
         result.tests = junit_counts(report) if report.is_file() else {"failed": 1, "errors": 1, "failing": ["no report"]}
+        durations = chroot.root / variables["CATDOG_PI_DURATIONS"].lstrip("/")
+        if durations.is_file():  # kept beside the log: the root filesystem is deleted after the run
+            shutil.copy(durations, log.path.parent / f"{target.name}-{env.name}-durations.txt")
         t = result.tests
         log.say(f"{env.name}: tests/edge {t.get('passed')} passed, {t.get('failed')} failed, {t.get('errors')} errors, "
                 f"{t.get('skipped')} skipped in {t.get('seconds')} s" + (f": {t['failing']}" if t.get("failing") else ""))
