@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 #: Largest score difference, in output quantization steps, allowed between the same runtime on x86 and
-#: on an emulated Pi (measured: at most 3; see docs/pi.md). The same bound as tests/edge/test_runtimes_agree.py
-#: uses between runtimes on ARM.
-MAX_STEPS = 8
+#: on an emulated Pi: measured 0 with XNNPACK, up to 27 for tflite-runtime 2.14 (docs/pi.md); the bound
+#: tests/edge/test_runtimes_agree.py uses between the runtimes on ARM.
+MAX_STEPS = 48
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """ai-edge-litert here and tflite-runtime 2.14 (numpy < 2, the legacy environment) give the same answers.
 
 On x86_64, with the same kernels (litert --no-xnnpack) the two runtimes agree to the last bit. On ARM
-(aarch64 and armv7l, measured on emulated Raspberry Pis: docs/pi.md) they do not: tflite-runtime 2.14's
-ARM kernels round some requantizations differently, so its scores differ from LiteRT's by a few
-output quantization steps (at most ARM_MAX_STEPS), and a label may differ only for a photo whose score
-is within that difference of the threshold. By default litert runs int8 models through XNNPACK,
+(measured on an emulated Pi 4: docs/pi.md) they do not: both runtimes' ARM kernels round some
+requantizations differently from x86, tflite-runtime 2.14's by more, so the two differ by up to a few
+dozen output quantization steps on a few photos (at most ARM_MAX_STEPS), and a label may differ only
+for a photo whose score is within that difference of the threshold. By default litert runs int8 models through XNNPACK,
 which rounds differently again (about 3x faster): labels then agree except for photos right at the
 decision threshold, and scores differ by a few steps.
 """
@@ -24,9 +24,10 @@ from catdog.edge import Classifier
 from catdog.edge.runtime import find_runtime
 
 LEGACY_EDGE = os.environ.get("CATDOG_LEGACY_EDGE")
-#: Largest difference between the two runtimes' reference kernels on ARM, in output quantization steps:
-#: 8 measured on the emulated Pi 4 over make test-pi's 200 val/ photos (docs/pi.md#the-arm-numerical-difference).
-ARM_MAX_STEPS = 8
+#: Bound on the difference between the two runtimes' non-XNNPACK kernels on ARM, in output quantization
+#: steps: 32 measured (cat.4012.jpg) over 280 of the 1,000 val/ photos on the emulated Pi 4, plus margin
+#: (docs/pi.md#the-arm-numerical-difference; the other 720 are not measured yet).
+ARM_MAX_STEPS = 48
 EXACT_MACHINES = {"x86_64", "AMD64"}
 #: Photos per label compared. Under emulation (make test-pi sets CATDOG_EMULATED=1) an invoke of the
 #: bundled model takes about a second, so fewer; make test-pi compares all of val/ end to end.
