@@ -6,6 +6,7 @@ so the model sees the same pixels in training as on the device.
 
 from __future__ import annotations
 
+import inspect
 import math
 import struct
 import warnings
@@ -93,8 +94,20 @@ def open_image(path: str | Path, draft_hw: tuple[int, int] | None = None) -> Ima
                 img.draft(None, (side, side))
             img.load()
             _check_size(img, path)  # a few formats only know their size once decoded
-            ImageOps.exif_transpose(img, in_place=True)  # no copy when already upright
-            return img
+            return _upright(img)
+
+
+#: Pillow >= 9.5 turns a photo upright in place (no copy when it already is); Debian bookworm's apt
+#: Pillow 9.4 (Raspberry Pi OS, python3-pil) returns a copy.
+_EXIF_IN_PLACE = "in_place" in inspect.signature(ImageOps.exif_transpose).parameters
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """The photo turned as its EXIF orientation says."""
+    if _EXIF_IN_PLACE:
+        ImageOps.exif_transpose(img, in_place=True)
+        return img
+    return ImageOps.exif_transpose(img)
 
 
 def _check_size(img: Image.Image, name: object) -> None:
@@ -213,18 +226,24 @@ def prepare(
         draft_hw = (math.ceil(input_hw[0] / crop), math.ceil(input_hw[1] / crop)) if draft else None
         img = open_image(source, draft_hw)
     elif isinstance(source, Image.Image):
+        _check_pixels(name, source.width, source.height)  # before Pillow copies it (9.4 cannot copy an empty image)
         with _decoding(name):
             img = ImageOps.exif_transpose(source)  # reads its EXIF, which can be malformed too
     elif isinstance(source, np.ndarray):
+        if source.ndim >= 2:
+            _check_pixels(name, source.shape[1], source.shape[0])
         img = _array_to_image(source)
     else:
         raise ImageError(f"cannot classify an object of type {type(source).__name__}; pass a path, PIL image or array")
-    if img.width < 1 or img.height < 1:
-        raise ImageError(f"{name}: the image has no pixels ({img.width}x{img.height}); pass a real photo")
     with _decoding(name):  # an odd mode or lazily decoded data can still fail here
         img = resize(to_color(img, color), input_hw, method, crop)
     arr = np.asarray(img, dtype=np.uint8)
     return arr[..., np.newaxis] if arr.ndim == 2 else arr
+
+
+def _check_pixels(name: object, width: int, height: int) -> None:
+    if width < 1 or height < 1:
+        raise ImageError(f"{name}: the image has no pixels ({width}x{height}); pass a real photo")
 
 
 def _array_to_image(arr: np.ndarray) -> Image.Image:

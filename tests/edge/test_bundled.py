@@ -60,11 +60,12 @@ def test_each_bundled_model_passes_the_structural_check_it_skips_at_load(tmp_pat
         assert not is_bundled(copy), name
 
 
-def test_a_copy_of_a_bundled_model_is_checked_on_load(tmp_path, bundled_model, monkeypatch):
-    copy = copy_model_with_contract(bundled_model, tmp_path / "catdog.tflite", {})
+def test_a_copy_of_a_bundled_model_is_checked_on_load(tmp_path, monkeypatch):
+    shipped = bundled_models()["default"]  # the installed package's own under CATDOG_INSTALLED=1
+    copy = copy_model_with_contract(shipped, tmp_path / "catdog.tflite", {})
     checked = []
     monkeypatch.setattr("catdog.edge.classify.check_model", lambda content, contract, source: checked.append(source))
-    Classifier.load(bundled_model)
+    Classifier.load(shipped)
     assert checked == []
     Classifier.load(copy)
     assert checked == [str(copy)]
