@@ -136,9 +136,7 @@ TARGETS = (
                         system_site_packages=True,
                         runtime="tflite-runtime", note="tflite-runtime 2.14, apt's numpy and Pillow"),
         ),
-        cannot=("ai-edge-litert", "pillow>=10"),
-        broken=("apt's python3-pil is Pillow 9.4 and catdog needs Pillow >= 10 (photos fail to decode); PyPI has "
-                "no armv7l wheel of Pillow >= 10 (nor of ai-edge-litert)"),
+        cannot=("ai-edge-litert",),
     ),
 )
 
