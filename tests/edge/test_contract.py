@@ -184,7 +184,10 @@ def test_many_unknown_fields_give_one_short_warning():
 
 
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    # Subnormals as fixed values: Hypothesis refuses to draw them in a process where a loaded library
+    # flushes them to zero (tflite-runtime 2.14 on ARM), and the parser must take them there too.
+    st.none() | st.booleans() | st.integers() | st.floats(allow_subnormal=False) | st.sampled_from([5e-324, -2.2e-308])
+    | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
