@@ -55,13 +55,11 @@ $(LEGACY_VENV)/.installed: $(WHEEL)
 	@touch $@
 
 ## make test: the whole suite in the full environment, then the edge tests in the edge-only and
-## legacy environments (photos from $(DATA); CI=true makes their absence a failure), then on the
-## emulated Raspberry Pis when this machine can run them (CI=true: it must)
+## legacy environments (photos from $(DATA); CI=true makes their absence a failure). The emulated
+## Raspberry Pis are make test-pi, not yet part of make test: it takes about 30 minutes warm on 2
+## cores, and its last full run predates fixes of the tests that failed under emulation (docs/pi.md).
 test: test-main test-edge test-legacy
-	@reason=$$($(PYTHON) -m pi check); \
-	if [ -z "$$reason" ]; then $(MAKE) --no-print-directory test-pi; \
-	elif [ "$$CI" = true ]; then echo "make test-pi cannot run under CI=true: $$reason"; exit 1; \
-	else echo "skipped make test-pi (emulated Raspberry Pis): $$reason"; fi
+	@echo "make test does not run the emulated Raspberry Pis yet; run them with: make test-pi (docs/pi.md)"
 
 test-main: install $(LEGACY_VENV)/.installed
 	CATDOG_DATA=$(DATA_ABS) CATDOG_LEGACY_EDGE=$(abspath $(LEGACY_VENV))/bin/catdog-edge $(BIN)/python -m pytest

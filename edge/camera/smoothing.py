@@ -80,7 +80,7 @@ class Smoother:
         """
         self._votes.append(int(index))
         self._scores.append(np.asarray(scores, dtype=np.float32))
-        counts = np.bincount(np.fromiter(self._votes, dtype=np.int64), minlength=len(self.labels))
+        counts = np.bincount(np.fromiter(self._votes, dtype=np.intp), minlength=len(self.labels))  # intp: 32-bit numpy refuses int64
         leader = int(np.argmax(counts))
         mean = np.mean(self._scores, axis=0)
         if self.current is not None:
