@@ -10,6 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("CATDOG_DATA", ROOT.parent / "shared" / "datasets" / "catdog"))
 BUNDLED = ROOT / "models" / "catdog.tflite"
+#: The small bundled model (--model compact, 96x96, about 1/9 of the default's multiply-adds).
+COMPACT = ROOT / "models" / "catdog-compact.tflite"
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +36,15 @@ def bundled_model() -> Path:
     """The shipped int8 model."""
     assert BUNDLED.is_file(), f"{BUNDLED} is missing: the repository must ship a trained model"
     return BUNDLED
+
+
+@pytest.fixture(scope="session")
+def compact_model() -> Path:
+    """The small shipped int8 model, for tests of what runs around a model (the camera loop, workers,
+    flip averaging), not of the default model's answers: each photo costs about a ninth of the default
+    model's work, which matters most on the emulated Raspberry Pis (make test-pi)."""
+    assert COMPACT.is_file(), f"{COMPACT} is missing: the repository must ship the compact model"
+    return COMPACT
 
 
 def copy_model_with_contract(src: Path, dst: Path, changes: dict, sidecar: bool = True) -> Path:

@@ -110,10 +110,10 @@ def locked_file_unreadable(awkward, monkeypatch):
 
 
 def test_mixed_run_answers_every_good_photo_and_flags_every_bad_one(
-    awkward, bundled_model, locked_file_unreadable
+    awkward, compact_model, locked_file_unreadable
 ):
     order = ["good_cat", *BROKEN, *DECODABLE[:-2], "good_dog"]
-    args = ["classify", *[str(awkward[k]) for k in order], "--model", str(bundled_model), "--format", "json"]
+    args = ["classify", *[str(awkward[k]) for k in order], "--model", str(compact_model), "--format", "json"]
     result = runner.invoke(app, args)
     assert result.exit_code == 1
     records = {r["path"]: r for r in map(json.loads, result.stdout.splitlines())}
@@ -123,7 +123,7 @@ def test_mixed_run_answers_every_good_photo_and_flags_every_bad_one(
         assert set(by_key[key]) == {"path", "error"}, key
         assert message in by_key[key]["error"], (key, by_key[key])
         assert "\n" not in by_key[key]["error"]
-    model = Classifier.load(bundled_model)
+    model = Classifier.load(compact_model)
     for key in DECODABLE:  # each odd-but-valid photo gets the library's own answer for it
         assert by_key[key]["label"] == model.classify(awkward[key]).label, (key, by_key[key])
 

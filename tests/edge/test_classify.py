@@ -62,11 +62,11 @@ def test_missing_and_invalid_models(tmp_path):
         Classifier.load(fake)
 
 
-def test_workers_keep_input_order_and_results(bundled_model, val_photos, tmp_path):
+def test_workers_keep_input_order_and_results(compact_model, val_photos, tmp_path):
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"")
     paths = val_photos["cat"][30:36] + [bad] + val_photos["dog"][30:36]
-    classifier = Classifier.load(bundled_model)
+    classifier = Classifier.load(compact_model)
     serial = list(classifier.classify_many(paths, workers=1))
     parallel = list(classifier.classify_many(paths, workers=3))
     assert [r.path for r in parallel] == [str(p) for p in paths]
@@ -87,9 +87,9 @@ def test_python_api_accepts_paths_pil_images_and_arrays(bundled_model, val_photo
     assert by_path.scores == by_image.scores == by_array.scores
 
 
-def test_flip_averages_the_photo_and_its_mirror_image(bundled_model, val_photos):
-    plain = Classifier.load(bundled_model)
-    flipped = Classifier.load(bundled_model, flip=True)
+def test_flip_averages_the_photo_and_its_mirror_image(compact_model, val_photos):
+    plain = Classifier.load(compact_model)
+    flipped = Classifier.load(compact_model, flip=True)
     for path in val_photos["cat"][:5] + val_photos["dog"][:5]:
         pixels = plain.preprocess(path)
         mirror = np.ascontiguousarray(pixels[:, ::-1])

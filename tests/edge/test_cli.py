@@ -121,7 +121,7 @@ def test_threshold_moves_the_decision_and_top_k_lists_labels(bundled_model, val_
         assert result.exit_code == 2 and "--threshold must be strictly between 0 and 1" in result.output, result.output
 
 
-def test_info_and_bench(bundled_model, val_photos, tmp_path):
+def test_info_and_bench(bundled_model, compact_model, val_photos, tmp_path):
     info = runner.invoke(app, ["info", "-m", str(bundled_model), "-f", "json"])
     assert info.exit_code == 0, info.output
     record = json.loads(info.stdout)
@@ -131,7 +131,7 @@ def test_info_and_bench(bundled_model, val_photos, tmp_path):
     assert "labels     0=cat, 1=dog" in text.stdout
     assert "recipe     catdog-train fit " in text.stdout  # the bundled model says how to retrain it
     top = _tree(tmp_path, val_photos)
-    bench = runner.invoke(app, ["bench", "-m", str(bundled_model), "--runs", "20", "--photos", str(top), "-f", "json",
+    bench = runner.invoke(app, ["bench", "-m", str(compact_model), "--runs", "20", "--photos", str(top), "-f", "json",
                                 "--threads", "1", "--workers", "2"])
     assert bench.exit_code == 0, bench.output
     result = json.loads(bench.stdout)

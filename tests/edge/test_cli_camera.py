@@ -20,10 +20,10 @@ from tests.edge.camera.helpers import PATIENCE_S, RUN, MjpegServer, cat_dog_cat,
 runner = CliRunner()
 
 
-def test_json_lines_label_events_then_summary(bundled_model, confident_frames, tmp_path):
+def test_json_lines_label_events_then_summary(camera_model, confident_frames, tmp_path):
     pytest.importorskip("cv2", reason="OpenCV (the camera extra) is not installed in this environment")
     video = write_video(tmp_path / "catdogcat.avi", cat_dog_cat(confident_frames), fps=25)
-    result = runner.invoke(app, ["camera", "--source", str(video), "-m", str(bundled_model), "-f", "json", "--smooth", "5"])
+    result = runner.invoke(app, ["camera", "--source", str(video), "-m", str(camera_model), "-f", "json", "--smooth", "5"])
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines()]
     labels, summary = records[:-1], records[-1]
@@ -34,10 +34,10 @@ def test_json_lines_label_events_then_summary(bundled_model, confident_frames, t
     assert set(summary["latency_ms"]) == {"p50", "p95"} and summary["fps"] > 0
 
 
-def test_text_output_and_snapshots(bundled_model, confident_frames, tmp_path):
+def test_text_output_and_snapshots(camera_model, confident_frames, tmp_path):
     folder = write_folder(tmp_path / "frames", cat_dog_cat(confident_frames))
     snaps = tmp_path / "snaps"
-    result = runner.invoke(app, ["camera", "-s", str(folder), "-m", str(bundled_model), "--save-dir", str(snaps),
+    result = runner.invoke(app, ["camera", "-s", str(folder), "-m", str(camera_model), "--save-dir", str(snaps),
                                  "--min-confidence", "0.6"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -46,8 +46,8 @@ def test_text_output_and_snapshots(bundled_model, confident_frames, tmp_path):
     assert len(list(snaps.glob("*.jpg"))) == 3
 
 
-def test_bad_source_and_options_exit_2(bundled_model, tmp_path):
-    missing = runner.invoke(app, ["camera", "-s", str(tmp_path / "none.mp4"), "-m", str(bundled_model)])
+def test_bad_source_and_options_exit_2(camera_model, tmp_path):
+    missing = runner.invoke(app, ["camera", "-s", str(tmp_path / "none.mp4"), "-m", str(camera_model)])
     assert missing.exit_code == 2 and "no such file or folder" in missing.stderr
     assert missing.stderr.strip().count("\n") == 0
     assert runner.invoke(app, ["camera", "--every", "0"]).exit_code == 2
@@ -56,12 +56,12 @@ def test_bad_source_and_options_exit_2(bundled_model, tmp_path):
     assert heartbeat.exit_code == 2 and "--heartbeat" in heartbeat.stderr
 
 
-def test_stream_lost_for_good_exits_1_after_the_summary(bundled_model, confident_frames):
+def test_stream_lost_for_good_exits_1_after_the_summary(camera_model, confident_frames):
     pytest.importorskip("cv2", reason="OpenCV (the camera extra) is not installed in this environment")
     # The camera goes down after 15 frames: the stream drops, and the one reopen attempt gets no answer.
     server = MjpegServer(confident_frames["cat"], fps=50, down_after=15).start()
     try:
-        result = runner.invoke(app, ["camera", "-s", server.url, "-m", str(bundled_model), "-f", "json", "--max-retries", "1"])
+        result = runner.invoke(app, ["camera", "-s", server.url, "-m", str(camera_model), "-f", "json", "--max-retries", "1"])
     finally:
         server.stop()
     assert result.exit_code == 1, result.output
@@ -79,11 +79,11 @@ def _read_line(proc: subprocess.Popen, timeout: float) -> str:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
-def test_signal_stops_cleanly_with_summary_and_exit_0(sig, bundled_model, confident_frames, tmp_path):
+def test_signal_stops_cleanly_with_summary_and_exit_0(sig, camera_model, confident_frames, tmp_path):
     # 4 frames at 0.1 fps: the first is labelled at once (--smooth 1), the next would come 10 s later, the end 30 s later.
     folder = write_folder(tmp_path / "frames", confident_frames["cat"][:4])
     code = "from catdog.edge.cli import app; app()"
-    args = ["camera", "-s", str(folder), "--realtime", "--fps", "0.1", "-m", str(bundled_model), "-f", "json", "--smooth", "1"]
+    args = ["camera", "-s", str(folder), "--realtime", "--fps", "0.1", "-m", str(camera_model), "-f", "json", "--smooth", "1"]
     proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:

@@ -118,11 +118,11 @@ def test_home_assistant_discovery_and_availability(broker, tmp_path):
     late.stop()
 
 
-def test_camera_publishes_the_lines_it_prints(broker, bundled_model, confident_frames, tmp_path):
+def test_camera_publishes_the_lines_it_prints(broker, camera_model, confident_frames, tmp_path):
     folder = write_folder(tmp_path / "frames", cat_dog_cat(confident_frames))
     subscriber = Subscriber(broker.port, TOPIC).start()
     result = CliRunner().invoke(app, [
-        "camera", "-s", str(folder), "-m", str(bundled_model), "-f", "json", "--heartbeat", "1",
+        "camera", "-s", str(folder), "-m", str(camera_model), "-f", "json", "--heartbeat", "1",
         "--mqtt", f"mqtt://127.0.0.1:{broker.port}/{TOPIC}", "--spool", str(tmp_path / "spool"),
     ])
     assert result.exit_code == 0, result.output

@@ -46,9 +46,9 @@ def cats_then_dogs(confident_frames, tmp_path):
     return write_video(tmp_path / "catsdogs.avi", [*confident_frames["cat"], *confident_frames["dog"]], fps=25)
 
 
-def test_page_api_events_and_stream_follow_the_camera(classifier, bundled_model, cats_then_dogs, tmp_path):
+def test_page_api_events_and_stream_follow_the_camera(classifier, camera_model, cats_then_dogs, tmp_path):
     saves = tmp_path / "snaps"
-    info = describe(classifier.contract, bundled_model, str(cats_then_dogs))
+    info = describe(classifier.contract, camera_model, str(cats_then_dogs))
     preview = Preview(PreviewConfig(port=0), info, save_dir=saves)
     base = preview.url
     # held at the first dog frame (the cat event is out), then at the last frame (the dog event is out)

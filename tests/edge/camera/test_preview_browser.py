@@ -77,14 +77,14 @@ def video(confident_frames, tmp_path) -> Path:
     return write_video(tmp_path / "cats-then-dogs.avi", [*confident_frames["cat"], *confident_frames["dog"]], fps=25)
 
 
-def test_the_page_in_chromium_follows_the_camera_and_needs_the_token(video, browser, classifier, bundled_model,
+def test_the_page_in_chromium_follows_the_camera_and_needs_the_token(video, browser, classifier, camera_model,
                                                                      tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     saves = tmp_path / "snaps"
     preview = Preview(PreviewConfig(host="0.0.0.0", port=0, token=TOKEN),
-                      describe(classifier.contract, bundled_model, str(video)), save_dir=saves)
+                      describe(classifier.contract, camera_model, str(video)), save_dir=saves)
     loop = LoopThread(classifier, SourceConfig(str(video)), preview, WatchConfig(smooth=3, save_dir=saves),
                       hold=(RUN + 1, 2 * RUN))
     base = f"http://127.0.0.1:{preview.port}/"

@@ -33,10 +33,10 @@ def _stderr_line(proc: subprocess.Popen, starts: str) -> str:
             return line
 
 
-def test_preview_serves_while_the_camera_runs_and_sigterm_stops_both(bundled_model, confident_frames):
+def test_preview_serves_while_the_camera_runs_and_sigterm_stops_both(camera_model, confident_frames):
     pytest.importorskip("cv2", reason="OpenCV (the camera extra) is not installed in this environment")
     camera = MjpegServer(confident_frames["cat"], fps=30).start()
-    args = ["camera", "-s", camera.url, "-m", str(bundled_model), "-f", "json", "--http", "0.0.0.0:0",
+    args = ["camera", "-s", camera.url, "-m", str(camera_model), "-f", "json", "--http", "0.0.0.0:0",
             "--preview-fps", "5"]
     proc = subprocess.Popen([sys.executable, "-c", "from catdog.edge.cli import app; app()", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
@@ -85,7 +85,7 @@ def test_bad_preview_options_are_usage_errors(args, message, tmp_path):
     assert result.stderr.strip().count("\n") == 0
 
 
-def test_a_port_in_use_is_a_usage_error(bundled_model, confident_frames, tmp_path):
+def test_a_port_in_use_is_a_usage_error(camera_model, confident_frames, tmp_path):
     from tests.edge.camera.helpers import write_folder
 
     folder = write_folder(tmp_path / "frames", confident_frames["cat"][:2])
@@ -93,5 +93,5 @@ def test_a_port_in_use_is_a_usage_error(bundled_model, confident_frames, tmp_pat
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = runner.invoke(app, ["camera", "-s", str(folder), "-m", str(bundled_model), "--http", str(port)])
+        result = runner.invoke(app, ["camera", "-s", str(folder), "-m", str(camera_model), "--http", str(port)])
     assert result.exit_code == 2 and "cannot listen there" in result.stderr, result.output

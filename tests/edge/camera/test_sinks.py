@@ -56,12 +56,12 @@ def test_close_keeps_what_the_flush_time_could_not_deliver(tmp_path):
     assert warnings and all(w.startswith(f"webhook {receiver.url}: cannot reach it") for w in warnings)
 
 
-def test_cli_sends_the_summary_and_says_what_it_kept(tmp_path, bundled_model, confident_frames):
+def test_cli_sends_the_summary_and_says_what_it_kept(tmp_path, camera_model, confident_frames):
     from tests.edge.camera.helpers import write_folder
 
     receiver = Receiver()  # down for the whole run
     folder = write_folder(tmp_path / "frames", confident_frames["dog"][:2])
-    result = CliRunner().invoke(app, ["camera", "-s", str(folder), "-m", str(bundled_model), "-f", "json",
+    result = CliRunner().invoke(app, ["camera", "-s", str(folder), "-m", str(camera_model), "-f", "json",
                                       "--webhook", receiver.url, "--spool", str(tmp_path / "spool")])
     assert result.exit_code == 0, result.output  # a receiver that is down never stops the camera
     lines = result.stdout.splitlines()

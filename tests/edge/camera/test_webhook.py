@@ -181,14 +181,14 @@ class _Camera:
             self._stderr.join(PATIENCE_S)
 
 
-def test_killed_camera_delivers_its_spool_on_the_next_start(receiver, bundled_model, confident_frames, tmp_path):
+def test_killed_camera_delivers_its_spool_on_the_next_start(receiver, camera_model, confident_frames, tmp_path):
     # Run 1: four label changes, then the last frame again and again (links, no copies), the receiver down.
     frames = [confident_frames["cat"][0], confident_frames["dog"][0], confident_frames["cat"][1], confident_frames["dog"][1]]
     folder = write_folder(tmp_path / "frames", frames)
     for i in range(4, 3000):
         os.symlink(folder / "frame0003.png", folder / f"frame{i:04d}.png")
     spool = tmp_path / "spool"
-    common = ["-m", str(bundled_model), "-f", "json", "--smooth", "1", "--webhook", receiver.url, "--spool", str(spool)]
+    common = ["-m", str(camera_model), "-f", "json", "--smooth", "1", "--webhook", receiver.url, "--spool", str(spool)]
     first = _Camera("-s", str(folder), *common)
     try:
         printed = first.lines(4)
@@ -219,10 +219,10 @@ def test_killed_camera_delivers_its_spool_on_the_next_start(receiver, bundled_mo
     assert "Traceback" not in err
 
 
-def test_camera_posts_the_lines_it_prints(receiver, bundled_model, confident_frames, tmp_path):
+def test_camera_posts_the_lines_it_prints(receiver, camera_model, confident_frames, tmp_path):
     receiver.start()
     folder = write_folder(tmp_path / "frames", cat_dog_cat(confident_frames))
-    result = CliRunner().invoke(app, ["camera", "-s", str(folder), "-m", str(bundled_model), "-f", "json",
+    result = CliRunner().invoke(app, ["camera", "-s", str(folder), "-m", str(camera_model), "-f", "json",
                                       "--webhook", receiver.url, "--spool", str(tmp_path / "spool")])
     assert result.exit_code == 0, result.output
     printed = [line.encode() for line in result.stdout.splitlines()]
