@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import compare, emulation, mirror, rootfs, wheels
 from .chroot import stop_everything, unmount_all
-from .run import REPO, Log, Plan, pick_photos, run_target
+from .run import REPO, Log, Plan, Slots, pick_photos, run_target
 from .targets import TARGETS, target_named
 
 CACHE = Path(os.environ.get("CATDOG_PI_CACHE", Path.home() / ".cache" / "catdog"))
@@ -94,14 +94,18 @@ def command_run(args) -> int:
             from .run import TargetResult
             return TargetResult(target.name, target.title, target.qemu_cpu, error=f"rootfs: {exc}")
         log.say(f"root filesystem {tarball.name}: " + (f"built in {built:.0f} s" if built else "cached"))
-        result = run_target(target, plan, tarball, wheel_dirs[target.name], no_wheels[target.name], log)
+        result = run_target(target, plan, tarball, wheel_dirs[target.name], no_wheels[target.name], log, slots,
+                            rank=order.index(target))
         result.rootfs_build_s = round(built, 1)
         log.say(f"{'ok' if result.ok else 'FAILED'}{' (known broken)' if result.broken else ''} in {result.total_s:.0f} s (+ {built:.0f} s building the root filesystem)")
         return result
 
-    # Most work first: the Pi 4 tests two environments (about as long as the other two targets together).
-    order = sorted(targets, key=lambda t: -sum(e.tests for e in t.environments))
-    pool = ThreadPoolExecutor(max_workers=args.jobs)
+    # Every target is set up at once (root filesystems, installs), while the emulated steps, a tests/edge
+    # run or an end-to-end run each, take one of --jobs slots; a freed slot goes to the target with the
+    # most work (the Pi 4: two environments, and the slowest emulated CPU), tests/edge before end to end.
+    order = sorted(targets, key=lambda t: -sum(2 * e.tests + e.e2e for e in t.environments))
+    slots = Slots(args.jobs)
+    pool = ThreadPoolExecutor(max_workers=len(order))
     try:
         results = list(pool.map(one, order))
     finally:
@@ -164,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--data", default=str(REPO.parent / "shared" / "datasets" / "catdog"))
     run.add_argument("--wheel", required=True, help="catdog's wheel (make wheel)")
     run.add_argument("--photos", type=int, default=0, help="val/ photos classified end to end (0: all)")
-    run.add_argument("--jobs", type=int, default=2, help="targets at once")
+    run.add_argument("--jobs", type=int, default=2, help="emulated steps (tests/edge, end to end) at once: the host's cores")
     run.add_argument("--x86-litert", default=str(REPO / ".venv-edge" / "bin" / "catdog-edge"))
     run.add_argument("--x86-tflite", default=str(REPO / ".venv-legacy" / "bin" / "catdog-edge"))
     sub.add_parser("report", help="print the README's rows from pi/out/results.json")

@@ -3,20 +3,21 @@ downloaded on the host, run tests/edge and an end-to-end classification inside, 
 
 from __future__ import annotations
 
-import json
+import heapq
+import itertools
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import xml.etree.ElementTree as ElementTree
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import compare, emulation, rootfs, wheels
-from .chroot import Chroot, remove_root, unmount_all
+from . import compare, rootfs
+from .chroot import Chroot, Stopped, remove_root, stopping, unmount_all
 from .targets import EMULATION_FAILURES, NATIVE_ONLY, Environment, Target
 
 REPO = Path(__file__).resolve().parent.parent
@@ -211,53 +212,114 @@ def set_up_environment(chroot: Chroot, env: Environment, plan: Plan, log: Log) -
     return result
 
 
-def test_environment(chroot: Chroot, target: Target, env: Environment, plan: Plan, log: Log, result: EnvResult) -> None:
-    """tests/edge and the end-to-end run in an installed environment (every environment of the target is
-    installed first: the litert one's cross-runtime test calls the legacy one's catdog-edge)."""
-    python = f"{env.venv}/bin/python"
-    if env.tests:
-        out = f"/root/out/{env.name}-junit.xml"
-        legacy = next((e for e in target.environments if e.runtime == "tflite-runtime" and e is not env), None)
-        extra = {"CATDOG_LEGACY_EDGE": f"{legacy.venv}/bin/catdog-edge"} if legacy else {}
-        # No CI=true inside: the root filesystems have no mosquitto or Chromium, whose tests then skip
-        # (they run natively in make test); a failure of this driver's own checks still fails the run.
-        variables = {"CATDOG_INSTALLED": "1", "CATDOG_DATA": "/data", "CATDOG_EMULATED": "1",
-                     "CATDOG_PI_DURATIONS": f"/root/out/{env.name}-durations.txt", **extra}
-        # cwd outside the read-only repository: hypothesis keeps its database in the working directory.
-        # The plugin is copied there (python -m puts the cwd on sys.path): a PYTHONPATH naming the checkout
-        # would leak into the tests' subprocesses and let them import the checkout's edge/ folder.
-        run_dir = f"/root/run-{env.name}"
-        chroot.run(["mkdir", "-p", "/root/out", run_dir])
-        shutil.copy(Path(__file__).with_name("pytest_emulated.py"), chroot.root / run_dir.lstrip("/") / "catdog_pi_plugin.py")
-        chroot.run([python, "-m", "pytest", "/catdog/tests/edge", "-p", "no:cacheprovider", "-p", "catdog_pi_plugin", "-q", "-rfEs",
-                    *(f"--ignore-glob=/catdog/{pattern}" for pattern in NATIVE_ONLY),
-                    *(f"--deselect={test}" for test in EMULATION_FAILURES),  # node ids: relative to the rootdir
-                    "--durations=5", f"--junitxml={out}"], cwd=f"/root/run-{env.name}", env=variables, log=log,
-                   timeout=2400)
-        report = chroot.root / out.lstrip("/")
-        result.tests = junit_counts(report) if report.is_file() else {"failed": 1, "errors": 1, "failing": ["no report"]}
-        durations = chroot.root / variables["CATDOG_PI_DURATIONS"].lstrip("/")
-        if durations.is_file():  # kept beside the log: the root filesystem is deleted after the run
-            shutil.copy(durations, log.path.parent / f"{target.name}-{env.name}-durations.txt")
-        t = result.tests
-        log.say(f"{env.name}: tests/edge {t.get('passed')} passed, {t.get('failed')} failed, {t.get('errors')} errors, "
-                f"{t.get('skipped')} skipped in {t.get('seconds')} s" + (f": {t['failing']}" if t.get("failing") else ""))
+class Slots:
+    """At most n emulated steps (a tests/edge run, an end-to-end run) at once, one per host core; a freed
+    slot goes to the waiting step of the lowest rank, so the longest work starts first."""
 
-    if env.e2e:
-        result.e2e = end_to_end(chroot, env, plan, log)
-    for name, passed, detail in result.checks:
-        log.say(f"{env.name}: {'ok  ' if passed else 'FAIL'} {name}: {detail}")
+    def __init__(self, n: int):
+        self._free = n
+        self._waiting: list[tuple] = []
+        self._tickets = itertools.count()
+        self._changed = threading.Condition()
+
+    @property
+    def waiting(self) -> int:
+        """Steps waiting for a slot."""
+        with self._changed:
+            return len(self._waiting)
+
+    @contextmanager
+    def hold(self, rank: tuple):
+        """Wait for a free slot (steps of a lower rank first, then in the order they asked) and keep it
+        for the with block.
+
+        Raises:
+            Stopped: the run is being stopped while this step waits.
+        """
+        with self._changed:
+            ticket = (*rank, next(self._tickets))
+            heapq.heappush(self._waiting, ticket)
+            while not (self._free and self._waiting[0] == ticket):
+                if stopping.is_set():
+                    self._waiting.remove(ticket)
+                    heapq.heapify(self._waiting)
+                    self._changed.notify_all()
+                    raise Stopped("waiting for a free core")
+                self._changed.wait(timeout=1.0)
+            heapq.heappop(self._waiting)
+            self._free -= 1
+            self._changed.notify_all()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._free += 1
+                self._changed.notify_all()
+
+
+def run_tests(chroot: Chroot, target: Target, env: Environment, log: Log, result: EnvResult) -> None:
+    """tests/edge in an installed environment (every environment of the target is installed first: the
+    litert one's cross-runtime test calls the legacy one's catdog-edge)."""
+    python = f"{env.venv}/bin/python"
+    out = f"/root/out/{env.name}-junit.xml"
+    legacy = next((e for e in target.environments if e.runtime == "tflite-runtime" and e is not env), None)
+    extra = {"CATDOG_LEGACY_EDGE": f"{legacy.venv}/bin/catdog-edge"} if legacy else {}
+    # No CI=true inside: the root filesystems have no mosquitto or Chromium, whose tests then skip
+    # (they run natively in make test); a failure of this driver's own checks still fails the run.
+    variables = {"CATDOG_INSTALLED": "1", "CATDOG_DATA": "/data", "CATDOG_EMULATED": "1",
+                 "CATDOG_PI_DURATIONS": f"/root/out/{env.name}-durations.txt", **extra}
+    # cwd outside the read-only repository: hypothesis keeps its database in the working directory.
+    # The plugin is copied there (python -m puts the cwd on sys.path): a PYTHONPATH naming the checkout
+    # would leak into the tests' subprocesses and let them import the checkout's edge/ folder.
+    run_dir = f"/root/run-{env.name}"
+    chroot.run(["mkdir", "-p", "/root/out", run_dir])
+    shutil.copy(Path(__file__).with_name("pytest_emulated.py"), chroot.root / run_dir.lstrip("/") / "catdog_pi_plugin.py")
+    chroot.run([python, "-m", "pytest", "/catdog/tests/edge", "-p", "no:cacheprovider", "-p", "catdog_pi_plugin", "-q", "-rfEs",
+                *(f"--ignore-glob=/catdog/{pattern}" for pattern in NATIVE_ONLY),
+                *(f"--deselect={test}" for test in EMULATION_FAILURES),  # node ids: relative to the rootdir
+                "--durations=5", f"--junitxml={out}"], cwd=f"/root/run-{env.name}", env=variables, log=log,
+               timeout=2400)
+    report = chroot.root / out.lstrip("/")
+    result.tests = junit_counts(report) if report.is_file() else {"failed": 1, "errors": 1, "failing": ["no report"]}
+    durations = chroot.root / variables["CATDOG_PI_DURATIONS"].lstrip("/")
+    if durations.is_file():  # kept beside the log: the root filesystem is deleted after the run
+        shutil.copy(durations, log.path.parent / f"{target.name}-{env.name}-durations.txt")
+    t = result.tests
+    log.say(f"{env.name}: tests/edge {t.get('passed')} passed, {t.get('failed')} failed, {t.get('errors')} errors, "
+            f"{t.get('skipped')} skipped in {t.get('seconds')} s" + (f": {t['failing']}" if t.get("failing") else ""))
+
+
+def run_steps(chroot: Chroot, target: Target, ready: list, plan: Plan, slots: Slots, rank: int, log: Log) -> None:
+    """Each installed environment's tests/edge run and end-to-end run, as separate steps that may run at
+    once (in their own processes and files), each holding one of the slots while it runs."""
+    steps = [(env, result, kind) for env, result in ready for kind in ("tests", "e2e") if getattr(env, kind)]
+
+    def step(env: Environment, result: EnvResult, kind: str) -> None:
+        with slots.hold((rank, kind != "tests")):  # tests/edge is the longer step
+            if kind == "tests":
+                run_tests(chroot, target, env, log, result)
+            else:
+                result.e2e = end_to_end(chroot, env, plan, log)
+
+    if steps:
+        with ThreadPoolExecutor(max_workers=len(steps)) as pool:
+            for future in [pool.submit(step, *s) for s in steps]:
+                future.result()
+    for env, result in ready:
+        for name, passed, detail in result.checks:
+            log.say(f"{env.name}: {'ok  ' if passed else 'FAIL'} {name}: {detail}")
 
 
 def end_to_end(chroot: Chroot, env: Environment, plan: Plan, log: Log) -> dict:
     """Classify plan.photos inside with env's runtime and compare with the x86 run of the same runtime."""
     chroot.run(["mkdir", "-p", "/root/out"])
-    listing = chroot.root / "root/out/photos.txt"
+    listing = chroot.root / f"root/out/{env.name}-photos.txt"
     listing.write_text("".join(f"/data/{p}\n" for p in plan.photos))
     out = f"/root/out/{env.name}-classify.jsonl"
     start = time.monotonic()
     done = chroot.run(["/bin/sh", "-c", f"{env.venv}/bin/catdog-edge classify --format json --runtime {env.runtime} "
-                       f"--model /catdog/models/catdog.tflite - < /root/out/photos.txt > {out}"], log=log, timeout=3600)
+                       f"--model /catdog/models/catdog.tflite - < /root/out/{env.name}-photos.txt > {out}"], log=log,
+                      timeout=3600)
     seconds = round(time.monotonic() - start, 1)
     records = compare.read_records((chroot.root / out.lstrip("/")).read_text())
     agreement = compare.compare(records, plan.references[env.runtime], plan.scale, plan.threshold)
@@ -299,7 +361,10 @@ def target_checks(chroot: Chroot, target: Target, plan: Plan, log: Log, no_wheel
     return checks
 
 
-def run_target(target: Target, plan: Plan, tarball: Path, wheel_dirs: dict, no_wheels: dict, log: Log) -> TargetResult:
+def run_target(target: Target, plan: Plan, tarball: Path, wheel_dirs: dict, no_wheels: dict, log: Log, slots: Slots,
+               rank: int) -> TargetResult:
+    """Unpack target's root filesystem, install its environments, run their steps (holding slots, with
+    rank: lower goes first), and unmount everything, also on failure."""
     result = TargetResult(name=target.name, title=target.title, qemu_cpu=target.qemu_cpu, broken=target.broken)
     start = time.monotonic()
     root = plan.work / target.name / "root"
@@ -327,9 +392,8 @@ def run_target(target: Target, plan: Plan, tarball: Path, wheel_dirs: dict, no_w
                     log.say(f"FAIL {exc} (see {log.path})")
                     result.environments.append(EnvResult(name=env.name, note=env.note, runtime=env.runtime,
                                                          checks=[["set-up", False, str(exc)]]))
-            for env, env_result in ready:
-                test_environment(chroot, target, env, plan, log, env_result)
-                result.environments.append(env_result)
+            run_steps(chroot, target, ready, plan, slots, rank, log)
+            result.environments += [env_result for _, env_result in ready]
     except Exception as exc:  # Stopped included: the target fails, its mounts are still undone below
         result.error = f"{type(exc).__name__}: {exc}"
         log.say(f"FAIL {result.error}")

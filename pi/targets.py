@@ -92,10 +92,7 @@ NATIVE_ONLY = (
 
 #: tests/edge tests that pass natively and failed under emulation, deselected there and reported
 #: (docs/pi.md): not owned by the Pi tooling. Fix the test, then remove it here.
-EMULATION_FAILURES = (
-    # a loopback MJPEG server that drops and comes back, against the loop at emulated speed
-    "tests/edge/camera/test_loop.py::test_mjpeg_stream_drop_warns_reconnects_and_keeps_going",
-)
+EMULATION_FAILURES: tuple[str, ...] = ()
 
 DEV = ("pytest>=8", "hypothesis>=6.100")
 #: What the Pi camera set-up adds to the [edge] install line (README, docs/camera.md).

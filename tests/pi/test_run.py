@@ -1,9 +1,26 @@
-"""pi.run's pure parts: the fixed photo subset, the Pi /proc/cpuinfo, pytest's report counts."""
+"""pi.run's pure parts: the fixed photo subset, the Pi /proc/cpuinfo, pytest's report counts, the slots."""
 
 from __future__ import annotations
 
-from pi.run import cpuinfo_file, junit_counts, pick_photos
+import threading
+
+import pytest
+
+from pi.chroot import Stopped
+from pi.run import Slots, cpuinfo_file, junit_counts, pick_photos
 from pi.targets import TARGETS
+
+PATIENCE_S = 30.0
+
+
+def _wait_for(condition) -> bool:
+    """True once condition() holds (polled), False after PATIENCE_S."""
+    done = threading.Event()
+    for _ in range(int(PATIENCE_S / 0.01)):
+        if condition():
+            return True
+        done.wait(0.01)
+    return False
 
 
 def test_the_photo_subset_is_fixed_spread_and_balanced(tmp_path):
@@ -37,3 +54,49 @@ def test_junit_counts_name_the_failing_tests(tmp_path):
     counts = junit_counts(report)
     assert (counts["passed"], counts["failed"], counts["skipped"], counts["seconds"]) == (2, 1, 1, 12.3)
     assert counts["failing"] == ["tests.edge.test_b::test_bad"]
+
+
+def test_slots_let_n_steps_in_at_once_and_a_freed_slot_goes_to_the_lowest_rank():
+    slots = Slots(2)
+    inside, release, order = threading.Barrier(3, timeout=PATIENCE_S), threading.Event(), []
+
+    def step(rank: tuple, name: str, hold: bool) -> None:
+        with slots.hold(rank):
+            order.append(name)
+            if hold:  # the first two are inside together, then keep their slots until released
+                inside.wait()
+                assert release.wait(PATIENCE_S)
+
+    first = [threading.Thread(target=step, args=((5,), name, True)) for name in ("a", "b")]
+    for thread in first:
+        thread.start()
+    inside.wait()  # both holders are in: two slots
+    later = [threading.Thread(target=step, args=(rank, name, False)) for rank, name in
+             (((3, 1), "rank 3 e2e"), ((1, 1), "rank 1 e2e"), ((1, 0), "rank 1 tests"))]
+    for thread in later:
+        thread.start()
+        assert _wait_for(lambda: slots.waiting == later.index(thread) + 1)  # each asks in this order
+    release.set()
+    for thread in first + later:
+        thread.join(PATIENCE_S)
+    assert sorted(order[:2]) == ["a", "b"]
+    assert order[2:] == ["rank 1 tests", "rank 1 e2e", "rank 3 e2e"] and slots.waiting == 0
+
+
+def test_a_step_waiting_for_a_slot_stops_with_the_run(monkeypatch):
+    stopping = threading.Event()
+    monkeypatch.setattr("pi.run.stopping", stopping)
+    slots, raised = Slots(1), []
+    with slots.hold((0,)):
+        def waiter() -> None:
+            with pytest.raises(Stopped):
+                with slots.hold((0,)):
+                    pass
+            raised.append(True)
+
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        assert _wait_for(lambda: slots.waiting == 1)
+        stopping.set()
+        thread.join(PATIENCE_S)
+    assert raised == [True] and slots.waiting == 0

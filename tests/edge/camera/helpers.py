@@ -175,13 +175,7 @@ class MjpegServer:
         self, frames: list[np.ndarray], fps: float = 25.0, port: int = 0, limit: int | None = None,
         down_after: int | None = None,
     ):
-        import io
-
-        self.jpegs = []
-        for frame in frames:
-            buffer = io.BytesIO()
-            Image.fromarray(frame).save(buffer, format="JPEG", quality=95)
-            self.jpegs.append(buffer.getvalue())
+        self.show(frames)
         self.fps = fps
         self.port = port
         self.limit = limit
@@ -198,6 +192,17 @@ class MjpegServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/stream.mjpg"
+
+    def show(self, frames: list[np.ndarray]) -> None:
+        """Stream these frames (in a loop) from the next connection on."""
+        import io
+
+        jpegs = []
+        for frame in frames:
+            buffer = io.BytesIO()
+            Image.fromarray(frame).save(buffer, format="JPEG", quality=95)
+            jpegs.append(buffer.getvalue())
+        self.jpegs = jpegs
 
     def start(self) -> "MjpegServer":
         owner = self
