@@ -1,4 +1,4 @@
-"""python -m pi check | run | report: the emulated Raspberry Pi targets (make test-pi; docs/pi.md)."""
+"""python -m pi check | prepare | run | report: the emulated Raspberry Pi targets (make test-pi; docs/pi.md)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,33 @@ def command_check(args) -> int:
     if reason:
         print(reason)
         return 1
+    return 0
+
+
+def command_prepare(args) -> int:
+    """Build the missing root filesystems, all at once (make test runs this beside the native tests, so a
+    cold machine's builds, mostly downloads and emulated dpkg runs, overlap them). Nothing to do, or a
+    machine that cannot emulate, is not an error here: make test-pi says so, and builds what is still missing."""
+    reason = emulation.why_not()
+    if reason:
+        return 0
+    emulation.enable_binfmt()
+    targets = [target_named(n) for n in args.targets.split(",")] if args.targets else list(TARGETS)
+    source = os.environ.get("CATDOG_PI_MIRROR") or mirror.machine_mirror()
+
+    def one(target) -> bool:
+        log = Log(OUT / f"{target.name}-rootfs.log", target.name)
+        try:
+            tarball, built = rootfs.ensure_tarball(target, source, CACHE / "pi-rootfs", log)
+        except Exception as exc:
+            log.say(f"root filesystem not built: {exc} (see {log.path}; make test-pi tries again)")
+            return False
+        if built:
+            log.say(f"root filesystem {tarball.name} built in {built:.0f} s")
+        return True
+
+    with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        list(pool.map(one, targets))
     return 0
 
 
@@ -172,9 +199,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--x86-litert", default=str(REPO / ".venv-edge" / "bin" / "catdog-edge"))
     run.add_argument("--x86-tflite", default=str(REPO / ".venv-legacy" / "bin" / "catdog-edge"))
     sub.add_parser("report", help="print the README's rows from pi/out/results.json")
+    prepare = sub.add_parser("prepare", help="build the missing root filesystems (make test, beside the native tests)")
+    prepare.add_argument("--targets", default="", help="comma-separated target names (default: all)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
-    return {"check": command_check, "run": command_run, "report": command_report}[args.command](args)
+    return {"check": command_check, "prepare": command_prepare, "run": command_run,
+            "report": command_report}[args.command](args)
 
 
 if __name__ == "__main__":
