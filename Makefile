@@ -19,7 +19,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 WHEEL   := $(DIST)/catdog_toolkit-$(VERSION)-py3-none-any.whl
 PACKAGE_FILES := $(shell find edge trainer -name '*.py') $(wildcard models/catdog*.tflite models/catdog*.json)
 
-.PHONY: install wheel test test-native pi-prepare compact-model fuzz test-main test-edge test-legacy test-pi demo model seed-model benchmarks clean
+.PHONY: install wheel test compact-model fuzz test-main test-edge test-legacy test-pi demo model seed-model benchmarks clean
 
 install: $(VENV)/.installed
 
@@ -58,20 +58,15 @@ $(LEGACY_VENV)/.installed: $(WHEEL)
 ## legacy environments (photos from $(DATA); CI=true makes their absence a failure), then the emulated
 ## Raspberry Pis (make test-pi) when this machine can emulate (root, Debian's qemu-user-static
 ## binfmt-support mmdebstrap zstd; CI=true makes their absence a failure, elsewhere one line says why
-## they were skipped). The Pis' root filesystems are built beside the native tests (pi-prepare), so a
-## cold machine's builds overlap them.
+## they were skipped). The Pis' missing root filesystems are built in the background while the native
+## suites run (python3 -m pi prepare), so a cold machine's builds overlap them.
 test:
-	@$(MAKE) --no-print-directory -j2 test-native pi-prepare
+	@$(PYTHON) -m pi prepare & prepare=$$!; \
+	$(MAKE) --no-print-directory test-main test-edge test-legacy; status=$$?; \
+	wait $$prepare; exit $$status
 	@if reason="$$($(PYTHON) -m pi check)"; then $(MAKE) --no-print-directory test-pi; \
 	elif [ "$$CI" = "true" ]; then echo "make test: the emulated Raspberry Pis must run under CI=true, but $$reason"; exit 1; \
 	else echo "make test: skipped the emulated Raspberry Pis (make test-pi): $$reason"; fi
-
-# One after the other (their environments are built once, and tests/edge runs in each).
-test-native:
-	@$(MAKE) --no-print-directory -j1 test-main test-edge test-legacy
-
-pi-prepare:
-	@$(PYTHON) -m pi prepare
 
 test-main: install $(LEGACY_VENV)/.installed
 	CATDOG_DATA=$(DATA_ABS) CATDOG_LEGACY_EDGE=$(abspath $(LEGACY_VENV))/bin/catdog-edge $(BIN)/python -m pytest
