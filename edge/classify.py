@@ -13,7 +13,6 @@ import numpy as np
 
 from .contract import ModelContract, check_threshold, contract_for_model
 from .errors import CatDogError
-from .modelcheck import check_model
 from .preprocess import ImageSource, prepare
 from .models import is_bundled, resolve_model
 from .runtime import Runtime, RuntimeName, find_runtime, load_interpreter, read_model
@@ -143,6 +142,8 @@ class Classifier:
             content = None
             contract = contract_for_model(model_path)
         else:
+            from .modelcheck import check_model  # only here: the bundled models' start skips importing it
+
             content = read_model(model_path)  # read once: the bytes checked are the bytes loaded
             # The contract first: reading it walks the file's flatbuffer with bounds checks, so a damaged
             # file is refused here, before the runtime sees it (tflite-runtime 2.14 segfaults on some).

@@ -70,7 +70,7 @@ def test_a_copy_of_a_bundled_model_is_checked_on_load(tmp_path, monkeypatch):
     shipped = bundled_models()["default"]  # the installed package's own under CATDOG_INSTALLED=1
     copy = copy_model_with_contract(shipped, tmp_path / "catdog.tflite", {})
     checked, read = [], []
-    monkeypatch.setattr("catdog.edge.classify.check_model", lambda content, contract, source: checked.append(source))
+    monkeypatch.setattr("catdog.edge.modelcheck.check_model", lambda content, contract, source: checked.append(source))
     real_read = catdog.edge.classify.read_model
     monkeypatch.setattr("catdog.edge.classify.read_model", lambda path: read.append(str(path)) or real_read(path))
     shipped_scores = Classifier.load(shipped).predict(np.zeros((224, 224, 3), np.uint8))
