@@ -13,7 +13,6 @@ import numpy as np
 
 from .contract import ModelContract, check_threshold, contract_for_model
 from .errors import CatDogError
-from .modelcheck import check_model
 from .preprocess import ImageSource, prepare
 from .models import is_bundled, resolve_model
 from .runtime import Runtime, RuntimeName, find_runtime, load_interpreter, read_model
@@ -136,11 +135,19 @@ class Classifier:
         """
         model_path = resolve_model(path)
         rt = find_runtime(runtime)
-        content = read_model(model_path)
-        # The contract first: reading it walks the file's flatbuffer with bounds checks, so a damaged
-        # file is refused here, before the runtime sees it (tflite-runtime 2.14 segfaults on some).
-        contract = contract_for_model(model_path, content)
-        if not is_bundled(model_path):  # the shipped models install like code; tests/edge/test_bundled.py checks them
+        if is_bundled(model_path):
+            # The shipped models install like code (tests/edge/test_bundled.py checks them): no structural
+            # check, and the runtime maps the file itself; reading its megabytes into memory first costs
+            # ~900 page faults, a few ms of every start.
+            content = None
+            contract = contract_for_model(model_path)
+        else:
+            from .modelcheck import check_model  # only here: the bundled models' start skips importing it
+
+            content = read_model(model_path)  # read once: the bytes checked are the bytes loaded
+            # The contract first: reading it walks the file's flatbuffer with bounds checks, so a damaged
+            # file is refused here, before the runtime sees it (tflite-runtime 2.14 segfaults on some).
+            contract = contract_for_model(model_path, content)
             check_model(content, contract, str(model_path))  # every offset and index the runtime follows
         interpreter = load_interpreter(model_path, rt, threads, xnnpack=xnnpack, content=content)
         contract.check_tensors(interpreter.get_input_details()[0], interpreter.get_output_details()[0], str(model_path))

@@ -1,6 +1,10 @@
 """catdog-edge camera: the command line of the camera loop (registered on catdog.edge.cli's app)."""
 
-# No "from __future__ import annotations": typer would evaluate every string annotation at each start.
+# String annotations (unlike edge/cli.py): typer evaluates them only when it builds this command, and the
+# catdog-edge entry point builds only the command it runs, so classify's start skips making the 25 options
+# below (~3.5M instructions). Evaluating them costs more than building them here (camera and --help start
+# ~25M instructions, ~2%, slower): a fair trade for a command that then runs for minutes.
+from __future__ import annotations
 
 import json
 from enum import Enum

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +65,8 @@ def expand_inputs(inputs: Iterable[str | Path], recursive: bool = False, stdin: 
         elif path.exists() or path.is_symlink():
             photos.append(path)
         elif _GLOB_CHARS & set(text):
+            import glob  # only patterns need it (with fnmatch, ~1M instructions of every start)
+
             matches = sorted(Path(m) for m in glob.glob(text, recursive=recursive))
             matched = [m for m in matches if m.is_file()]
             if not matched:

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import math
+import mmap
+import os
 import struct
 from pathlib import Path
 from typing import Any
@@ -145,15 +147,22 @@ def read_embedded_contract(model: str | Path | bytes, source: str | None = None)
         ModelError: the file is missing, is not a TFLite flatbuffer, or its contract is not JSON.
     """
     if isinstance(model, (bytes, bytearray, memoryview)):
-        data, source = bytes(model), source or "model"
-    else:
-        path = Path(model)
-        try:
-            data, source = path.read_bytes(), str(path)
-        except FileNotFoundError:
-            raise ModelError(f"{path}: model not found; pass a .tflite file made by catdog-train export") from None
-        except OSError as exc:
-            raise ModelError(f"{path}: cannot read the model ({exc.strerror})") from None
+        return _embedded_contract(bytes(model), source or "model")
+    path = Path(model)
+    try:
+        with path.open("rb") as file:
+            if os.fstat(file.fileno()).st_size == 0:
+                return _embedded_contract(b"", str(path))
+            # Mapped, not read: only the few pages the contract's entry is on are read (a model is megabytes).
+            with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                return _embedded_contract(data, str(path))
+    except FileNotFoundError:
+        raise ModelError(f"{path}: model not found; pass a .tflite file made by catdog-train export") from None
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read the model ({exc.strerror})") from None
+
+
+def _embedded_contract(data: bytes | mmap.mmap, source: str) -> dict[str, Any] | None:
     span = _metadata_spans(data, source).get(CONTRACT_NAME)
     if span is None:
         return None

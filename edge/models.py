@@ -52,7 +52,8 @@ def resolve_model(model: str | Path | None = None) -> Path:
 def is_bundled(path: Path) -> bool:
     """True for a model file shipped inside catdog (installed with the package, like its code), which
     therefore needs no structural pre-check on each load (tests/edge/test_bundled.py checks them)."""
-    return path.name.startswith("catdog") and path.suffix == ".tflite" and path.resolve().parent == bundled_dir()
+    return (path.name.startswith("catdog") and path.suffix == ".tflite" and path.resolve().parent == bundled_dir()
+            and path.is_file())
 
 
 def default_model_path() -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator, Union
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from .errors import ImageError
 
@@ -97,14 +97,18 @@ def open_image(path: str | Path, draft_hw: tuple[int, int] | None = None) -> Ima
             return _upright(img)
 
 
-#: Pillow >= 9.5 turns a photo upright in place (no copy when it already is); Debian bookworm's apt
-#: Pillow 9.4 (Raspberry Pi OS, python3-pil) returns a copy.
-_EXIF_IN_PLACE = "in_place" in inspect.signature(ImageOps.exif_transpose).parameters
+#: EXIF tag of how the camera was held: 1 is upright, 2 to 8 are the turns and mirrorings ImageOps.exif_transpose undoes.
+_ORIENTATION = 0x0112
 
 
 def _upright(img: Image.Image) -> Image.Image:
     """The photo turned as its EXIF orientation says."""
-    if _EXIF_IN_PLACE:
+    if img.getexif().get(_ORIENTATION, 1) not in (2, 3, 4, 5, 6, 7, 8):
+        return img  # already upright: ImageOps and the 5 modules it imports stay unloaded (~5M instructions a start)
+    from PIL import ImageOps
+
+    # Pillow >= 9.5 turns it in place; Debian bookworm's apt Pillow 9.4 (Raspberry Pi OS, python3-pil) returns a copy.
+    if "in_place" in inspect.signature(ImageOps.exif_transpose).parameters:
         ImageOps.exif_transpose(img, in_place=True)
         return img
     return ImageOps.exif_transpose(img)
@@ -227,6 +231,8 @@ def prepare(
         img = open_image(source, draft_hw)
     elif isinstance(source, Image.Image):
         _check_pixels(name, source.width, source.height)  # before Pillow copies it (9.4 cannot copy an empty image)
+        from PIL import ImageOps
+
         with _decoding(name):
             img = ImageOps.exif_transpose(source)  # reads its EXIF, which can be malformed too
     elif isinstance(source, np.ndarray):

@@ -83,6 +83,15 @@ def read_model(model_path: Path) -> bytes:
     Raises:
         ModelError: the file is missing or unreadable.
     """
+    model_path = _existing(model_path)
+    try:
+        return model_path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{model_path}: cannot read the model ({exc.strerror})") from None
+
+
+def _existing(model_path: Path) -> Path:
+    """model_path as a Path, when it is a file (ModelError naming the bundled models when not)."""
     model_path = Path(model_path)
     if not model_path.is_file():
         names = ", ".join(bundled_models())
@@ -90,10 +99,7 @@ def read_model(model_path: Path) -> bytes:
             f"{model_path}: model not found; pass --model with a .tflite file made by catdog-train export "
             f"or a bundled model's name ({names})"
         )
-    try:
-        return model_path.read_bytes()
-    except OSError as exc:
-        raise ModelError(f"{model_path}: cannot read the model ({exc.strerror})") from None
+    return model_path
 
 
 def load_interpreter(
@@ -109,21 +115,21 @@ def load_interpreter(
             through it, about 3x faster here); False runs the built-in kernels, which give the same
             numbers as tflite-runtime 2.14 to the last bit. The two kernel sets round differently,
             so int8 scores differ by a few quantization steps.
-        content: the file's bytes when the caller has read them already (read once, used twice).
+        content: the file's bytes when the caller has read them (to check them: the runtime then loads
+            those very bytes); None lets the runtime map the file itself, which copies no megabytes.
 
     Raises:
         ModelError: the file is missing or is not a TFLite model.
     """
     model_path = Path(model_path)
-    if content is None:
-        content = read_model(model_path)
+    model = {"model_path": str(_existing(model_path))} if content is None else {"model_content": content}
     resolver = runtime.op_resolver_type
     try:
         # The runtime announces its XNNPACK delegate on file descriptor 2 while allocating ("INFO:
         # Created TensorFlow Lite XNNPACK delegate for CPU."); kept out of the output unless verbose.
         with captured_stderr() as printed:
             interpreter = runtime.interpreter_class(
-                model_content=content,
+                **model,
                 num_threads=threads,
                 experimental_op_resolver_type=resolver.AUTO if xnnpack else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
             )

@@ -6,7 +6,9 @@ import re
 
 # C0 and C1 controls (ESC, CR, LF, TAB, ...), DEL, line/paragraph separators, bidi overrides and marks
 # (which reorder what a terminal shows), and lone surrogates (bytes of a file name that are not UTF-8).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# Every one of them is outside str.isprintable(), so printable text needs no search; the pattern is
+# compiled (and cached by re) on the first text that has something else: ~4M instructions at every start.
+_UNSAFE = "[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 #: First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
@@ -20,7 +22,8 @@ def visible(text: object) -> str:
     ESC becomes the four characters \\x1b, a newline \\n, U+2028 \\u2028, and a file name's undecodable
     byte 0xff (the lone surrogate U+DCFF that os.fsdecode gives) \\xff. Safe text is returned unchanged.
     """
-    return _UNSAFE.sub(_escape, str(text))
+    text = str(text)
+    return text if text.isprintable() else re.sub(_UNSAFE, _escape, text)
 
 
 def csv_cell(text: object) -> str:

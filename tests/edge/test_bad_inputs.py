@@ -349,14 +349,14 @@ def test_odd_exif_orientations_and_float_pixels_decode_quietly(tmp_path):
 
 
 def test_parser_slips_inside_pillow_become_image_errors_but_our_bugs_stay_visible(awkward, monkeypatch):
-    preprocess = catdog.edge.preprocess
-    monkeypatch.setattr(preprocess.ImageOps, "exif_transpose", lambda img, **kw: _binary.i8(b""))  # IndexError in PIL
+    # Reading the EXIF (for its orientation) is the last step of every decode.
+    monkeypatch.setattr(Image.Image, "getexif", lambda img: _binary.i8(b""))  # IndexError in PIL
     with pytest.raises(ImageError, match="truncated or corrupt"):
         prepare(awkward["good_cat"], (96, 96))
 
-    def our_bug(img, **kw):
+    def our_bug(img):
         raise TypeError("a bug of ours")
 
-    monkeypatch.setattr(preprocess.ImageOps, "exif_transpose", our_bug)
+    monkeypatch.setattr(Image.Image, "getexif", our_bug)
     with pytest.raises(TypeError, match="a bug of ours"):
         prepare(awkward["good_cat"], (96, 96))

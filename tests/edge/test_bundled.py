@@ -3,6 +3,8 @@ that made it and the accuracy it measured recorded in its contract."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from catdog.edge import Classifier, bundled_models
 from catdog.edge.contract import contract_for_model
 from catdog.edge.modelcheck import check_model
@@ -61,11 +63,18 @@ def test_each_bundled_model_passes_the_structural_check_it_skips_at_load(tmp_pat
 
 
 def test_a_copy_of_a_bundled_model_is_checked_on_load(tmp_path, monkeypatch):
+    """A bundled model is neither checked nor read whole (the runtime maps the file); a copy is read once,
+    checked, and those bytes loaded."""
+    import catdog.edge.classify
+
     shipped = bundled_models()["default"]  # the installed package's own under CATDOG_INSTALLED=1
     copy = copy_model_with_contract(shipped, tmp_path / "catdog.tflite", {})
-    checked = []
-    monkeypatch.setattr("catdog.edge.classify.check_model", lambda content, contract, source: checked.append(source))
-    Classifier.load(shipped)
-    assert checked == []
-    Classifier.load(copy)
-    assert checked == [str(copy)]
+    checked, read = [], []
+    monkeypatch.setattr("catdog.edge.modelcheck.check_model", lambda content, contract, source: checked.append(source))
+    real_read = catdog.edge.classify.read_model
+    monkeypatch.setattr("catdog.edge.classify.read_model", lambda path: read.append(str(path)) or real_read(path))
+    shipped_scores = Classifier.load(shipped).predict(np.zeros((224, 224, 3), np.uint8))
+    assert checked == read == []
+    copy_scores = Classifier.load(copy).predict(np.zeros((224, 224, 3), np.uint8))
+    assert checked == read == [str(copy)]
+    assert np.array_equal(shipped_scores, copy_scores)

@@ -79,6 +79,9 @@ def test_bad_files_are_clear_errors(plain, tmp_path):
         read_embedded_contract(embedded[:200])  # cut inside the metadata block
     with pytest.raises(ModelError, match="not found"):
         read_embedded_contract(tmp_path / "missing.tflite")
+    (tmp_path / "empty.tflite").write_bytes(b"")  # a file is mapped, and an empty one cannot be
+    with pytest.raises(ModelError, match="not a valid TFLite flatbuffer"):
+        read_embedded_contract(tmp_path / "empty.tflite")
     with pytest.raises(ValueError):
         embed_contract(plain, b"[1, 2]")
     broken = embedded.replace(b'{"labels": 1}', b'{"labels": ?}')

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +70,14 @@ def test_exif_rotation_is_applied(val_photos, tmp_path):
     ignored = prepare(sideways, (96, 96)).astype(int)
     assert np.abs(seen - expected).mean() < 4  # JPEG re-encoding noise only
     assert np.abs(seen - ignored).mean() > 4 * np.abs(seen - expected).mean()
+
+
+def test_an_upright_photo_loads_no_image_ops(val_photos):
+    """PIL.ImageOps (and the palette modules it imports) loads only for a photo that must be turned, not on every start."""
+    code = f"import sys; from catdog.edge.preprocess import prepare; prepare({str(val_photos['dog'][2])!r}, (96, 96)); " \
+           "print('PIL.ImageOps' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.split() == ["False"], result.stderr
 
 
 def test_alpha_and_16_bit_images_convert_sensibly():

@@ -50,3 +50,13 @@ def test_visible_output_is_one_printable_encodable_line(text):
 @given(st.text(max_size=20))
 def test_csv_cell_never_starts_a_formula(text):
     assert not csv_cell(text).startswith(FORMULA_STARTS)
+
+
+def test_printable_text_needs_no_search():
+    """visible() returns str.isprintable() text as it is: right only while every character it escapes is unprintable."""
+    import re
+
+    from catdog.edge.safe_text import _UNSAFE
+
+    unsafe = re.findall(_UNSAFE, "".join(map(chr, range(0x110000))))
+    assert len(unsafe) > 2000 and not any(char.isprintable() for char in unsafe)
