@@ -6,6 +6,7 @@ so the model sees the same pixels in training as on the device.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import struct
@@ -107,11 +108,19 @@ def _upright(img: Image.Image) -> Image.Image:
         return img  # already upright: ImageOps and the 5 modules it imports stay unloaded (~5M instructions a start)
     from PIL import ImageOps
 
-    # Pillow >= 9.5 turns it in place; Debian bookworm's apt Pillow 9.4 (Raspberry Pi OS, python3-pil) returns a copy.
-    if "in_place" in inspect.signature(ImageOps.exif_transpose).parameters:
+    if _transposes_in_place():
         ImageOps.exif_transpose(img, in_place=True)
         return img
     return ImageOps.exif_transpose(img)
+
+
+@functools.cache
+def _transposes_in_place() -> bool:
+    """Pillow >= 9.5 turns a photo in place; Debian bookworm's apt Pillow 9.4 (Raspberry Pi OS, python3-pil)
+    returns a copy. Asked once, not for every turned photo."""
+    from PIL import ImageOps
+
+    return "in_place" in inspect.signature(ImageOps.exif_transpose).parameters
 
 
 def _check_size(img: Image.Image, name: object) -> None:

@@ -37,6 +37,16 @@ def output_scale(model_json: Path) -> tuple[float, float]:
     return contract["output_quantization"]["scale"], contract.get("threshold", 0.5)
 
 
+def chosen_targets(names: str) -> list:
+    """The targets named (comma-separated), or every target when names is empty."""
+    return [target_named(n) for n in names.split(",")] if names else list(TARGETS)
+
+
+def debian_mirror() -> str:
+    """Where mmdebstrap downloads from: $CATDOG_PI_MIRROR, else this machine's apt mirror."""
+    return os.environ.get("CATDOG_PI_MIRROR") or mirror.machine_mirror()
+
+
 def command_check(args) -> int:
     reason = emulation.why_not()
     if reason:
@@ -53,8 +63,8 @@ def command_prepare(args) -> int:
     if reason:
         return 0
     emulation.enable_binfmt()
-    targets = [target_named(n) for n in args.targets.split(",")] if args.targets else list(TARGETS)
-    source = os.environ.get("CATDOG_PI_MIRROR") or mirror.machine_mirror()
+    targets = chosen_targets(args.targets)
+    source = debian_mirror()
 
     def one(target) -> bool:
         log = Log(OUT / f"{target.name}-rootfs.log", target.name)
@@ -78,7 +88,7 @@ def command_run(args) -> int:
         print(f"make test-pi cannot run here: {reason}", file=sys.stderr)
         return 1
     emulation.enable_binfmt()
-    targets = [target_named(n) for n in args.targets.split(",")] if args.targets else list(TARGETS)
+    targets = chosen_targets(args.targets)
     if args.envs:  # only these environments (a quicker look at one set-up)
         wanted = set(args.envs.split(","))
         targets = [replace(t, environments=tuple(e for e in t.environments if e.name in wanted)) for t in targets]
@@ -110,7 +120,7 @@ def command_run(args) -> int:
     scale, threshold = output_scale(REPO / "models" / "catdog.json")
     plan = Plan(wheel=wheel, data=data, photos=tuple(photos), references=references, scale=scale,
                 threshold=threshold, cache=CACHE, work=work)
-    source = os.environ.get("CATDOG_PI_MIRROR") or mirror.machine_mirror()
+    source = debian_mirror()
 
     def one(target):
         log = Log(OUT / f"{target.name}.log", target.name)

@@ -9,18 +9,7 @@ import pytest
 from pi.chroot import Stopped
 from pi.run import Slots, cpuinfo_file, junit_counts, pick_photos
 from pi.targets import TARGETS
-
-PATIENCE_S = 30.0
-
-
-def _wait_for(condition) -> bool:
-    """True once condition() holds (polled), False after PATIENCE_S."""
-    done = threading.Event()
-    for _ in range(int(PATIENCE_S / 0.01)):
-        if condition():
-            return True
-        done.wait(0.01)
-    return False
+from tests.edge.camera.helpers import PATIENCE_S, wait_for
 
 
 def test_the_photo_subset_is_fixed_spread_and_balanced(tmp_path):
@@ -75,7 +64,7 @@ def test_slots_let_n_steps_in_at_once_and_a_freed_slot_goes_to_the_lowest_rank()
              (((3, 1), "rank 3 e2e"), ((1, 1), "rank 1 e2e"), ((1, 0), "rank 1 tests"))]
     for thread in later:
         thread.start()
-        assert _wait_for(lambda: slots.waiting == later.index(thread) + 1)  # each asks in this order
+        assert wait_for(lambda: slots.waiting == later.index(thread) + 1)  # each asks in this order
     release.set()
     for thread in first + later:
         thread.join(PATIENCE_S)
@@ -96,7 +85,7 @@ def test_a_step_waiting_for_a_slot_stops_with_the_run(monkeypatch):
 
         thread = threading.Thread(target=waiter)
         thread.start()
-        assert _wait_for(lambda: slots.waiting == 1)
+        assert wait_for(lambda: slots.waiting == 1)
         stopping.set()
         thread.join(PATIENCE_S)
     assert raised == [True] and slots.waiting == 0
