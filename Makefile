@@ -50,7 +50,7 @@ $(LEGACY_VENV)/.installed: $(WHEEL)
 	rm -rf $(LEGACY_VENV)
 	$(LEGACY_PYTHON) -m venv $(LEGACY_VENV)
 	$(LEGACY_VENV)/bin/pip install --quiet --upgrade pip
-	$(LEGACY_VENV)/bin/pip install --quiet 'numpy<2' 'tflite-runtime==2.14.*' pillow 'typer>=0.12,<0.25' pytest 'hypothesis>=6.100'
+	$(LEGACY_VENV)/bin/pip install --quiet 'numpy<2' 'tflite-runtime==2.14.*' pillow 'click>=8.4' pytest 'hypothesis>=6.100'
 	$(LEGACY_VENV)/bin/pip install --quiet --no-deps '$(abspath $(WHEEL))'
 	@touch $@
 

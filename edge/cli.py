@@ -1,14 +1,18 @@
 """catdog-edge: classify photos with a .tflite model, without TensorFlow."""
 
-# No "from __future__ import annotations": typer would evaluate every string annotation at each start (~5 ms).
+# click, not typer (which catdog-train uses): importing typer loads all of click and then its own
+# completion, subprocess, shutil and difflib, about 20 ms of every start and more on a Pi, which would
+# put a one-photo classify over 1.3x a bare interpreter script (docs/benchmarks.md, Cold start).
 
 import json
 import os
 import warnings
+from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Optional
 
-import typer
+import click
+from click.exceptions import Exit
 
 from ._quiet import VERBOSE_ENV
 from .printing import OutputFormat, ResultPrinter
@@ -18,32 +22,74 @@ from .safe_text import visible
 
 # Only what every command needs is imported here; numpy, Pillow and the interpreter load on use.
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
+
+class EnumChoice(click.Choice):
+    """One of a str Enum's values on the command line, handed to the command as the Enum member."""
+
+    def __init__(self, enum: type[Enum]):
+        super().__init__([member.value for member in enum])
+        self.enum = enum
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, self.enum):
+            return value
+        return self.enum(super().convert(value, param, ctx))
 
 
-ModelOption = Annotated[
-    Optional[Path],
-    typer.Option("--model", "-m", help="A .tflite model, or a bundled model's name (e.g. compact). Default: the bundled default."),
-]
-RuntimeOption = Annotated[RuntimeName, typer.Option(help="Interpreter package: auto prefers ai-edge-litert.")]
-ThreadsOption = Annotated[Optional[int], typer.Option(min=1, help="Interpreter threads (default: the runtime's).")]
-XnnpackOption = Annotated[
-    bool, typer.Option(help="Use the runtime's XNNPACK delegate; --no-xnnpack gives tflite-runtime's exact numbers.")
-]
-ThresholdOption = Annotated[  # validated once, by the Classifier (catdog.edge.contract.check_threshold)
-    Optional[float], typer.Option(help="Binary models: probability of the second label needed to choose it (0 < P < 1).")
-]
+class Commands(click.Group):
+    """catdog-edge's commands, listed in the order they are defined; the camera command (25 options) is
+    built only when it is run, listed or suggested, so other commands start without it."""
+
+    lazy = {"camera": "cli_camera"}  # command name -> module of this package that defines it on app
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*self.commands, *(name for name in self.lazy if name not in self.commands)]
+
+    def get_command(self, ctx: click.Context, name: str) -> Optional[click.Command]:
+        if name not in self.commands:  # a lazy command, or a typo: load the lazy ones so click can suggest them
+            from importlib import import_module
+
+            for module in self.lazy.values():
+                import_module(f".{module}", __package__)
+        return self.commands.get(name)
 
 
-def _fail(exc: CatDogError) -> typer.Exit:
+# Options several commands share: each click.option(...) is a decorator that adds a fresh option where it is used.
+model_option = click.option(
+    "--model", "-m", type=click.Path(path_type=Path), default=None,
+    help="A .tflite model, or a bundled model's name (e.g. compact). Default: the bundled default.",
+)
+runtime_option = click.option(
+    "--runtime", type=EnumChoice(RuntimeName), default=RuntimeName.auto.value,
+    help="Interpreter package: auto prefers ai-edge-litert.",
+)
+threads_option = click.option(
+    "--threads", type=click.IntRange(min=1), default=None, help="Interpreter threads (default: the runtime's)."
+)
+xnnpack_option = click.option(
+    "--xnnpack/--no-xnnpack", default=True,
+    help="Use the runtime's XNNPACK delegate; --no-xnnpack gives tflite-runtime's exact numbers.",
+)
+threshold_option = click.option(  # validated once, by the Classifier (catdog.edge.contract.check_threshold)
+    "--threshold", type=float, default=None,
+    help="Binary models: probability of the second label needed to choose it (0 < P < 1).",
+)
+
+
+def format_option(choices: type[Enum], default: Enum, help: str):
+    """The --format/-f option of a command, among an Enum's values."""
+    return click.option("--format", "-f", type=EnumChoice(choices), default=default.value, help=help)
+
+
+def _fail(exc: CatDogError) -> Exit:
     """Print one error line on stderr and return the Exit to raise."""
-    typer.echo(f"error: {visible(exc)}", err=True)
-    return typer.Exit(code=exc.exit_code)
+    click.echo(f"error: {visible(exc)}", err=True)
+    return Exit(exc.exit_code)
 
 
 def _say(line: str) -> None:
     """Print a line built from untrusted text (a contract's labels and recipe, a path) with its control characters escaped."""
-    typer.echo(visible(line))
+    click.echo(visible(line))
 
 
 def _load(model: Optional[Path], runtime: RuntimeName, threads: Optional[int], **options):
@@ -56,46 +102,46 @@ def _load(model: Optional[Path], runtime: RuntimeName, threads: Optional[int], *
     except CatDogError as exc:
         raise _fail(exc) from None
     for warning in caught:  # e.g. a contract written by a newer catdog: one line each
-        typer.echo(f"warning: {visible(warning.message)}", err=True)
+        click.echo(f"warning: {visible(warning.message)}", err=True)
     return classifier
 
 
-@app.callback()
-def main(
-    verbose: Annotated[
-        bool, typer.Option("--verbose", help=f"Also show the libraries' own log lines (or set {VERBOSE_ENV}=1).")
-    ] = False,
-) -> None:
-    """catdog-edge: classify photos with a quantized .tflite model on small devices."""
+@click.group(cls=Commands, help=__doc__, context_settings={"show_default": True})
+@click.option("--verbose", is_flag=True, help=f"Also show the libraries' own log lines (or set {VERBOSE_ENV}=1).")
+def app(verbose: bool) -> None:
     if verbose:
         os.environ[VERBOSE_ENV] = "1"  # read where the lines are born (catdog.edge._quiet)
 
 
 @app.command()
+@click.argument("paths", nargs=-1, required=True)
+@model_option
+@format_option(OutputFormat, OutputFormat.text, "text table, json lines, or csv.")
+@click.option("--recursive", "-r", is_flag=True, help="Descend into sub-directories.")
+@threshold_option
+@click.option("--top-k", type=click.IntRange(min=1), default=1, help="Show the k best labels (N-class models).")
+@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1,
+              help="Threads decoding photos ahead of inference.")
+@click.option("--draft/--no-draft", default=True,
+              help="Fast reduced-scale JPEG decoding for photos much larger than the model input.")
+@runtime_option
+@threads_option
+@xnnpack_option
+@click.option("--flip", is_flag=True,
+              help="Also classify the mirror image and average (2 invokes per photo; see README for what it buys).")
 def classify(
-    paths: Annotated[
-        list[str], typer.Argument(help="Photos, directories, glob patterns, or - to read paths from stdin.", show_default=False)
-    ],
-    model: ModelOption = None,
-    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="text table, json lines, or csv.")] = (
-        OutputFormat.text
-    ),
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-directories.")] = False,
-    threshold: ThresholdOption = None,
-    top_k: Annotated[int, typer.Option(min=1, help="Show the k best labels (N-class models).")] = 1,
-    workers: Annotated[int, typer.Option(min=1, help="Threads decoding photos ahead of inference.")] = os.cpu_count() or 1,
-    draft: Annotated[bool, typer.Option(help="Fast reduced-scale JPEG decoding for photos much larger than the model input.")] = True,
-    runtime: RuntimeOption = RuntimeName.auto,
-    threads: ThreadsOption = None,
-    xnnpack: XnnpackOption = True,
-    flip: Annotated[bool, typer.Option("--flip", help="Also classify the mirror image and average (2 invokes per photo; see README for what it buys).")] = False,
+    paths: tuple[str, ...], model: Optional[Path], format: OutputFormat, recursive: bool, threshold: Optional[float],
+    top_k: int, workers: int, draft: bool, runtime: RuntimeName, threads: Optional[int], xnnpack: bool, flip: bool,
 ) -> None:
-    """Classify photos. Exit 0 when every photo was classified, 1 when any failed, 2 on usage or model errors."""
+    """Classify photos. Exit 0 when every photo was classified, 1 when any failed, 2 on usage or model errors.
+
+    PATHS are photos, directories, glob patterns, or - to read paths from stdin.
+    """
     from .classify import Failure
     from .inputs import expand_inputs
 
     classifier = _load(model, runtime, threads, threshold=threshold, draft=draft, xnnpack=xnnpack, flip=flip)
-    expanded = expand_inputs(paths, recursive=recursive)
+    expanded = expand_inputs(list(paths), recursive=recursive)
     printer = ResultPrinter(format, classifier.contract.labels, top_k)
     failed = False
     for failure in expanded.failures:
@@ -107,15 +153,14 @@ def classify(
             printer.failure(result)
         else:
             printer.prediction(result)
-    raise typer.Exit(code=1 if failed else 0)
+    raise Exit(1 if failed else 0)
 
 
 @app.command()
-def info(
-    model: ModelOption = None,
-    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="text or json.")] = OutputFormat.text,
-    runtime: RuntimeOption = RuntimeName.auto,
-) -> None:
+@model_option
+@format_option(OutputFormat, OutputFormat.text, "text or json.")
+@runtime_option
+def info(model: Optional[Path], format: OutputFormat, runtime: RuntimeName) -> None:
     """Print the model's contract, its input/output tensors and quantization, and the runtime in use."""
     classifier = _load(model, runtime, None)
     c = classifier.contract
@@ -136,7 +181,7 @@ def info(
         "contract": c.to_dict(),
     }
     if format is OutputFormat.json:
-        typer.echo(json.dumps(record, indent=2, ensure_ascii=True))
+        click.echo(json.dumps(record, indent=2, ensure_ascii=True))
         return
     _say(f"model      {record['model']} ({record['size_bytes'] / 1024:.1f} KiB, {c.mode})")
     _say(f"runtime    {classifier.runtime.name} {classifier.runtime.version}")
@@ -160,15 +205,19 @@ def info(
 
 
 @app.command()
+@model_option
+@click.option("--runs", type=click.IntRange(min=1), default=200, help="Timed invoke() runs.")
+@click.option("--photos", type=click.Path(path_type=Path), default=None,
+              help="A folder of photos to classify end to end (recursive).")
+@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1,
+              help="Decoding threads for the end-to-end run.")
+@format_option(OutputFormat, OutputFormat.text, "text or json.")
+@runtime_option
+@threads_option
+@xnnpack_option
 def bench(
-    model: ModelOption = None,
-    runs: Annotated[int, typer.Option(min=1, help="Timed invoke() runs.")] = 200,
-    photos: Annotated[Optional[Path], typer.Option(help="A folder of photos to classify end to end (recursive).")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Decoding threads for the end-to-end run.")] = os.cpu_count() or 1,
-    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="text or json.")] = OutputFormat.text,
-    runtime: RuntimeOption = RuntimeName.auto,
-    threads: ThreadsOption = None,
-    xnnpack: XnnpackOption = True,
+    model: Optional[Path], runs: int, photos: Optional[Path], workers: int, format: OutputFormat, runtime: RuntimeName,
+    threads: Optional[int], xnnpack: bool,
 ) -> None:
     """Invoke latency (min/p50/p95/p99) and end-to-end photos per second on this device."""
     from .bench import bench as run_bench
@@ -179,44 +228,23 @@ def bench(
     if photos is not None:
         expanded = expand_inputs([photos], recursive=True)
         if expanded.failures:
-            typer.echo(f"error: {visible(expanded.failures[0].error)}", err=True)
-            raise typer.Exit(code=2)
+            click.echo(f"error: {visible(expanded.failures[0].error)}", err=True)
+            raise Exit(2)
         paths = expanded.photos
     result = run_bench(classifier, runs=runs, photos=paths, workers=workers)
     if format is OutputFormat.json:
-        typer.echo(json.dumps(result.to_dict()))
+        click.echo(json.dumps(result.to_dict()))
         return
     inv = result.invoke
-    typer.echo(f"model    {result.model}\nruntime  {result.runtime} {result.runtime_version}, threads {result.threads or 'default'}, "
+    click.echo(f"model    {result.model}\nruntime  {result.runtime} {result.runtime_version}, threads {result.threads or 'default'}, "
                f"XNNPACK {'on' if result.xnnpack else 'off'}")
-    typer.echo("| invoke ms | min | p50 | p95 | p99 | runs |\n|---|---|---|---|---|---|")
-    typer.echo(f"| | {inv.min:.3f} | {inv.p50:.3f} | {inv.p95:.3f} | {inv.p99:.3f} | {inv.runs} |")
+    click.echo("| invoke ms | min | p50 | p95 | p99 | runs |\n|---|---|---|---|---|---|")
+    click.echo(f"| | {inv.min:.3f} | {inv.p50:.3f} | {inv.p95:.3f} | {inv.p99:.3f} | {inv.runs} |")
     if result.photos_per_second is not None:
-        typer.echo(f"end to end: {result.photos} photos ({result.failed} failed), {result.photos_per_second:.1f} photos/s "
+        click.echo(f"end to end: {result.photos} photos ({result.failed} failed), {result.photos_per_second:.1f} photos/s "
                    f"with {result.workers} decoding thread(s)")
 
 
-# The camera command lives in its own module; importing it registers it on app (it imports only typer at load).
-from . import cli_camera  # noqa: E402,F401
-
-
 def run(argv: Optional[list[str]] = None) -> None:
-    """The catdog-edge entry point: app, with only the command being run turned into options.
-
-    typer builds every registered command's options from its signature before it parses anything;
-    building just the one named on the command line saves that work on each start (a few ms, more on a
-    Pi). With no command, or an unknown one, every command is built, so help and suggestions list them all.
-    """
-    import sys
-
-    from typer.main import get_command_name
-
-    args = sys.argv[1:] if argv is None else argv
-    name = next((arg for arg in args if not arg.startswith("-")), None)  # the global options take no value
-    chosen = [info for info in app.registered_commands if (info.name or get_command_name(info.callback.__name__)) == name]
-    every = app.registered_commands
-    app.registered_commands = chosen or every
-    try:
-        app(args=args, prog_name="catdog-edge")
-    finally:
-        app.registered_commands = every
+    """The catdog-edge entry point."""
+    app.main(args=argv, prog_name="catdog-edge")

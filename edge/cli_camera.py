@@ -1,19 +1,17 @@
-"""catdog-edge camera: the command line of the camera loop (registered on catdog.edge.cli's app)."""
-
-# String annotations (unlike edge/cli.py): typer evaluates them only when it builds this command, and the
-# catdog-edge entry point builds only the command it runs, so classify's start skips making the 25 options
-# below (~3.5M instructions). Evaluating them costs more than building them here (camera and --help start
-# ~25M instructions, ~2%, slower): a fair trade for a command that then runs for minutes.
-from __future__ import annotations
+"""catdog-edge camera: the command line of the camera loop (defined on catdog.edge.cli's app when it is run,
+listed or suggested; other commands start without building its options)."""
 
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Optional
 
-import typer
+import click
 
-from .cli import ModelOption, RuntimeOption, ThreadsOption, ThresholdOption, XnnpackOption, _fail, _load, app
+from .cli import (
+    Exit, _fail, _load, app, format_option, model_option, runtime_option, threads_option,
+    threshold_option, xnnpack_option,
+)
 from .errors import CatDogError
 from .runtime import RuntimeName
 from .safe_text import visible
@@ -34,12 +32,12 @@ def _resolution_hw(value: Optional[str]) -> Optional[tuple[int, int]]:
         return None
     width, sep, height = value.lower().partition("x")
     if not sep or not width.isdigit() or not height.isdigit() or int(width) < 1 or int(height) < 1:
-        raise typer.BadParameter(f"{value!r}: use WIDTHxHEIGHT, e.g. 640x480", param_hint="--resolution")
+        raise click.BadParameter(f"{value!r}: use WIDTHxHEIGHT, e.g. 640x480", param_hint="--resolution")
     return int(height), int(width)
 
 
 def _sink_warning(message: str) -> None:
-    typer.echo(f"warning: {visible(message)}", err=True)
+    click.echo(f"warning: {visible(message)}", err=True)
 
 
 def _start_sinks(config):
@@ -76,69 +74,56 @@ def _start_preview(config, classifier, source: str, save_dir: Optional[Path]):
     except CatDogError as exc:
         raise _fail(exc) from None
     where = "this machine only" if config.loopback else "every network; the token is needed: open it with ?token=TOKEN"
-    typer.echo(f"preview: {preview.url} ({where})", err=True)
+    click.echo(f"preview: {preview.url} ({where})", err=True)
     return preview
 
 
 @app.command()
+@click.option("--source", "-s", default="0",
+              help="Device number or /dev/videoN, picamera, a video file, an rtsp:// or http(s):// stream, or a folder of photos.")
+@model_option
+@format_option(EventFormat, EventFormat.text, "text lines or json lines.")
+@click.option("--every", type=click.IntRange(min=1), default=1, help="Classify every Nth frame.")
+@click.option("--smooth", type=click.IntRange(min=1), default=5, help="Smooth decisions over the last K classified frames.")
+@click.option("--min-confidence", type=click.FloatRange(0.0, 1.0), default=0.0,
+              help="Report a label only when its smoothed probability is at least this.")
+@click.option("--heartbeat", type=float, default=None, help="Also print the current label every S seconds.")
+@click.option("--save-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Save a JPEG snapshot on each label event in this folder.")
+@click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N frames.")
+@click.option("--duration", type=float, default=None, help="Stop after S seconds.")
+@click.option("--max-retries", type=click.IntRange(min=0), default=None,
+              help="Live sources: reopen attempts in a row before exiting 1 (default: forever).")
+@click.option("--fps", type=float, default=10.0, help="Frame rate of a photo folder (and of a video with none recorded).")
+@click.option("--realtime", is_flag=True,
+              help="Play files and folders at their frame rate, skipping frames like a live camera.")
+@click.option("--resolution", default=None, help="Camera capture size WIDTHxHEIGHT, e.g. 640x480.")
+@threshold_option
+@runtime_option
+@threads_option
+@xnnpack_option
+@click.option("--http", metavar="[HOST:]PORT", default=None,
+              help="Serve a live browser preview here (127.0.0.1 unless HOST is given, e.g. 0.0.0.0:8080 for every "
+                   "network, which needs --http-token).")
+@click.option("--http-token", envvar="CATDOG_HTTP_TOKEN", show_envvar=True, default=None,
+              help="Token the preview requires on every request (?token=, or Authorization: Bearer).")
+@click.option("--preview-fps", type=float, default=10.0,
+              help="Encode the preview stream at most this often (only while watched).")
+@click.option("--webhook", metavar="URL", default=None,
+              help="POST each event's JSON to this http(s) URL (spooled while it is down).")
+@click.option("--mqtt", metavar="URL", default=None,
+              help="Publish each event's JSON at QoS 1 to mqtt://host/topic (also mqtt://user:pass@host:port/topic).")
+@click.option("--mqtt-discovery", metavar="NAME", default=None,
+              help="With --mqtt: announce the Home Assistant sensor catdog_NAME.")
+@click.option("--spool", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where events wait for --webhook/--mqtt (default: $XDG_STATE_HOME/catdog/spool).")
 def camera(
-    source: Annotated[
-        str,
-        typer.Option("--source", "-s", help="Device number or /dev/videoN, picamera, a video file, an rtsp:// or "
-                     "http(s):// stream, or a folder of photos."),
-    ] = "0",
-    model: ModelOption = None,
-    format: Annotated[EventFormat, typer.Option("--format", "-f", help="text lines or json lines.")] = EventFormat.text,
-    every: Annotated[int, typer.Option(min=1, help="Classify every Nth frame.")] = 1,
-    smooth: Annotated[int, typer.Option(min=1, help="Smooth decisions over the last K classified frames.")] = 5,
-    min_confidence: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Report a label only when its smoothed probability is at least this.")
-    ] = 0.0,
-    heartbeat: Annotated[Optional[float], typer.Option(help="Also print the current label every S seconds.")] = None,
-    save_dir: Annotated[
-        Optional[Path], typer.Option(file_okay=False, help="Save a JPEG snapshot on each label event in this folder.")
-    ] = None,
-    max_frames: Annotated[Optional[int], typer.Option(min=1, help="Stop after N frames.")] = None,
-    duration: Annotated[Optional[float], typer.Option(help="Stop after S seconds.")] = None,
-    max_retries: Annotated[
-        Optional[int], typer.Option(min=0, help="Live sources: reopen attempts in a row before exiting 1 (default: forever).")
-    ] = None,
-    fps: Annotated[float, typer.Option(help="Frame rate of a photo folder (and of a video with none recorded).")] = 10.0,
-    realtime: Annotated[
-        bool, typer.Option("--realtime", help="Play files and folders at their frame rate, skipping frames like a live camera.")
-    ] = False,
-    resolution: Annotated[Optional[str], typer.Option(help="Camera capture size WIDTHxHEIGHT, e.g. 640x480.")] = None,
-    threshold: ThresholdOption = None,
-    runtime: RuntimeOption = RuntimeName.auto,
-    threads: ThreadsOption = None,
-    xnnpack: XnnpackOption = True,
-    http: Annotated[
-        Optional[str],
-        typer.Option(metavar="[HOST:]PORT", help="Serve a live browser preview here (127.0.0.1 unless HOST is given, "
-                     "e.g. 0.0.0.0:8080 for every network, which needs --http-token)."),
-    ] = None,
-    http_token: Annotated[
-        Optional[str],
-        typer.Option(envvar="CATDOG_HTTP_TOKEN", show_envvar=True,
-                     help="Token the preview requires on every request (?token=, or Authorization: Bearer)."),
-    ] = None,
-    preview_fps: Annotated[float, typer.Option(help="Encode the preview stream at most this often (only while watched).")] = 10.0,
-    webhook: Annotated[
-        Optional[str], typer.Option(metavar="URL", help="POST each event's JSON to this http(s) URL (spooled while it is down).")
-    ] = None,
-    mqtt: Annotated[
-        Optional[str],
-        typer.Option(
-            metavar="URL", help="Publish each event's JSON at QoS 1 to mqtt://host/topic (also mqtt://user:pass@host:port/topic)."
-        ),
-    ] = None,
-    mqtt_discovery: Annotated[
-        Optional[str], typer.Option(metavar="NAME", help="With --mqtt: announce the Home Assistant sensor catdog_NAME.")
-    ] = None,
-    spool: Annotated[
-        Optional[Path],
-        typer.Option(file_okay=False, help="Where events wait for --webhook/--mqtt (default: $XDG_STATE_HOME/catdog/spool)."),
-    ] = None,
+    source: str, model: Optional[Path], format: EventFormat, every: int, smooth: int, min_confidence: float,
+    heartbeat: Optional[float], save_dir: Optional[Path], max_frames: Optional[int], duration: Optional[float],
+    max_retries: Optional[int], fps: float, realtime: bool, resolution: Optional[str], threshold: Optional[float],
+    runtime: RuntimeName, threads: Optional[int], xnnpack: bool, http: Optional[str], http_token: Optional[str],
+    preview_fps: float, webhook: Optional[str], mqtt: Optional[str], mqtt_discovery: Optional[str],
+    spool: Optional[Path],
 ) -> None:
     """Watch a camera, video or stream and report when the label changes. Ctrl-C or SIGTERM stops cleanly
     (exit 0); a live source that cannot be reopened within --max-retries exits 1."""
@@ -175,14 +160,14 @@ def camera(
         if sinks is not None and isinstance(event, LabelEvent):
             sinks.emit(event.to_dict())
         if not isinstance(event, LabelEvent):
-            typer.echo(f"warning: {visible(event.message)}", err=True)
+            click.echo(f"warning: {visible(event.message)}", err=True)
         elif format is EventFormat.json:
-            typer.echo(json.dumps(event.to_dict(), ensure_ascii=True))
+            click.echo(json.dumps(event.to_dict(), ensure_ascii=True))
         else:
             what = "still" if event.event == "heartbeat" else "now"
             label = "-" if event.label is None else f"{event.label} {event.confidence:.2f}"
             saved = f"  -> {event.snapshot}" if event.snapshot else ""
-            typer.echo(visible(f"{event.t:9.2f} s  frame {event.frame:>7}  {what:<5} {label}{saved}"))
+            click.echo(visible(f"{event.t:9.2f} s  frame {event.frame:>7}  {what:<5} {label}{saved}"))
 
     stop = threading.Event()
 
@@ -206,16 +191,16 @@ def camera(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if format is EventFormat.json:
-        typer.echo(json.dumps(summary.to_dict()))
+        click.echo(json.dumps(summary.to_dict()))
     else:
         lat = summary.latency_ms
         latency = f"latency p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms" if lat.get("p50") is not None else "no latency"
-        typer.echo(
+        click.echo(
             f"summary: {summary.frames} frames, {summary.classified} classified, {summary.dropped} dropped, "
             f"{summary.skipped} skipped, {summary.events} events in {summary.seconds:.1f} s ({summary.fps:.1f} fps); "
             f"{latency}; stopped: {summary.stopped}"
         )
     _stop_sinks(sinks, summary.to_dict())
     if summary.error is not None:
-        typer.echo(f"error: {visible(summary.error)}", err=True)
-        raise typer.Exit(code=1)
+        click.echo(f"error: {visible(summary.error)}", err=True)
+        raise Exit(1)

@@ -11,7 +11,7 @@ import json
 import sys
 from enum import Enum
 
-import typer
+import click
 
 from .classify import Failure, Prediction
 from .safe_text import csv_cell, visible
@@ -48,22 +48,22 @@ class ResultPrinter:
             record = p.to_dict()
             if self.top_k > 1:
                 record["top_k"] = [{"label": label, "score": round(score, 6)} for label, score in p.top(self.top_k)]
-            typer.echo(json.dumps(record, ensure_ascii=True))
+            click.echo(json.dumps(record, ensure_ascii=True))
         elif self.csv:
             self.csv.writerow([csv_cell(p.path), csv_cell(p.label), f"{p.confidence:.6f}",
                                *[f"{p.scores[l]:.6f}" for l in self.labels], f"{p.ms:.3f}", ""])
             sys.stdout.flush()
         else:
             best = "  ".join(f"{visible(label)} {score:.3f}" for label, score in p.top(max(self.top_k, 2)))
-            typer.echo(f"{visible(p.label):<8} {p.confidence:6.3f}  {p.ms:7.1f} ms  {visible(p.path)}  [{best}]")
+            click.echo(f"{visible(p.label):<8} {p.confidence:6.3f}  {p.ms:7.1f} ms  {visible(p.path)}  [{best}]")
 
     def failure(self, f: Failure) -> None:
         """Print why one photo (or input) gave no answer: a record in json and csv, and one line on stderr in text and csv."""
         if self.format is OutputFormat.json:
-            typer.echo(json.dumps(f.to_dict(), ensure_ascii=True))
+            click.echo(json.dumps(f.to_dict(), ensure_ascii=True))
         elif self.csv:
             self.csv.writerow([csv_cell(f.path), "", "", *["" for _ in self.labels], "", csv_cell(f.error)])
             sys.stdout.flush()
-            typer.echo(f"error: {visible(f.error)}", err=True)
+            click.echo(f"error: {visible(f.error)}", err=True)
         else:
-            typer.echo(f"error: {visible(f.error)}", err=True)
+            click.echo(f"error: {visible(f.error)}", err=True)

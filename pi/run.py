@@ -348,7 +348,7 @@ def target_checks(chroot: Chroot, target: Target, plan: Plan, log: Log, no_wheel
         bare = "/opt/catdog/no-runtime"
         chroot.run(["python3", "-m", "venv", "--system-site-packages", bare], log=log)
         chroot.run([f"{bare}/bin/pip", "install", "--quiet", "--disable-pip-version-check", "--no-index",
-                    "--find-links", f"/wheels/{env.name}", "typer>=0.12,<0.25"], log=log)
+                    "--find-links", f"/wheels/{env.name}", "click>=8.4"], log=log)
         chroot.run([f"{bare}/bin/pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
                     f"/dist/{plan.wheel.name}"], log=log)
         said = chroot.run([f"{bare}/bin/catdog-edge", "classify", "/data/val/cat/cat.4001.jpg"])

@@ -20,8 +20,10 @@ from catdog.edge._quiet import Captured, captured_stderr, verbose
 
 from .errors import TensorFlowMissingError
 
+#: What an edge-only install lacks for catdog-train: the [train] extra's packages (pyproject.toml).
+TRAIN_EXTRA = "pip install tensorflow matplotlib 'typer>=0.12,<0.25'"
 #: The error an edge-only install gives for a command that needs TensorFlow.
-MISSING_MESSAGE = "catdog-train needs TensorFlow: install the wheel's [train] extra (pip install tensorflow matplotlib)"
+MISSING_MESSAGE = f"catdog-train needs TensorFlow: install the wheel's [train] extra ({TRAIN_EXTRA})"
 
 
 def require_tensorflow() -> None:

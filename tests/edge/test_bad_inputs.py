@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import BmpImagePlugin, Image, _binary
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 import catdog.edge.preprocess
 from catdog.edge import Classifier, Failure, ImageError, Prediction, prepare

@@ -57,13 +57,15 @@ def test_no_generic_top_level_names_are_installed(name, tmp_path):
 
 
 @installed_only
-def test_catdog_train_without_tensorflow_says_what_to_install_in_one_line(tmp_path, data_dir):
-    if importlib.util.find_spec("tensorflow") is not None:
-        pytest.skip("TensorFlow is installed in this environment")
+def test_catdog_train_without_the_train_extra_says_what_to_install_in_one_line(tmp_path, data_dir):
+    if importlib.util.find_spec("tensorflow") is not None or importlib.util.find_spec("typer") is not None:
+        pytest.skip("the [train] extra's TensorFlow or typer is installed in this environment")
     catdog_train = Path(sys.executable).with_name("catdog-train")
-    result = subprocess.run([str(catdog_train), "fit", str(data_dir / "train"), "--out", str(tmp_path / "m.keras")],
-                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
-    assert result.returncode == 2 and result.stdout == "", result
-    assert result.stderr.splitlines() == [
-        "error: catdog-train needs TensorFlow: install the wheel's [train] extra (pip install tensorflow matplotlib)"
-    ]
+    for argv in (["fit", str(data_dir / "train"), "--out", str(tmp_path / "m.keras")], ["--help"]):
+        result = subprocess.run([str(catdog_train), *argv], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        assert result.returncode == 2 and result.stdout == "", result
+        assert result.stderr.splitlines() == [
+            "error: catdog-train needs typer: install the wheel's [train] extra "
+            "(pip install tensorflow matplotlib 'typer>=0.12,<0.25')"
+        ]
+    assert not (tmp_path / "m.keras").exists()

@@ -49,7 +49,7 @@ def test_the_real_bundled_folder_has_the_repository_models(bundled_model):
 def test_the_cli_picks_a_bundled_model_by_name(val_photos):
     import json
 
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from catdog.edge.cli import app
 

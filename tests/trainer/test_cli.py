@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+import click.testing
 import numpy as np
 from typer.testing import CliRunner
 
-from catdog.edge.cli import app as edge_app
+from catdog.edge.cli import app as edge_app  # a click group: click's CliRunner runs it
 from catdog.edge.contract import ModelContract
 from catdog.edge.preprocess import prepare
 from catdog.trainer.cli import app
@@ -42,7 +43,7 @@ def test_export_writes_int8_model_with_contract_and_parity(tiny_model):
 
 def test_classify_with_the_exported_model_answers_like_the_keras_model(tiny_model, val_photos):
     photos = val_photos["cat"][:2] + val_photos["dog"][:2]
-    result = runner.invoke(edge_app, ["classify", *map(str, photos), "--model", str(tiny_model.tflite), "--format", "json"])
+    result = click.testing.CliRunner().invoke(edge_app, ["classify", *map(str, photos), "--model", str(tiny_model.tflite), "--format", "json"])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     model, contract = load_keras(tiny_model.keras)

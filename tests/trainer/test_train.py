@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import json
 
+import click.testing
 import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
 from catdog.edge.classify import Classifier
-from catdog.edge.cli import app as edge_app
+from catdog.edge.cli import app as edge_app  # a click group: click's CliRunner runs it
 from catdog.edge.contract import ModelContract
 from catdog.edge.metadata import read_embedded_contract
 from catdog.trainer.cli import app
@@ -46,7 +47,7 @@ def test_three_classes_fit_export_parity_evaluate_and_classify(data_dir, tmp_pat
     report = json.loads(evaluation.stdout)
     assert report["photos"] == 12 and len(report["confusion"]) == 3 and set(report["per_class"]) == {"cat", "dog", "mono"}
     photos = [str(p) for p in sorted(val.glob("*/*.jpg"))[:4]]
-    classified = runner.invoke(edge_app, ["classify", *photos, "--model", str(tflite), "--format", "json"])
+    classified = click.testing.CliRunner().invoke(edge_app, ["classify", *photos, "--model", str(tflite), "--format", "json"])
     assert classified.exit_code == 0, classified.output
     lines = [json.loads(line) for line in classified.stdout.splitlines()]
     assert len(lines) == 4

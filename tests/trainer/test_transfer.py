@@ -7,11 +7,12 @@ import importlib.util
 import json
 from pathlib import Path
 
+import click.testing
 import pytest
 from typer.testing import CliRunner
 
 from catdog.edge import Classifier
-from catdog.edge.cli import app as edge_app
+from catdog.edge.cli import app as edge_app  # a click group: click's CliRunner runs it
 from catdog.trainer.cli import app
 from catdog.trainer.head import L2_GRID
 from tests.trainer.conftest import copy_photos
@@ -64,7 +65,7 @@ def test_int8_export_agrees_with_keras_and_the_edge_classifies_with_it(lite0, ph
     classifier = Classifier.load(lite0.with_suffix(".tflite"))
     assert classifier.contract.mode == "int8" and classifier.contract.input_hw == (SIZE, SIZE)
     photo = sorted((val / "dog").iterdir())[0]
-    result = runner.invoke(edge_app, ["classify", str(photo), "-m", str(lite0.with_suffix(".tflite")), "-f", "json"])
+    result = click.testing.CliRunner().invoke(edge_app, ["classify", str(photo), "-m", str(lite0.with_suffix(".tflite")), "-f", "json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["label"] == classifier.classify(photo).label
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from catdog.edge.camera import open_sinks
 from catdog.edge.camera.mqtt import MqttTarget, check_discovery_name, discovery_config

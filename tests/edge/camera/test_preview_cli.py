@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from catdog.edge.cli import app
 from tests.conftest import ROOT

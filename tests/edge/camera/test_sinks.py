@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from catdog.edge.camera import SinkConfig, open_sinks
 from catdog.edge.camera.spool import Spool

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from catdog.edge.camera import SinkConfig, open_sinks
 from catdog.edge.camera.webhook import WebhookTarget
