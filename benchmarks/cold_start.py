@@ -5,10 +5,14 @@ and peak resident memory of N runs and the ratios the goals are stated in (catdo
 script, >= 20x faster than Keras). The bare script does the same work as catdog: decode, RGB, the
 contract's centre crop, bilinear resize, invoke, print. Both ratios are measured, each in its own
 installed environment: ai-edge-litert (.venv-edge) and tflite-runtime with numpy < 2 (.venv-legacy,
-older Raspberry Pi OS). A last row classifies the photo's whole split folder (the 1,000 val photos)
-in one process: its peak memory shows memory stays flat over many photos.
+older Raspberry Pi OS). catdog runs twice: as a user types it, with the bundled model (the default,
+or `-m compact`), and with the same model as a file of the user's own (`-m models/x.tflite`), which
+catdog checks structurally before the runtime loads it. The runs of one environment take turns (bare,
+catdog, catdog with a file, bare, ...), so a machine that slows down or speeds up during the
+measurement moves all three alike. A last row classifies the photo's whole split folder (the 1,000
+val photos) in one process: its peak memory shows memory stays flat over many photos.
 
-    .venv/bin/python benchmarks/cold_start.py [--runs 7] [--photo P]
+    .venv/bin/python benchmarks/cold_start.py [--runs 7] [--photo P] [--model catdog-compact]
 """
 
 from __future__ import annotations
@@ -75,10 +79,18 @@ def run_once(cmd: list[str]) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024.0  # ru_maxrss is in KiB on Linux
 
 
+def median_runs(cmds: dict[str, list[str]], runs: int) -> dict[str, tuple[float, float]]:
+    """Median wall seconds and median peak memory (MiB) of `runs` fresh processes of each command, taking turns."""
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cmds}
+    for _ in range(runs):
+        for name, cmd in cmds.items():
+            samples[name].append(run_once(cmd))
+    return {name: (statistics.median(s for s, _ in got), statistics.median(m for _, m in got)) for name, got in samples.items()}
+
+
 def median_run(cmd: list[str], runs: int) -> tuple[float, float]:
     """Median wall seconds and median peak memory (MiB) of `runs` fresh processes."""
-    samples = [run_once(cmd) for _ in range(runs)]
-    return statistics.median(s for s, _ in samples), statistics.median(m for _, m in samples)
+    return median_runs({"cmd": cmd}, runs)["cmd"]
 
 
 def main() -> None:
@@ -96,14 +108,22 @@ def main() -> None:
           f"median of {args.runs} runs; Keras from {BIN.parent.name}\n")
     print("| command | environment | cold start s | ratio | peak memory MiB |")
     print("|---|---|---|---|---|")
+    bundled = [] if args.model == "catdog" else ["-m", args.model.removeprefix("catdog-")]  # a bundled model's name
     catdog_litert = None
     for name, (bin_dir, module) in found.items():
-        catdog, catdog_mb = median_run([str(bin_dir / "catdog-edge"), "classify", str(args.photo), "-m", str(tflite)], args.runs)
-        bare_script = BARE.format(module=module)
-        bare, bare_mb = median_run([str(bin_dir / "python"), "-c", bare_script, str(tflite), str(args.photo), str(crop)], args.runs)
+        edge = str(bin_dir / "catdog-edge")
+        got = median_runs({
+            "bare": [str(bin_dir / "python"), "-c", BARE.format(module=module), str(tflite), str(args.photo), str(crop)],
+            "catdog": [edge, "classify", str(args.photo), *bundled],
+            "file": [edge, "classify", str(args.photo), "-m", str(tflite)],
+        }, args.runs)
+        bare, bare_mb = got["bare"]
         print(f"| bare 10-line script | {name} | {bare:.3f} | 1.00x | {bare_mb:.0f} |")
-        print(f"| catdog-edge classify | {name} | {catdog:.3f} | {catdog / bare:.2f}x of the bare script | {catdog_mb:.0f} |")
-        catdog_litert = catdog_litert or (catdog, bin_dir)
+        for key, what in (("catdog", f"catdog-edge classify {' '.join(bundled)}".rstrip()),
+                          ("file", f"catdog-edge classify -m models/{tflite.name}")):
+            seconds, mb = got[key]
+            print(f"| {what} | {name} | {seconds:.3f} | {seconds / bare:.2f}x of the bare script | {mb:.0f} |")
+        catdog_litert = catdog_litert or (got["catdog"][0], bin_dir)
     keras, keras_mb = median_run([sys.executable, "-c", KERAS, str(keras_model), str(args.photo)], max(2, args.runs // 3))
     print(f"| Keras + TensorFlow script | {BIN.parent.name} | {keras:.3f} | catdog is {keras / catdog_litert[0]:.1f}x faster | {keras_mb:.0f} |")
     folder = args.photo.parent.parent
