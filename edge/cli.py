@@ -109,6 +109,7 @@ def _load(model: Optional[Path], runtime: RuntimeName, threads: Optional[int], *
 @click.group(cls=Commands, help=__doc__, context_settings={"show_default": True})
 @click.option("--verbose", is_flag=True, help=f"Also show the libraries' own log lines (or set {VERBOSE_ENV}=1).")
 def app(verbose: bool) -> None:
+    """The catdog-edge group: its options apply to every command (its help is the module's docstring)."""
     if verbose:
         os.environ[VERBOSE_ENV] = "1"  # read where the lines are born (catdog.edge._quiet)
 
