@@ -142,7 +142,7 @@ def classify(
     from .inputs import expand_inputs
 
     classifier = _load(model, runtime, threads, threshold=threshold, draft=draft, xnnpack=xnnpack, flip=flip)
-    expanded = expand_inputs(list(paths), recursive=recursive)
+    expanded = expand_inputs(paths, recursive=recursive)
     printer = ResultPrinter(format, classifier.contract.labels, top_k)
     failed = False
     for failure in expanded.failures:

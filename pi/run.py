@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import compare, rootfs
 from .chroot import Chroot, Stopped, remove_root, stopping, unmount_all
-from .targets import COVERED_BY_END_TO_END, EMULATION_FAILURES, NATIVE_ONLY, Environment, Target
+from .targets import CLICK, COVERED_BY_END_TO_END, EMULATION_FAILURES, NATIVE_ONLY, Environment, Target
 
 REPO = Path(__file__).resolve().parent.parent
 CPUINFO = Path(__file__).resolve().parent / "cpuinfo"
@@ -348,7 +348,7 @@ def target_checks(chroot: Chroot, target: Target, plan: Plan, log: Log, no_wheel
         bare = "/opt/catdog/no-runtime"
         chroot.run(["python3", "-m", "venv", "--system-site-packages", bare], log=log)
         chroot.run([f"{bare}/bin/pip", "install", "--quiet", "--disable-pip-version-check", "--no-index",
-                    "--find-links", f"/wheels/{env.name}", "click>=8.4"], log=log)
+                    "--find-links", f"/wheels/{env.name}", CLICK], log=log)
         chroot.run([f"{bare}/bin/pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
                     f"/dist/{plan.wheel.name}"], log=log)
         said = chroot.run([f"{bare}/bin/catdog-edge", "classify", "/data/val/cat/cat.4001.jpg"])

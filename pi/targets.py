@@ -104,7 +104,9 @@ COVERED_BY_END_TO_END = (
 DEV = ("pytest>=8", "hypothesis>=6.100")
 #: What the Pi camera set-up adds to the [edge] install line (README, docs/camera.md).
 CAMERA_PIN = ("numpy<2",)
-LEGACY = ("numpy<2", "tflite-runtime==2.14.*", "pillow", "click>=8.4")
+#: catdog-edge's command-line library (pyproject.toml's requirement), for the installs of the wheel with --no-deps.
+CLICK = "click>=8.4"
+LEGACY = ("numpy<2", "tflite-runtime==2.14.*", "pillow", CLICK)
 
 TARGETS = (
     Target(
@@ -136,7 +138,7 @@ TARGETS = (
         suite="bookworm", arch="armhf", python="3.11", qemu_cpu="cortex-a7", cpuinfo="pi3-armhf.txt",
         apt=("python3", "python3-venv", "python3-numpy", "python3-pil"),
         environments=(
-            Environment("legacy", ("click>=8.4",) + DEV, no_deps=("tflite-runtime==2.14.*",),
+            Environment("legacy", (CLICK,) + DEV, no_deps=("tflite-runtime==2.14.*",),
                         system_site_packages=True,
                         runtime="tflite-runtime", note="tflite-runtime 2.14, apt's numpy and Pillow"),
         ),
