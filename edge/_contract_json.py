@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import ModelError
+from .presence import Presence
 from .quantization import Quantization
 
 
@@ -48,6 +49,25 @@ def _quantization(name: str, value: Any) -> Quantization | None:
     return Quantization(scale=_number(f"{name}.scale", value["scale"]), zero_point=value["zero_point"])
 
 
+def _optional_string(name: str, value: Any) -> str | None:
+    return None if value is None else _string(name, value)
+
+
+#: presence's JSON fields and how each is read (Presence checks the ranges).
+_PRESENCE_FIELDS = {
+    "output": _string, "threshold": _number, "scale": _number, "method": _string, "label": _string, "dtype": _string,
+    "quantization": _quantization, "calibration": lambda name, value: _free_form(name, value),
+}
+
+
+def _presence(name: str, value: Any) -> Presence | None:
+    if value is None:
+        return None
+    _typed(name, value, isinstance(value, dict) and {"output", "threshold", "scale"} <= set(value),
+           '{"output": ..., "threshold": ..., "scale": ...}')
+    return Presence(**{key: read(f"{name}.{key}", value[key]) for key, read in _PRESENCE_FIELDS.items() if key in value})
+
+
 def _free_form(name: str, value: Any) -> dict[str, Any]:
     _typed(name, value, isinstance(value, dict), "a JSON object")
     return value
@@ -64,4 +84,5 @@ FIELD_TYPES = {
     "input_dtype": _string, "input_quantization": _quantization, "output_dtype": _string,
     "output_quantization": _quantization, "activation": _string, "threshold": _number, "mode": _string,
     "training": _free_form, "metrics": _free_form, "format_version": _version,
+    "output_name": _optional_string, "presence": _presence,
 }

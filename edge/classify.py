@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -12,10 +13,11 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 import numpy as np
 
 from .contract import ModelContract, check_threshold, contract_for_model
-from .errors import CatDogError
+from .errors import CatDogError, ModelError
 from .preprocess import ImageSource, prepare
 from .models import is_bundled, resolve_model
 from .runtime import Runtime, RuntimeName, find_runtime, load_interpreter, read_model
+from .signature import output_names
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -33,29 +35,47 @@ class Prediction:
     path: str | None
     """The photo's path, None when classifying an image object."""
     label: str
-    """The chosen label."""
+    """The chosen answer: one of the labels, or the presence label ("none") when none of them is there."""
     index: int
-    """Index of the chosen label in the contract's labels."""
+    """Index of the answer in the contract's answers (the labels, then "none")."""
     confidence: float
-    """Probability of the chosen label, 0..1."""
+    """Probability of the chosen label, 0..1; for "none", 1 - the soft presence probability."""
     scores: dict[str, float]
-    """Probability of every label, in label order."""
+    """Probability of every label, in label order (as if one of them were there)."""
     ms: float
     """Milliseconds spent on this photo: decoding, preprocessing and inference."""
+    present: bool | None = None
+    """Whether one of the labels is in the photo; None when the model has no presence score or it is off."""
+    presence: float | None = None
+    """The presence score (edge.presence), None when not computed."""
 
     def top(self, k: int) -> list[tuple[str, float]]:
         """The k most likely (label, score) pairs, best first."""
         return sorted(self.scores.items(), key=lambda item: -item[1])[:k]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: {"path", "label", "confidence", "scores", "ms"}."""
-        return {
+        """JSON-ready form: {"path", "label", "confidence", "scores", "ms"}, and "present" and "presence"
+        when the model has a presence score in use."""
+        data = {
             "path": self.path,
             "label": self.label,
             "confidence": round(self.confidence, 6),
             "scores": {k: round(v, 6) for k, v in self.scores.items()},
             "ms": round(self.ms, 3),
         }
+        if self.present is not None:
+            data.update(present=self.present, presence=None if self.presence is None else round(self.presence, 6))
+        return data
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What one invoke (or a flip-averaged pair) gave for a photo."""
+
+    scores: np.ndarray
+    """float32 (n_labels,) probabilities in label order."""
+    presence: float | None
+    """The presence score, None when the model has none or it is off."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +110,12 @@ class Classifier:
         threads: int | None = None,
         xnnpack: bool = True,
         flip: bool = False,
+        named_outputs: dict[str, int] | None = None,
+        presence: bool = True,
+        presence_threshold: float | None = None,
     ):
+        """See load(). named_outputs: the signature's output names -> tensor index (edge.signature),
+        needed when the contract names its outputs."""
         self.interpreter = interpreter
         self.contract = contract
         self.runtime = runtime
@@ -101,7 +126,19 @@ class Classifier:
         self.xnnpack = xnnpack
         self.flip = flip
         self.input_detail = interpreter.get_input_details()[0]
-        self.output_detail = interpreter.get_output_details()[0]
+        outputs = interpreter.get_output_details()
+        self.output_detail = _output(outputs, named_outputs, contract.output_name, self.model_path)
+        self.presence = contract.presence if presence else None
+        self.presence_detail = None
+        if self.presence is not None:
+            self.presence_detail = _output(outputs, named_outputs, self.presence.output, self.model_path)
+        if presence_threshold is not None:
+            if contract.presence is None:
+                raise ModelError(f"{self.model_path}: the model has no presence score, so --presence-threshold does not apply")
+            if not math.isfinite(presence_threshold):
+                raise ModelError(f"--presence-threshold must be a finite number, got {presence_threshold}")
+        self.presence_threshold = None if self.presence is None else (
+            self.presence.threshold if presence_threshold is None else float(presence_threshold))
 
     @classmethod
     def load(
@@ -113,6 +150,8 @@ class Classifier:
         draft: bool = True,
         xnnpack: bool = True,
         flip: bool = False,
+        presence: bool = True,
+        presence_threshold: float | None = None,
     ) -> "Classifier":
         """Load a .tflite model and the contract beside it (models/x.tflite -> models/x.json).
 
@@ -128,6 +167,10 @@ class Classifier:
             xnnpack: use the runtime's XNNPACK delegate (see edge.runtime.load_interpreter).
             flip: test-time augmentation: average the scores of the photo and its mirror image (two
                 invokes per photo; benchmarks/flip_tta.py measures what it buys).
+            presence: use the model's presence score, if it has one, to answer "none" (False: always
+                one of the labels, as models without the score do).
+            presence_threshold: the presence score needed to answer one of the labels (default: the
+                contract's; see edge.presence).
 
         Raises:
             ModelError: model or contract missing, invalid, or not matching each other.
@@ -150,9 +193,16 @@ class Classifier:
             contract = contract_for_model(model_path, content)
             check_model(content, contract, str(model_path))  # every offset and index the runtime follows
         interpreter = load_interpreter(model_path, rt, threads, xnnpack=xnnpack, content=content)
-        contract.check_tensors(interpreter.get_input_details()[0], interpreter.get_output_details()[0], str(model_path))
-        return cls(interpreter, contract, rt, model_path, threshold=threshold, draft=draft, threads=threads, xnnpack=xnnpack,
-                   flip=flip)
+        named = None
+        if contract.output_name is not None or contract.presence is not None:
+            named = output_names(model_path if content is None else content, str(model_path))
+        classifier = cls(interpreter, contract, rt, model_path, threshold=threshold, draft=draft, threads=threads,
+                         xnnpack=xnnpack, flip=flip, named_outputs=named, presence=presence,
+                         presence_threshold=presence_threshold)
+        contract.check_tensors(classifier.input_detail, classifier.output_detail, str(model_path))
+        if classifier.presence_detail is not None:
+            contract.check_presence_tensor(classifier.presence_detail, str(model_path))
+        return classifier
 
     def preprocess(self, source: ImageSource) -> np.ndarray:
         """Photo -> uint8 pixels (height, width, channels) exactly as this model wants them."""
@@ -168,12 +218,23 @@ class Classifier:
         Returns:
             float32 array (n_labels,) of probabilities.
         """
-        scores = self._invoke(pixels)
-        if self.flip:
-            scores = (scores + self._invoke(np.ascontiguousarray(pixels[:, ::-1]))) / np.float32(2.0)
-        return scores
+        return self.outputs(pixels).scores
 
-    def _invoke(self, pixels: np.ndarray) -> np.ndarray:
+    def outputs(self, pixels: np.ndarray) -> Outputs:
+        """Run the model on prepared pixels: the label probabilities and the presence score (with flip,
+        each averaged over the photo and its mirror image).
+
+        Args:
+            pixels: uint8 array (height, width, channels) from preprocess().
+        """
+        out = self._invoke(pixels)
+        if not self.flip:
+            return out
+        mirror = self._invoke(np.ascontiguousarray(pixels[:, ::-1]))
+        presence = None if out.presence is None else (out.presence + mirror.presence) / 2.0
+        return Outputs((out.scores + mirror.scores) / np.float32(2.0), presence)
+
+    def _invoke(self, pixels: np.ndarray) -> Outputs:
         c = self.contract
         if c.input_quantization is not None:
             batch = c.input_quantization.quantize(pixels[np.newaxis], c.input_dtype)
@@ -181,7 +242,35 @@ class Classifier:
             batch = pixels[np.newaxis].astype(c.input_dtype)
         self.interpreter.set_tensor(self.input_detail["index"], batch)
         self.interpreter.invoke()
-        return c.scores(self.interpreter.get_tensor(self.output_detail["index"]))
+        scores = c.scores(self.interpreter.get_tensor(self.output_detail["index"]))
+        presence = None
+        if self.presence_detail is not None:
+            presence = self.presence.score(self.interpreter.get_tensor(self.presence_detail["index"]))
+        return Outputs(scores, presence)
+
+    def answer(self, path: str | None, outputs: Outputs, ms: float) -> Prediction:
+        """The Prediction for a photo's outputs: one of the labels by the contract's rule, or the
+        presence label when the presence score is under its threshold."""
+        scores = outputs.scores
+        index = self.contract.decide(scores, self.threshold)
+        labels = self.contract.labels
+        confidence = float(scores[index])
+        present = None
+        if outputs.presence is not None:
+            present = outputs.presence >= self.presence_threshold
+            if not present:
+                index = len(labels)
+                confidence = 1.0 - self.presence.probability(outputs.presence, self.presence_threshold)
+        return Prediction(
+            path=path,
+            label=self.contract.answers[index],
+            index=index,
+            confidence=confidence,
+            scores={label: float(s) for label, s in zip(labels, scores)},
+            ms=ms,
+            present=present,
+            presence=outputs.presence,
+        )
 
     def classify(self, source: ImageSource) -> Prediction:
         """Classify one photo (path, PIL image or RGB uint8 array).
@@ -241,15 +330,17 @@ class Classifier:
 
     def _predict_timed(self, path: str | None, pixels: np.ndarray, decode_ms: float) -> Prediction:
         start = time.perf_counter()
-        scores = self.predict(pixels)
-        ms = decode_ms + (time.perf_counter() - start) * 1000.0
-        index = self.contract.decide(scores, self.threshold)
-        labels = self.contract.labels
-        return Prediction(
-            path=path,
-            label=labels[index],
-            index=index,
-            confidence=float(scores[index]),
-            scores={label: float(s) for label, s in zip(labels, scores)},
-            ms=ms,
-        )
+        outputs = self.outputs(pixels)
+        return self.answer(path, outputs, decode_ms + (time.perf_counter() - start) * 1000.0)
+
+
+def _output(details: list[dict], named: dict[str, int] | None, name: str | None, model_path: Path) -> dict:
+    """The interpreter's output detail that the signature calls name; the first output for name None
+    (contracts from before models had named outputs)."""
+    if name is None:
+        return details[0]
+    index = (named or {}).get(name)
+    for detail in details:
+        if detail["index"] == index:
+            return detail
+    raise ModelError(f"{model_path}: the contract names the output {name!r}, which the model does not have; re-export the model")

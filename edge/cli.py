@@ -75,6 +75,16 @@ threshold_option = click.option(  # validated once, by the Classifier (catdog.ed
     help="Binary models: probability of the second label needed to choose it (0 < P < 1).",
 )
 
+presence_option = click.option(
+    "--presence/--no-presence", default=True,
+    help="Answer 'none' when the model's presence score says none of its labels is there (models that have one); "
+         "--no-presence always picks a label.",
+)
+presence_threshold_option = click.option(  # validated by the Classifier
+    "--presence-threshold", type=float, default=None,
+    help="Presence score needed to answer a label instead of 'none' (default: the model's; see catdog-edge info).",
+)
+
 
 def format_option(choices: type[Enum], default: Enum, help: str):
     """The --format/-f option of a command, among an Enum's values."""
@@ -130,9 +140,12 @@ def app(verbose: bool) -> None:
 @xnnpack_option
 @click.option("--flip", is_flag=True,
               help="Also classify the mirror image and average (2 invokes per photo; see README for what it buys).")
+@presence_option
+@presence_threshold_option
 def classify(
     paths: tuple[str, ...], model: Optional[Path], format: OutputFormat, recursive: bool, threshold: Optional[float],
     top_k: int, workers: int, draft: bool, runtime: RuntimeName, threads: Optional[int], xnnpack: bool, flip: bool,
+    presence: bool, presence_threshold: Optional[float],
 ) -> None:
     """Classify photos. Exit 0 when every photo was classified, 1 when any failed, 2 on usage or model errors.
 
@@ -141,9 +154,10 @@ def classify(
     from .classify import Failure
     from .inputs import expand_inputs
 
-    classifier = _load(model, runtime, threads, threshold=threshold, draft=draft, xnnpack=xnnpack, flip=flip)
+    classifier = _load(model, runtime, threads, threshold=threshold, draft=draft, xnnpack=xnnpack, flip=flip,
+                       presence=presence, presence_threshold=presence_threshold)
     expanded = expand_inputs(paths, recursive=recursive)
-    printer = ResultPrinter(format, classifier.contract.labels, top_k)
+    printer = ResultPrinter(format, classifier.contract.labels, top_k, presence=classifier.presence is not None)
     failed = False
     for failure in expanded.failures:
         failed = True

@@ -14,6 +14,7 @@ from .errors import ModelError
 from .files import atomic_write_bytes  # the sidecar is written whole or not at all
 from ._contract_json import FIELD_TYPES
 from .metadata import MAX_CONTRACT_BYTES, parse_contract_json, read_embedded_contract
+from .presence import Presence
 from .quantization import Quantization
 
 FORMAT_VERSION = 1
@@ -80,6 +81,12 @@ class ModelContract:
     """Figures measured on this model: accuracy, parity with the full model (free form)."""
     format_version: int = FORMAT_VERSION
     """Version of this contract's layout."""
+    output_name: str | None = None
+    """Name of the class-score output in the model's signature (edge.signature); None: the model's
+    first output (contracts written before models had more than one output)."""
+    presence: Presence | None = None
+    """The presence score that lets the model answer "none" (edge.presence); None: the model always
+    answers one of its labels."""
 
     def __post_init__(self) -> None:
         if not 2 <= len(self.labels) <= MAX_LABELS:
@@ -111,6 +118,16 @@ class ModelContract:
                     f"expected an integer dtype ({', '.join(INT_RANGES)}) and a zero_point in its range"
                 )
         check_threshold(self.threshold, "the model contract's threshold")
+        if self.presence is not None and self.presence.label in self.labels:
+            raise ModelError(
+                f"the model contract's presence label {self.presence.label!r} is also a class label; "
+                "rename the class folder or the presence label"
+            )
+
+    @property
+    def answers(self) -> tuple[str, ...]:
+        """Every answer the model can give: the labels, then the presence label when it has one."""
+        return self.labels if self.presence is None else (*self.labels, self.presence.label)
 
     @property
     def channels(self) -> int:
@@ -189,11 +206,35 @@ class ModelContract:
                 f"{len(self.labels)} labels with {self.activation}; re-export the model"
             )
 
+    def check_presence_tensor(self, detail: dict, source: str) -> None:
+        """Check that the interpreter's presence output is one value of the dtype and quantization recorded.
+
+        Raises:
+            ModelError: shape, dtype or quantization differ.
+        """
+        presence = self.presence
+        if presence is None:
+            return
+        got = np.dtype(detail["dtype"]).name
+        quant = presence.quantization
+        scale, zero_point = detail["quantization"]
+        if int(np.prod(detail["shape"])) != 1 or got != presence.dtype or (
+            quant is not None and (not np.isclose(scale, quant.scale, rtol=1e-5) or zero_point != quant.zero_point)
+        ):
+            raise ModelError(
+                f"{source}: the presence output {presence.output!r} is {tuple(int(x) for x in detail['shape'])} "
+                f"{got} ({scale}, {zero_point}), the contract says one {presence.dtype} value"
+                + (f" ({quant.scale}, {quant.zero_point})" if quant else "") + "; re-export the model"
+            )
+
     # --- JSON -------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of this contract."""
         data = asdict(self)
+        for name in ("output_name", "presence"):  # absent rather than null: older catdog-edge releases read these files
+            if data[name] is None:
+                del data[name]
         data["labels"] = list(self.labels)
         data["input_hw"] = list(self.input_hw)
         return data
@@ -263,7 +304,7 @@ def sidecar_path(model_path: Path) -> Path:
 #: Contract fields that decide how a model is fed and read; the sidecar must agree on these.
 _BEHAVIOUR_FIELDS = (
     "labels", "input_hw", "color", "resize", "crop", "input_dtype", "input_quantization", "output_dtype",
-    "output_quantization", "activation", "threshold",
+    "output_quantization", "activation", "threshold", "output_name", "presence",
 )
 
 

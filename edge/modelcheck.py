@@ -112,10 +112,11 @@ def check_model(content: bytes, contract: ModelContract, source: str) -> None:
         inputs = _indices(reader, subgraph, _SUBGRAPH_INPUTS, len(tensors))
         outputs = _indices(reader, subgraph, _SUBGRAPH_OUTPUTS, len(tensors))
         if number == 0:
-            if len(inputs) != 1 or len(outputs) != 1:
+            expected = 1 if contract.presence is None else 2  # the class scores (first), the presence score
+            if len(inputs) != 1 or len(outputs) != expected:
                 raise ModelError(
-                    f"{source}: the model has {len(inputs)} input(s) and {len(outputs)} output(s); a catdog "
-                    "classifier has one of each, re-export the model"
+                    f"{source}: the model has {len(inputs)} input(s) and {len(outputs)} output(s); its contract "
+                    f"describes 1 input and {expected} output(s), re-export the model"
                 )
             first_tensors = [tensors[inputs[0]], tensors[outputs[0]]]
     for slot in reader.vector(root, _MODEL_SIGNATURES):

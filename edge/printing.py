@@ -28,9 +28,11 @@ class OutputFormat(str, Enum):
 class ResultPrinter:
     """Prints predictions and failures in one output format, flushing each line as it comes."""
 
-    def __init__(self, format: OutputFormat, labels: tuple[str, ...], top_k: int):
+    def __init__(self, format: OutputFormat, labels: tuple[str, ...], top_k: int, presence: bool = False):
+        """presence: the model's presence score is in use (csv gains the columns "present" and "presence")."""
         self.format = format
         self.labels = labels
+        self.presence = presence
         self.top_k = min(top_k, len(labels))
         if format is OutputFormat.csv:
             import csv
@@ -39,7 +41,9 @@ class ResultPrinter:
         else:
             self.csv = None
         if self.csv:
-            self.csv.writerow(["path", "label", "confidence", *[csv_cell(f"score_{label}") for label in labels], "ms", "error"])
+            extra = ["present", "presence"] if presence else []
+            self.csv.writerow(["path", "label", "confidence", *[csv_cell(f"score_{label}") for label in labels], *extra,
+                               "ms", "error"])
             sys.stdout.flush()
 
     def prediction(self, p: Prediction) -> None:
@@ -50,11 +54,14 @@ class ResultPrinter:
                 record["top_k"] = [{"label": label, "score": round(score, 6)} for label, score in p.top(self.top_k)]
             click.echo(json.dumps(record, ensure_ascii=True))
         elif self.csv:
+            extra = [str(p.present).lower(), f"{p.presence:.6f}"] if self.presence else []
             self.csv.writerow([csv_cell(p.path), csv_cell(p.label), f"{p.confidence:.6f}",
-                               *[f"{p.scores[l]:.6f}" for l in self.labels], f"{p.ms:.3f}", ""])
+                               *[f"{p.scores[l]:.6f}" for l in self.labels], *extra, f"{p.ms:.3f}", ""])
             sys.stdout.flush()
         else:
             best = "  ".join(f"{visible(label)} {score:.3f}" for label, score in p.top(max(self.top_k, 2)))
+            if p.presence is not None:
+                best += f"  presence {p.presence:.3f}"
             click.echo(f"{visible(p.label):<8} {p.confidence:6.3f}  {p.ms:7.1f} ms  {visible(p.path)}  [{best}]")
 
     def failure(self, f: Failure) -> None:
@@ -62,7 +69,8 @@ class ResultPrinter:
         if self.format is OutputFormat.json:
             click.echo(json.dumps(f.to_dict(), ensure_ascii=True))
         elif self.csv:
-            self.csv.writerow([csv_cell(f.path), "", "", *["" for _ in self.labels], "", csv_cell(f.error)])
+            self.csv.writerow([csv_cell(f.path), "", "", *["" for _ in self.labels], *([""] * 2 * self.presence), "",
+                               csv_cell(f.error)])
             sys.stdout.flush()
             click.echo(f"error: {visible(f.error)}", err=True)
         else:

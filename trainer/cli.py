@@ -14,7 +14,7 @@ from click.core import ParameterSource
 
 from catdog.edge._quiet import VERBOSE_ENV
 from catdog.edge.errors import CatDogError
-from .config import Arch, CheckConfig, Distribute, EvaluateConfig, ExportConfig, ExportMode, FitConfig, Keep
+from .config import Arch, CheckConfig, Distribute, EvaluateConfig, ExportConfig, ExportMode, FitConfig, Keep, PresenceMethod
 from .recipe import parse_size
 
 # Every default below is the config's (FitConfig.epochs, ...): an option is defined once, in trainer.config.
@@ -161,6 +161,8 @@ def fit(
     patience: Annotated[int, typer.Option(help="Early stopping patience in epochs (--keep best).")] = FitConfig.patience,
     keep: Annotated[Keep, typer.Option(help="Save the best epoch by val accuracy (early stopping) or the last one (all epochs; val only measured).")] = FitConfig.keep,
     grayscale: Annotated[bool, typer.Option(help="Train a 1-channel model on grayscale photos.")] = FitConfig.grayscale,
+    presence: Annotated[PresenceMethod, typer.Option(help="efficientnet-lite0: the score that lets the model answer 'none' (auto: imagenet for cat/dog, familiarity for other labels; off: always a label).")] = FitConfig.presence,
+    none: Annotated[Optional[Path], typer.Option("--none", metavar="DIR", help="Your own photos with none of the labels in them (e.g. frames of the empty scene): they set the presence threshold.")] = FitConfig.none_dir,
     distribute: Annotated[Optional[Distribute], typer.Option(help="none, mirrored (local GPUs) or multi-worker (the machines in TF_CONFIG; the same command on each). Default: mirrored with more than one GPU, else none. --batch-size is the global batch.")] = FitConfig.distribute,
     mixed_precision: Annotated[bool, typer.Option(help="Compute in float16, weights in float32 (faster on recent GPUs).")] = FitConfig.mixed_precision,
     cache: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Folder of the decoded-photo cache, reused across runs. Default: ~/.cache/catdog/photos ($XDG_CACHE_HOME).")] = FitConfig.cache_dir,
@@ -180,7 +182,7 @@ def fit(
             out=out, arch=arch, image_hw=None if image_size is None else parse_size(image_size), weights=weights, epochs=epochs, small_fraction=small_fraction,
             small_size=small_size, source_size=source_size, crop=crop, batch_size=batch_size, learning_rate=lr,
             weight_decay=weight_decay, label_smoothing=label_smoothing, augment=augment, patience=patience, keep=keep,
-            grayscale=grayscale, distribute=distribute, mixed_precision=mixed_precision, cache_dir=cache,
+            grayscale=grayscale, presence=presence, none_dir=none, distribute=distribute, mixed_precision=mixed_precision, cache_dir=cache,
             no_cache=no_cache, resume=resume, overwrite=overwrite,
         )
         result = run_fit(config, verbose=2, log=_log, progress=progress)
@@ -281,14 +283,18 @@ def evaluate(
     plots: Annotated[Optional[Path], typer.Option(help="Write the confusion-matrix PNG into this folder.")] = EvaluateConfig.plots_dir,
     most_wrong: Annotated[int, typer.Option(help="List this many of the most confidently wrong photos.")] = EvaluateConfig.most_wrong,
     limit_per_class: LimitOption = EvaluateConfig.limit_per_class,
+    negatives: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Photos with none of the labels in them: report how many the model answers 'none'.")] = EvaluateConfig.negatives_dir,
+    record: Annotated[bool, typer.Option("--record", help="Write the 'none' figures into the model's contract.")] = EvaluateConfig.record,
 ) -> None:
     """Accuracy, per-class precision/recall/F1, confusion matrix, ROC AUC and the most confidently wrong photos,
-    with the edge's preprocessing, for a .keras or .tflite model."""
+    with the edge's preprocessing, for a .keras or .tflite model; with a presence score, how often it answers
+    'none' (on --data, and on --negatives)."""
     from .evaluate import evaluate as run_evaluate
 
     try:
         config = EvaluateConfig(
-            model_path=model, data_dir=data, plots_dir=plots, most_wrong=most_wrong, limit_per_class=limit_per_class
+            model_path=model, data_dir=data, plots_dir=plots, most_wrong=most_wrong, limit_per_class=limit_per_class,
+            negatives_dir=negatives, record=record,
         )
         report = run_evaluate(config)
     except CatDogError as exc:

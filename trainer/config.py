@@ -54,6 +54,20 @@ class Distribute(str, Enum):
     each; worker 0 (or the "chief" task) writes every file."""
 
 
+class PresenceMethod(str, Enum):
+    """The presence score a pretrained fit adds, so the model can answer "none" (trainer.presence)."""
+
+    auto = "auto"
+    """imagenet when every label is one the ImageNet head knows (cat, dog) and the weights are ImageNet's,
+    else familiarity; off for the architectures trained from scratch."""
+    imagenet = "imagenet"
+    """The backbone's ImageNet logits of the classes the labels stand for."""
+    familiarity = "familiarity"
+    """Cosine similarity of the features to centroids of the training photos' features."""
+    off = "off"
+    """No presence score: the model always answers one of its labels."""
+
+
 class ExportMode(str, Enum):
     """How export stores the model's weights and tensors."""
 
@@ -158,6 +172,11 @@ class FitConfig(CheckConfig):
     """Save the best epoch by validation accuracy (with early stopping) or the last epoch."""
     grayscale: bool = False
     """Train a 1-channel model on grayscale photos (contract color "L"; the edge converts likewise)."""
+    presence: PresenceMethod = PresenceMethod.auto
+    """Pretrained architectures: the presence score that lets the model answer "none" (PresenceMethod)."""
+    none_dir: Path | None = None
+    """A folder of the user's own photos with none of the labels in them (e.g. frames of the empty scene
+    from their camera): they move the presence threshold (trainer.presence.calibrate_with_none)."""
     distribute: Distribute | None = None
     """How training is spread (Distribute); None: mirrored when TensorFlow sees more than one GPU, else
     none. batch_size is the global batch whatever the number of replicas; the contract records the
@@ -191,6 +210,10 @@ class FitConfig(CheckConfig):
                             "and trains no network; drop them or use --arch compact")
         if self.arch.pretrained and self.grayscale:
             raise DataError("--grayscale: the pretrained weights take RGB photos; drop --grayscale or use --arch compact")
+        if not self.arch.pretrained and self.presence not in (PresenceMethod.auto, PresenceMethod.off):
+            raise DataError(f"--presence {self.presence.value}: only --arch efficientnet-lite0 has a presence score")
+        if self.none_dir is not None and (not self.arch.pretrained or self.presence is PresenceMethod.off):
+            raise DataError("--none DIR needs a presence score: use --arch efficientnet-lite0 without --presence off")
         if self.no_cache and self.cache_dir is not None:
             raise DataError("--cache DIR and --no-cache contradict each other; pass one of them")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
@@ -291,6 +314,12 @@ class EvaluateConfig:
     """Evaluate at most this many photos per class (drawn with seed)."""
     seed: int = 1337
     """Seed for limit_per_class sampling."""
+    negatives_dir: Path | None = None
+    """A folder of photos with none of the labels in them: the report says how many the presence score
+    rejects (answers "none")."""
+    record: bool = False
+    """Write the none-rate figures into the model's contract (metrics.evaluation; the .tflite's embedded
+    contract and the sidecar), atomically."""
 
     def __post_init__(self) -> None:
         if Path(self.model_path).suffix not in (".keras", ".tflite"):

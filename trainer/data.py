@@ -206,6 +206,26 @@ def load_for(photos: PhotoSet, contract: ModelContract) -> LoadedPhotos:
     return load_photos(photos, contract.input_hw, contract.color, contract.resize, contract.crop)
 
 
+def load_unlabelled(folder: Path, contract: ModelContract) -> LoadedPhotos:
+    """Every photo under folder (any layout, sub-folders included), prepared as the contract says, with
+    label 0 of the one class "photos": e.g. a user's photos of the empty scene (fit --none, evaluate
+    --negatives).
+
+    Raises:
+        DataError: the folder is missing or holds no readable photo.
+    """
+    from catdog.edge.inputs import expand_inputs
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder of photos")
+    found = expand_inputs([folder], recursive=True).photos
+    if not found:
+        raise DataError(f"{folder}: no photos found (.jpg, .png, ...); put the photos of the empty scene there")
+    paths = tuple(Path(p) for p in found)
+    return load_for(PhotoSet(paths, (0,) * len(paths), ("photos",)), contract)
+
+
 def select_photos(
     data_dir: Path, val_dir: Path | None, val_split: float, seed: int, limit_per_class: int | None = None
 ) -> tuple[PhotoSet, PhotoSet]:

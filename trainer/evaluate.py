@@ -9,9 +9,11 @@ from typing import Any
 import numpy as np
 
 from catdog.edge.classify import Classifier
+from catdog.edge.contract import ModelContract
 from .config import EvaluateConfig
-from .data import load_labelled
-from .parity import tflite_scores
+from .data import load_labelled, load_unlabelled
+from .errors import DataError
+from .parity import tflite_outputs
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,22 @@ class EvaluationReport:
     """Photos that could not be read."""
     plots: tuple[str, ...] = ()
     """PNG files written: the confusion matrix, and the ROC curve of a binary model."""
+    none_rate: float | None = None
+    """Models with a presence score: fraction of these photos answered "none" (accuracy and the rest
+    are of the label the model would choose)."""
+    accuracy_with_none: float | None = None
+    """Fraction of photos answered with their folder's label, "none" counted as wrong."""
+    negatives: int | None = None
+    """Photos in --negatives evaluated."""
+    negatives_rejected: float | None = None
+    """Fraction of them answered "none"."""
+
+    def none_figures(self) -> dict[str, Any]:
+        """The figures about "none", as the contract records them (metrics.evaluation)."""
+        figures = {"photos": self.photos, "none_rate": self.none_rate, "accuracy_with_none": self.accuracy_with_none}
+        if self.negatives is not None:
+            figures.update(negatives=self.negatives, negatives_rejected=self.negatives_rejected)
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
 
     def text(self) -> str:
         """The report for people: the figures, per-class table, confusion matrix, most wrong photos, plots written."""
@@ -77,6 +95,12 @@ class EvaluationReport:
             f"{self.model}: accuracy {self.accuracy:.4f} on {self.photos} photos ({self.skipped} skipped), "
             f"macro F1 {self.macro_f1:.4f}, ROC AUC {auc}"
         ]
+        if self.none_rate is not None:
+            lines.append(f"  answered none on {self.none_rate:.4f} of them; accuracy with none counted wrong "
+                         f"{self.accuracy_with_none:.4f}")
+        if self.negatives is not None:
+            lines.append(f"  negatives: {self.negatives_rejected:.4f} of {self.negatives} photos with none of the labels "
+                         "answered none")
         width = max(5, *(len(c.label) for c in self.per_class))
         lines.append(f"  {'label':<{width}}  {'photos':>6}  {'precision':>9}  {'recall':>6}  {'f1':>6}")
         for c in self.per_class:
@@ -113,6 +137,7 @@ class EvaluationReport:
             ],
             "skipped": self.skipped,
             "plots": list(self.plots),
+            **({} if self.none_rate is None else self.none_figures()),
         }
 
 
@@ -203,21 +228,37 @@ def evaluate(config: EvaluateConfig) -> EvaluationReport:
     """
     model_path = Path(config.model_path)
     if model_path.suffix == ".keras":
-        from .keras_model import keras_scores, load_keras
+        from .keras_model import keras_outputs, load_keras
 
         model, contract = load_keras(model_path)
-        score = lambda images: keras_scores(model, images, contract)  # noqa: E731
+        score = lambda images: keras_outputs(model, images, contract)  # noqa: E731
     else:
         classifier = Classifier.load(model_path)
         contract = classifier.contract
-        score = lambda images: tflite_scores(classifier, images)  # noqa: E731
+        score = lambda images: tflite_outputs(classifier, images)  # noqa: E731
+    if config.negatives_dir is not None and contract.presence is None:
+        raise DataError(f"--negatives: {model_path} has no presence score, so it never answers 'none'; "
+                        "fit it with --arch efficientnet-lite0")
     photos = load_labelled(config.data_dir, contract, config.limit_per_class, config.seed)
-    scores = score(photos.images)
+    scores, presence = score(photos.images)
     predicted = np.array([contract.decide(s) for s in scores])
     report = summarize(
         str(model_path), photos.labels, scores, contract.labels, tuple(str(p) for p in photos.paths), predicted,
         len(photos.skipped), config.most_wrong,
     )
+    if presence is not None:
+        present = presence >= contract.presence.threshold
+        report = replace(report, none_rate=float(np.mean(~present)),
+                         accuracy_with_none=float(np.mean(present & (predicted == photos.labels))))
+    if config.negatives_dir is not None:
+        negatives = load_unlabelled(config.negatives_dir, contract)
+        _, negative_presence = score(negatives.images)
+        report = replace(report, negatives=len(negatives.labels),
+                         negatives_rejected=float(np.mean(negative_presence < contract.presence.threshold)))
+    if config.record:
+        if report.none_rate is None:
+            raise DataError(f"--record: {model_path} has no presence score; there is nothing to record")
+        record_evaluation(model_path, contract, report, config)
     if config.plots_dir is None:
         return report
     from .plots import plot_confusion, plot_roc
@@ -230,3 +271,26 @@ def evaluate(config: EvaluateConfig) -> EvaluationReport:
         fpr, tpr = roc_curve(scores[:, 1], photos.labels == 1)
         plots.append(plot_roc(fpr, tpr, stem.with_name(stem.name + ".roc.png"), roc_title))
     return replace(report, plots=tuple(str(p) for p in plots))
+
+
+def record_evaluation(model_path: Path, contract: ModelContract, report: EvaluationReport, config: EvaluateConfig) -> None:
+    """Write the report's "none" figures into the model's contract as metrics.evaluation: the sidecar, and
+    for a .tflite the embedded contract too (the file is replaced whole, never half-written).
+
+    The photo folders are recorded by their final name only: a contract travels with the model.
+    """
+    import json
+
+    from catdog.edge.contract import contract_for_model, sidecar_path
+    from catdog.edge.files import atomic_write_bytes
+    from catdog.edge.metadata import embed_contract
+
+    figures = {"data": Path(config.data_dir).name, **report.none_figures()}
+    if config.negatives_dir is not None:
+        figures["negatives_dir"] = Path(config.negatives_dir).name
+    base = contract_for_model(model_path) if model_path.suffix == ".tflite" else contract
+    updated = base.replace(metrics={**base.metrics, "evaluation": figures})
+    if model_path.suffix == ".tflite":
+        payload = json.dumps(updated.to_dict(), separators=(",", ":")).encode()
+        atomic_write_bytes(model_path, embed_contract(model_path.read_bytes(), payload))
+    updated.save(sidecar_path(model_path))

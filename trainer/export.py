@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -19,6 +20,7 @@ from catdog.edge.quantization import Quantization
 from catdog.edge.errors import ModelError
 from catdog.edge.metadata import embed_contract, read_embedded_contract
 from catdog.edge.runtime import find_runtime, load_interpreter
+from catdog.edge.signature import first_output, output_names
 
 from ._tf import import_tensorflow, quiet
 from .config import ExportConfig, ExportMode
@@ -110,15 +112,25 @@ def convert(keras_model: Any, mode: ExportMode, calibration: LoadedPhotos | None
 
 
 def _contract_for(tflite_path: Path, base: ModelContract, mode: ExportMode) -> ModelContract:
-    """The base contract with the tensor details of the converted model."""
+    """The base contract with the tensor details of the converted model (every output found by its name)."""
     interpreter = load_interpreter(tflite_path, find_runtime())
-    details = {"input": interpreter.get_input_details()[0], "output": interpreter.get_output_details()[0]}
+    outputs = interpreter.get_output_details()
+    by_index = {detail["index"]: detail for detail in outputs}
+    named = output_names(tflite_path.read_bytes(), str(tflite_path)) if base.output_name else {}
+    details = {"input": interpreter.get_input_details()[0],
+               "output": by_index[named[base.output_name]] if base.output_name else outputs[0]}
     values: dict[str, Any] = {"mode": mode.stored_as}
     for name, detail in details.items():
-        values[f"{name}_dtype"] = np.dtype(detail["dtype"]).name
-        scale, zero_point = detail["quantization"]
-        values[f"{name}_quantization"] = Quantization(float(scale), int(zero_point)) if scale else None
+        values[f"{name}_dtype"], values[f"{name}_quantization"] = _dtype_and_quantization(detail)
+    if base.presence is not None:
+        dtype, quantization = _dtype_and_quantization(by_index[named[base.presence.output]])
+        values["presence"] = dataclasses.replace(base.presence, dtype=dtype, quantization=quantization)
     return base.replace(**values)
+
+
+def _dtype_and_quantization(detail: dict) -> tuple[str, Quantization | None]:
+    scale, zero_point = detail["quantization"]
+    return np.dtype(detail["dtype"]).name, Quantization(float(scale), int(zero_point)) if scale else None
 
 
 def export(
@@ -165,6 +177,8 @@ def export(
     else:
         parity_set = recorded.val
     data = convert(keras_model, config.mode, calibration)
+    if contract.output_name is not None:  # the class scores stay output 0, where catdog-edge releases before named outputs read them
+        data = first_output(data, contract.output_name, str(config.model_path))
 
     out = config.out_path
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -183,6 +197,8 @@ def export(
                 keras_val_accuracy=round(report.keras_accuracy, 4),
                 tflite_val_accuracy=round(report.tflite_accuracy, 4),
             )
+            if report.tflite_none_rate is not None:
+                metrics["tflite_val_none_rate"] = round(report.tflite_none_rate, 4)
         else:
             metrics["parity_data"] = str(config.parity_dir)
         metrics.update(

@@ -47,6 +47,28 @@ def keras_scores(model: Any, images: np.ndarray, contract: ModelContract, batch_
     Returns:
         float32 (N, n_labels), the same layout as ModelContract.scores.
     """
+    return keras_outputs(model, images, contract, batch_size)[0]
+
+
+def keras_outputs(
+    model: Any, images: np.ndarray, contract: ModelContract, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-label probabilities and presence scores of a Keras model.
+
+    Args:
+        model: the Keras model: one output, or {"scores", "presence"} for a model with a presence score.
+        images: uint8 (N, H, W, C) from edge.preprocess.
+        contract: its contract.
+
+    Returns:
+        (float32 (N, n_labels) in the layout of ModelContract.scores, float32 (N,) presence scores or
+        None when the contract has no presence score).
+    """
     raw = model.predict(images.astype(np.float32), batch_size=batch_size, verbose=0)
+    presence = None
+    if isinstance(raw, dict):
+        if contract.presence is not None:
+            presence = np.asarray(raw[contract.presence.output], np.float32).reshape(-1)
+        raw = raw[contract.output_name]
     float_contract = contract.replace(output_quantization=None)
-    return np.stack([float_contract.scores(row) for row in raw])
+    return np.stack([float_contract.scores(row) for row in raw]), presence

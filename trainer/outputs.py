@@ -72,8 +72,10 @@ def finish(
 def write_contract(
     config: FitConfig, contract: ModelContract, model: Any, train_photos: int, val_photos: int, skipped: int,
     report: DataReport, saved: int, best_epoch: int, epochs_run: int, val_accuracy: float, extra: dict[str, Any],
+    metrics: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write the saved model's contract beside config.out, with how it was trained and measured."""
+    """Write the saved model's contract beside config.out, with how it was trained and measured (metrics:
+    figures beside the validation accuracy)."""
     out = Path(config.out)
     contract = contract.replace(
         training={
@@ -97,7 +99,7 @@ def write_contract(
             "versions": library_versions(),
             **extra,
         },
-        metrics={"keras_val_accuracy": round(val_accuracy, 4)},
+        metrics={"keras_val_accuracy": round(val_accuracy, 4), **(metrics or {})},
     )
     contract.save(sidecar_path(out))
     return written(config, val_accuracy, saved, best_epoch, epochs_run, train_photos, val_photos)

@@ -30,20 +30,42 @@ class ParityReport:
     """Accuracy of the Keras model on these photos."""
     tflite_accuracy: float
     """Accuracy of the .tflite model on these photos."""
+    presence_agreement: float | None = None
+    """Fraction of photos where both models made the same presence decision (label or "none");
+    None for models without a presence score."""
+    presence_max_abs_diff: float | None = None
+    """Largest |presence score keras - tflite|."""
+    keras_none_rate: float | None = None
+    """Fraction of these photos the Keras model answers "none"."""
+    tflite_none_rate: float | None = None
+    """Fraction of these photos the .tflite model answers "none"."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, rounded."""
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
-def compare(keras_scores: np.ndarray, tflite_scores: np.ndarray, labels: np.ndarray, contract: ModelContract) -> ParityReport:
-    """Compare two models' per-label probabilities, (N, n_labels) each, against true labels (N,)."""
+def compare(
+    keras_scores: np.ndarray, tflite_scores: np.ndarray, labels: np.ndarray, contract: ModelContract,
+    keras_presence: np.ndarray | None = None, tflite_presence: np.ndarray | None = None,
+) -> ParityReport:
+    """Compare two models' per-label probabilities, (N, n_labels) each, against true labels (N,), and
+    their presence scores (N,) when both are given (decided by the contract's presence threshold)."""
     if keras_scores.shape != tflite_scores.shape or len(labels) != len(keras_scores) or len(labels) == 0:
         raise ValueError(f"score shapes differ or are empty: {keras_scores.shape} vs {tflite_scores.shape}")
     k_pred = np.array([contract.decide(s) for s in keras_scores])
     t_pred = np.array([contract.decide(s) for s in tflite_scores])
     diff = np.abs(keras_scores - tflite_scores)
     per_photo = diff[:, 1] if contract.activation == "sigmoid" else diff.max(axis=1)
+    presence: dict[str, float] = {}
+    if keras_presence is not None and tflite_presence is not None and contract.presence is not None:
+        threshold = contract.presence.threshold
+        presence = {
+            "presence_agreement": float(np.mean((keras_presence >= threshold) == (tflite_presence >= threshold))),
+            "presence_max_abs_diff": float(np.max(np.abs(keras_presence - tflite_presence))),
+            "keras_none_rate": float(np.mean(keras_presence < threshold)),
+            "tflite_none_rate": float(np.mean(tflite_presence < threshold)),
+        }
     return ParityReport(
         photos=int(len(labels)),
         agreement=float(np.mean(k_pred == t_pred)),
@@ -51,21 +73,30 @@ def compare(keras_scores: np.ndarray, tflite_scores: np.ndarray, labels: np.ndar
         max_abs_diff=float(per_photo.max()),
         keras_accuracy=float(np.mean(k_pred == labels)),
         tflite_accuracy=float(np.mean(t_pred == labels)),
+        **presence,
     )
 
 
 def tflite_scores(classifier: Classifier, images: np.ndarray) -> np.ndarray:
     """Per-label probabilities of a .tflite model for prepared uint8 images (N, H, W, C)."""
-    return np.stack([classifier.predict(image) for image in images])
+    return tflite_outputs(classifier, images)[0]
+
+
+def tflite_outputs(classifier: Classifier, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(per-label probabilities (N, n_labels), presence scores (N,) or None) of a .tflite model."""
+    outputs = [classifier.outputs(image) for image in images]
+    presence = None if classifier.presence is None else np.array([o.presence for o in outputs], np.float32)
+    return np.stack([o.scores for o in outputs]), presence
 
 
 def parity_on_photos(keras_model: Any, classifier: Classifier, photos: LoadedPhotos) -> ParityReport:
-    """Run both models on the same prepared photos and compare."""
-    from .keras_model import keras_scores
+    """Run both models on the same prepared photos and compare (presence decisions included)."""
+    from .keras_model import keras_outputs
 
     contract = classifier.contract
-    return compare(keras_scores(keras_model, photos.images, contract), tflite_scores(classifier, photos.images),
-                   photos.labels, contract)
+    k_scores, k_presence = keras_outputs(keras_model, photos.images, contract)
+    t_scores, t_presence = tflite_outputs(classifier, photos.images)
+    return compare(k_scores, t_scores, photos.labels, contract, k_presence, t_presence)
 
 
 def check_parity(

@@ -16,10 +16,11 @@ from ._tf import import_tensorflow, require_tensorflow
 from .batches import Photos, batches, loss_for, training_batches
 from .cache import Preprocessing, default_cache_dir, open_cache
 from .config import FitConfig, Keep
-from .data import LoadedPhotos, load_for, load_photos
+from .data import LoadedPhotos, load_for, load_photos, load_unlabelled
 from .distribute import Placement, distributed, is_chief, place, precision
 from .model import build_model
 from .outputs import finish, history_path_for, saved_epoch, write_contract, written
+from .presence import SCORES as PRESENCE_SCORES
 from .pretrained import resolve_weights
 from .run_state import check_start, checkpoint_dir_for, new_state, restore, run_state_callback, save_model
 from .scan import DataReport, check_data
@@ -224,7 +225,11 @@ def _fit_pretrained(
     """The pretrained path: a new head on frozen features (trainer.transfer), written like any fit."""
     from .transfer import fit_transfer
 
-    done = fit_transfer(config, contract, train, val, weights, log)
+    none = None
+    if config.none_dir is not None:
+        none = load_unlabelled(config.none_dir, contract)
+        log(f"{len(none.labels)} photos of the empty scene from {config.none_dir.name}")
+    done = fit_transfer(config, contract, train, val, weights, log, none)
     search = done.search
     history = {
         "head_l2": search.l2,
@@ -239,8 +244,13 @@ def _fit_pretrained(
     history_path = history_path_for(out)
     atomic_write_bytes(history_path, (json.dumps(history, indent=1) + "\n").encode())
     extra = {"weights": config.weights, "head_l2": search.l2, "head_cv_accuracy": history["head_cv_accuracy"]}
+    metrics = {}
+    if done.presence is not None:
+        contract = contract.replace(output_name=PRESENCE_SCORES, presence=done.presence.presence)
+        metrics = {"keras_val_none_rate": round(done.val_none_rate, 4),
+                   "keras_val_accuracy_with_none": round(done.val_accuracy_with_none, 4)}
     result = write_contract(config, contract, done.model, len(train.labels), len(val.labels),
-                            len(train.skipped) + len(val.skipped), report, 1, 1, 1, done.val_accuracy, extra)
+                            len(train.skipped) + len(val.skipped), report, 1, 1, 1, done.val_accuracy, extra, metrics)
     return FitResult(**result, history_path=history_path, curves_path=None, resumed_from=0, data=report)
 
 

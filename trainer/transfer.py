@@ -16,10 +16,12 @@ import numpy as np
 
 from catdog.edge.contract import ModelContract
 
-from .config import FitConfig
+from .config import FitConfig, PresenceMethod
 from .data import LoadedPhotos
 from .efficientnet import Weights, backbone, build_lite0
+from .errors import DataError
 from .head import HeadSearch, search_head
+from .presence import PresenceFit, calibrate_with_none, fit_familiarity, fit_imagenet, imagenet_rows, scores_of, with_presence
 
 #: Photos per backbone batch when computing features (memory stays flat; the speed barely changes).
 FEATURE_BATCH = 32
@@ -30,13 +32,19 @@ class TransferFit:
     """A pretrained model with its new head, and how the head was chosen."""
 
     model: Any
-    """The keras.Model: raw pixels in, the contract's activation out."""
+    """The keras.Model: raw pixels in, the contract's activation out ({"scores", "presence"} with a presence score)."""
     search: HeadSearch
     """The head's cross-validation on the training features."""
     train_accuracy: float
     """Accuracy of the chosen head on the training photos it was fitted on."""
     val_accuracy: float
     """Accuracy on the validation photos (measured, never used to choose)."""
+    presence: PresenceFit | None = None
+    """The presence score added to the model, None with --presence off."""
+    val_none_rate: float | None = None
+    """Fraction of the validation photos the presence score answers "none" (measured, never used to choose)."""
+    val_accuracy_with_none: float | None = None
+    """Validation accuracy with "none" counted as wrong."""
 
 
 def features(model: Any, photos: LoadedPhotos) -> np.ndarray:
@@ -46,7 +54,7 @@ def features(model: Any, photos: LoadedPhotos) -> np.ndarray:
 
 def fit_transfer(
     config: FitConfig, contract: ModelContract, train: LoadedPhotos, val: LoadedPhotos, weights: Weights,
-    log: Callable[[str], None],
+    log: Callable[[str], None], none: LoadedPhotos | None = None,
 ) -> TransferFit:
     """Build the pretrained network at the contract's input size and fit its head on frozen features.
 
@@ -58,6 +66,7 @@ def fit_transfer(
         val: validation photos, likewise.
         weights: from trainer.pretrained.resolve_weights(config.weights).
         log: short progress messages.
+        none: the user's photos of the empty scene (fit --none), prepared likewise, or None.
 
     Raises:
         WeightsError: the weights cannot be found, read or fitted.
@@ -73,7 +82,41 @@ def fit_transfer(
     head_layer.set_weights([search.head.kernel, search.head.bias])
     train_accuracy = _accuracy(search.head.probabilities(train_features), train.labels, contract)
     val_accuracy = _accuracy(search.head.probabilities(val_features), val.labels, contract)
-    return TransferFit(model, search, train_accuracy, val_accuracy)
+    presence = fit_presence(config, contract, train_features, train.labels, weights)
+    if presence is None:
+        return TransferFit(model, search, train_accuracy, val_accuracy)
+    if none is not None:
+        presence = calibrate_with_none(presence, scores_of(presence, features(model, none)), config.none_dir.name)
+    p = presence.presence
+    present = scores_of(presence, val_features) >= p.threshold
+    right = search.head.predict(val_features) == val.labels if len(contract.labels) > 2 else np.array(
+        [contract.decide(s) == label for s, label in zip(search.head.probabilities(val_features), val.labels)])
+    log(f"presence: {p.method} score, threshold {p.threshold:g} ({p.calibration.get('rule', 'percentile')}); "
+        f"answers none on {np.mean(~present):.2%} of the validation photos")
+    return TransferFit(with_presence(model, presence), search, train_accuracy, val_accuracy, presence,
+                       float(np.mean(~present)), float(np.mean(right & present)))
+
+
+def fit_presence(
+    config: FitConfig, contract: ModelContract, train_features: np.ndarray, labels: np.ndarray, weights: Weights
+) -> PresenceFit | None:
+    """The presence score config.presence asks for (auto: imagenet for labels the ImageNet head knows
+    with weights that carry it, else familiarity), fitted on the training features; None when off.
+
+    Raises:
+        DataError: --presence imagenet with labels or weights that have no ImageNet classes.
+    """
+    method = config.presence
+    has_head = isinstance(weights, dict) and "_fc.weight" in weights and "_fc.bias" in weights
+    if method is PresenceMethod.auto:
+        method = PresenceMethod.imagenet if has_head and imagenet_rows(contract.labels) else PresenceMethod.familiarity
+    if method is PresenceMethod.off:
+        return None
+    if method is PresenceMethod.imagenet:
+        if not has_head:
+            raise DataError("--presence imagenet needs the ImageNet head in the weights (--weights imagenet or a .pth)")
+        return fit_imagenet(train_features, weights["_fc.weight"], weights["_fc.bias"], contract.labels)
+    return fit_familiarity(train_features, labels, config.seed)
 
 
 def _accuracy(scores: np.ndarray, labels: np.ndarray, contract: ModelContract) -> float:
