@@ -9,3 +9,5 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 #: The photo data set, DATA/train/<label>/ and DATA/val/<label>/: $CATDOG_DATA as for the tests, else beside the checkout.
 DATA = Path(os.environ.get("CATDOG_DATA", ROOT.parent / "shared" / "datasets" / "catdog"))
+#: Photos with no cat and no dog: $CATDOG_NOTHING as for the tests, else beside the cat/dog set.
+NOTHING = Path(os.environ.get("CATDOG_NOTHING", DATA.parent / "nothing" / "photos"))

@@ -248,6 +248,19 @@ class Classifier:
             presence = self.presence.score(self.interpreter.get_tensor(self.presence_detail["index"]))
         return Outputs(scores, presence)
 
+    @property
+    def answers(self) -> tuple[str, ...]:
+        """Every answer this classifier gives: the labels, then the presence label while the score is in use."""
+        return self.contract.labels if self.presence is None else self.contract.answers
+
+    def answer_probabilities(self, prediction: Prediction) -> list[float]:
+        """The probability of every answer (in the order of answers) for a prediction: each label's score,
+        then for "none" 1 - the soft presence probability (edge.presence)."""
+        values = [prediction.scores[label] for label in self.contract.labels]
+        if self.presence is not None and prediction.presence is not None:
+            values.append(1.0 - self.presence.probability(prediction.presence, self.presence_threshold))
+        return values
+
     def answer(self, path: str | None, outputs: Outputs, ms: float) -> Prediction:
         """The Prediction for a photo's outputs: one of the labels by the contract's rule, or the
         presence label when the presence score is under its threshold."""

@@ -10,7 +10,7 @@ import click
 
 from .cli import (
     Exit, _fail, _load, app, format_option, model_option, runtime_option, threads_option,
-    threshold_option, xnnpack_option,
+    threshold_option, xnnpack_option, presence_option, presence_threshold_option,
 )
 from .errors import CatDogError
 from .runtime import RuntimeName
@@ -70,7 +70,7 @@ def _start_preview(config, classifier, source: str, save_dir: Optional[Path]):
     from .camera.preview import Preview, describe
 
     try:
-        preview = Preview(config, describe(classifier.contract, classifier.model_path, source), save_dir)
+        preview = Preview(config, describe(classifier.contract, classifier.model_path, source, classifier.answers), save_dir)
     except CatDogError as exc:
         raise _fail(exc) from None
     where = "this machine only" if config.loopback else "every network; the token is needed: open it with ?token=TOKEN"
@@ -99,6 +99,8 @@ def _start_preview(config, classifier, source: str, save_dir: Optional[Path]):
               help="Play files and folders at their frame rate, skipping frames like a live camera.")
 @click.option("--resolution", default=None, help="Camera capture size WIDTHxHEIGHT, e.g. 640x480.")
 @threshold_option
+@presence_option
+@presence_threshold_option
 @runtime_option
 @threads_option
 @xnnpack_option
@@ -121,7 +123,7 @@ def camera(
     source: str, model: Optional[Path], format: EventFormat, every: int, smooth: int, min_confidence: float,
     heartbeat: Optional[float], save_dir: Optional[Path], max_frames: Optional[int], duration: Optional[float],
     max_retries: Optional[int], fps: float, realtime: bool, resolution: Optional[str], threshold: Optional[float],
-    runtime: RuntimeName, threads: Optional[int], xnnpack: bool, http: Optional[str], http_token: Optional[str],
+    presence: bool, presence_threshold: Optional[float], runtime: RuntimeName, threads: Optional[int], xnnpack: bool, http: Optional[str], http_token: Optional[str],
     preview_fps: float, webhook: Optional[str], mqtt: Optional[str], mqtt_discovery: Optional[str],
     spool: Optional[Path],
 ) -> None:
@@ -150,7 +152,8 @@ def camera(
         sink_config = SinkConfig(webhook=webhook, mqtt=mqtt, mqtt_discovery=mqtt_discovery, spool=spool)
     except CatDogError as exc:
         raise _fail(exc) from None
-    classifier = _load(model, runtime, threads, threshold=threshold, xnnpack=xnnpack)
+    classifier = _load(model, runtime, threads, threshold=threshold, xnnpack=xnnpack, presence=presence,
+                       presence_threshold=presence_threshold)
     preview = _start_preview(preview_config, classifier, source, save_dir)
     sinks = _start_sinks(sink_config)
 

@@ -2,16 +2,18 @@
 
 A model that can say it sees none of its classes carries one extra output, a presence score, and its
 contract carries this record. The photo is answered with one of the labels when score >= threshold,
-and with `label` ("none") otherwise. The score is one of:
+and with `label` ("none") otherwise. The score is the largest of one or two parts (`method`):
 
 - "imagenet": the largest ImageNet logit over the classes the labels stand for (for cat and dog: the
   118 dog breeds and 5 domestic cats of the backbone's original 1000-class head);
 - "familiarity": the largest cosine similarity of the photo's pooled backbone features to centroids
-  of the training photos' features (any labels).
+  of the training photos' features (any labels);
 
-The threshold is chosen from training photos (and a user's own photos of the empty scene), never from
-evaluation photos; `calibration` records how. Scores are not probabilities: the soft confidence of the
-decision is a logistic of (score - threshold) / scale, 0.5 at the threshold (`presence_probability`).
+each rescaled so that 0 is its threshold from the training photos and ln(99) their median
+(catdog.trainer.presence). So the threshold is 0 unless a user's own photos of the empty scene moved it
+(`calibration` records how), and --presence-threshold speaks in the same units: below 0 answers a
+label more often, above 0 "none". Scores are not probabilities: the soft confidence of the decision is a
+logistic of (score - threshold) / scale, 0.5 at the threshold (`probability`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 from .errors import ModelError
 from .quantization import Quantization
 
-METHODS = ("imagenet", "familiarity")
+METHODS = ("imagenet", "familiarity", "imagenet+familiarity")
 #: The answer when the score is under the threshold, unless the contract names another.
 NONE_LABEL = "none"
 
@@ -41,7 +43,7 @@ class Presence:
     scale: float
     """Width of the soft confidence: presence_probability = logistic((score - threshold) / scale)."""
     method: str = "familiarity"
-    """How the score is computed: "imagenet" or "familiarity" (module docstring)."""
+    """How the score is computed: "imagenet", "familiarity" or the larger of both (module docstring)."""
     label: str = NONE_LABEL
     """The answer when the score is under the threshold."""
     dtype: str = "float32"

@@ -266,7 +266,7 @@ def run_tests(chroot: Chroot, target: Target, env: Environment, log: Log, result
     extra = {"CATDOG_LEGACY_EDGE": f"{legacy.venv}/bin/catdog-edge"} if legacy else {}
     # No CI=true inside: the root filesystems have no mosquitto or Chromium, whose tests then skip
     # (they run natively in make test); a failure of this driver's own checks still fails the run.
-    variables = {"CATDOG_INSTALLED": "1", "CATDOG_DATA": "/data", "CATDOG_EMULATED": "1",
+    variables = {"CATDOG_INSTALLED": "1", "CATDOG_DATA": "/data", "CATDOG_NOTHING": "/nothing/photos", "CATDOG_EMULATED": "1",
                  "CATDOG_PI_DURATIONS": f"/root/out/{env.name}-durations.txt", **extra}
     # cwd outside the read-only repository: hypothesis keeps its database in the working directory.
     # The plugin is copied there (python -m puts the cwd on sys.path): a PYTHONPATH naming the checkout
@@ -373,6 +373,8 @@ def run_target(target: Target, plan: Plan, tarball: Path, wheel_dirs: dict, no_w
         rootfs.unpack(tarball, root)
         result.unpack_s = round(time.monotonic() - start, 1)
         binds = {"/catdog": REPO, "/data": plan.data, "/dist": plan.wheel.parent}
+        if (plan.data.parent / "nothing").is_dir():  # the photos of empty scenes, beside the cat/dog set
+            binds["/nothing"] = plan.data.parent / "nothing"
         binds |= {f"/wheels/{env.name}": wheel_dirs[env.name] for env in target.environments}
         with Chroot(root, binds, cpuinfo_file(target, plan.work), target.qemu_cpu) as chroot:
             result.checks = target_checks(chroot, target, plan, log, no_wheels)

@@ -9,6 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("CATDOG_DATA", ROOT.parent / "shared" / "datasets" / "catdog"))
+#: Photos with no cat and no dog (../shared/datasets/nothing/photos), beside the cat/dog set.
+NOTHING = Path(os.environ.get("CATDOG_NOTHING", DATA.parent / "nothing" / "photos"))
 BUNDLED = ROOT / "models" / "catdog.tflite"
 #: The small bundled model (--model compact, 96x96, about 1/9 of the default's multiply-adds).
 COMPACT = ROOT / "models" / "catdog-compact.tflite"
@@ -23,6 +25,19 @@ def data_dir() -> Path:
             pytest.fail(f"{reason}; CI must provide ../shared beside the clone")
         pytest.skip(reason)
     return DATA
+
+
+@pytest.fixture(scope="session")
+def nothing_photos() -> list[Path]:
+    """../shared/datasets/nothing/photos, sorted: photos with no cat and no dog; skipped when absent, a
+    failure under CI=true."""
+    photos = sorted(NOTHING.glob("*.jpg")) if NOTHING.is_dir() else []
+    if not photos:
+        reason = f"photos of empty scenes not found at {NOTHING} (expected the nothing/ data set beside catdog/)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must provide ../shared beside the clone")
+        pytest.skip(reason)
+    return photos
 
 
 @pytest.fixture(scope="session")

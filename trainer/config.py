@@ -58,8 +58,10 @@ class PresenceMethod(str, Enum):
     """The presence score a pretrained fit adds, so the model can answer "none" (trainer.presence)."""
 
     auto = "auto"
-    """imagenet when every label is one the ImageNet head knows (cat, dog) and the weights are ImageNet's,
+    """both when every label is one the ImageNet head knows (cat, dog) and the weights carry that head,
     else familiarity; off for the architectures trained from scratch."""
+    both = "both"
+    """The larger of the imagenet and familiarity parts: a photo either accepts counts as present."""
     imagenet = "imagenet"
     """The backbone's ImageNet logits of the classes the labels stand for."""
     familiarity = "familiarity"

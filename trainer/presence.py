@@ -1,19 +1,25 @@
-"""The presence score of a pretrained model: which one, its weights, and its threshold from training photos.
+"""The presence score of a pretrained model: its parts, their weights, and its threshold from training photos.
 
-Two scores (catdog.edge.presence describes how the edge reads them):
+A presence score is the largest of one or two parts, each measured in its own units (catdog.edge.presence
+describes how the edge reads the result):
 
 - "imagenet": the largest logit of the backbone's own ImageNet head over the classes the labels stand
-  for (IMAGENET_ROWS). No fitting, so its threshold is a low percentile of the training photos' scores.
+  for (IMAGENET_ROWS). Nothing is fitted, so the training photos' own scores are unbiased.
 - "familiarity": the largest cosine similarity of a photo's pooled features to spherical k-means
-  centroids of the training photos' features. Fitted, so its threshold is a low percentile of
-  out-of-fold scores (each training photo scored by centroids fitted without it): in-sample scores
-  are higher than any new photo's and would make the threshold too strict.
+  centroids of the training photos' features. Fitted, so its training scores are out-of-fold (each photo
+  scored by centroids fitted without it): in-sample scores are higher than any new photo's.
 
-With a user's own photos of the empty scene (fit --none DIR), the threshold moves to the middle of the
-gap between the two groups' scores (calibrate_with_none).
+Each part is rescaled so that 0 is its threshold, PERCENTILE of its training scores, and ln(99) (a soft
+confidence of 0.99) its training median: score = (raw - threshold) / width. The model's score is the
+largest part, so a photo counts as present when either part accepts it. The two fail on different
+photos: on val/ the ImageNet part alone keeps 98.4% of the cats and dogs, familiarity 97.7%, and either
+99.4%, while either accepts 0.6% of the nothing/ photos (docs/model.md).
 
-Both become one extra output of the Keras model, "presence", beside "scores" (with_presence); every
-op is a TFLite builtin, so the edge reads it without TensorFlow.
+With a user's own photos of the empty scene (fit --none DIR) the threshold moves from 0 to the middle of
+the gap between the two groups' scores (calibrate_with_none).
+
+The score becomes one extra output of the Keras model, "presence", beside "scores" (with_presence): every
+part's rescaling is folded into its Dense layer, then one max; all TFLite builtins.
 """
 
 from __future__ import annotations
@@ -31,36 +37,64 @@ from .errors import DataError
 #: ImageNet class indices each label stands for: the 118 dog breeds (151-268) and the 5 domestic cats
 #: (281 tabby, 282 tiger cat, 283 Persian, 284 Siamese, 285 Egyptian cat).
 IMAGENET_ROWS = {"cat": tuple(range(281, 286)), "dog": tuple(range(151, 269))}
-#: Percentile of the training photos' scores used as the threshold. With the imagenet score (not fitted)
-#: the scores are in-sample and unbiased: 0.5% leaves half of the 1% of cat/dog photos the model may
-#: wrongly answer "none" against a 98%-right target for the bundled model (99% without "none").
-IMAGENET_PERCENTILE = 0.5
-#: The same for familiarity, on out-of-fold scores (new photos score a little lower than in-sample ones).
-FAMILIARITY_PERCENTILE = 1.0
-#: Centroids of the familiarity score: at most this many, and at least PHOTOS_PER_CENTROID photos each.
+#: Each part's threshold: this percentile of its training scores (out-of-fold for familiarity). A part
+#: alone then answers "none" for about 1% of new photos like the training ones; either part keeping a
+#: photo keeps it.
+PERCENTILE = 1.0
+#: Centroids of the familiarity part: at most this many, and at least PHOTOS_PER_CENTROID photos each.
 CENTROIDS = 64
 PHOTOS_PER_CENTROID = 8
 FOLDS = 5
 KMEANS_ITERATIONS = 25
-#: The soft confidence (Presence.probability) reaches 0.99 at the training photos' median score.
-SOFT_AT_MEDIAN = 0.99
+#: A part's score at its training median: ln(99), where the soft confidence (Presence.probability) is 0.99.
+AT_MEDIAN = math.log(99.0)
 
 OUTPUT = "presence"
 SCORES = "scores"
 
 
 @dataclass(frozen=True)
+class Part:
+    """One part of a presence score, rescaled: (raw - threshold) / width."""
+
+    method: str
+    """"imagenet" or "familiarity"."""
+    kernel: np.ndarray
+    """float32 (n_features, units): ImageNet rows (imagenet) or unit centroids (familiarity)."""
+    bias: np.ndarray
+    """float32 (units,): the ImageNet rows' biases; zeros for familiarity."""
+    threshold: float
+    """Raw score at PERCENTILE of the training scores."""
+    width: float
+    """Raw units per unit of the rescaled score."""
+    train_raw: np.ndarray = field(repr=False)
+    """Raw training scores the threshold came from (out-of-fold for familiarity)."""
+
+    def raw(self, features: np.ndarray) -> np.ndarray:
+        """Raw scores of pooled features (N, D) -> (N,)."""
+        x = _unit(features) if self.method == "familiarity" else np.asarray(features, np.float64)
+        return (x @ self.kernel + self.bias).max(axis=1)
+
+    def score(self, raw: np.ndarray) -> np.ndarray:
+        """Rescaled scores: 0 at the threshold, AT_MEDIAN at the training median."""
+        return ((np.asarray(raw, np.float64) - self.threshold) / self.width).astype(np.float32)
+
+    def record(self) -> dict[str, Any]:
+        """How the contract describes this part (calibration)."""
+        return {"method": self.method, "raw_threshold": round(self.threshold, 6), "width": round(self.width, 6),
+                "units": int(self.kernel.shape[1])}
+
+
+@dataclass(frozen=True)
 class PresenceFit:
-    """A fitted presence score: what the contract records and the weights the model's output needs."""
+    """A fitted presence score: what the contract records and the parts the model's output computes."""
 
     presence: Presence
     """The contract's record (float32 output; export fills in the int8 details)."""
-    kernel: np.ndarray
-    """float32 (n_features, units): ImageNet rows (imagenet) or unit centroids (familiarity)."""
-    bias: np.ndarray | None
-    """float32 (units,) for imagenet, None for familiarity."""
+    parts: tuple[Part, ...]
+    """The parts whose largest rescaled score is the presence score."""
     train_scores: np.ndarray = field(repr=False)
-    """The scores the threshold was chosen from (out-of-fold for familiarity)."""
+    """The training photos' presence scores (their parts out-of-fold where fitted)."""
 
 
 def imagenet_rows(labels: tuple[str, ...]) -> tuple[int, ...] | None:
@@ -70,8 +104,8 @@ def imagenet_rows(labels: tuple[str, ...]) -> tuple[int, ...] | None:
     return tuple(row for label in labels for row in IMAGENET_ROWS[label])
 
 
-def fit_imagenet(features: np.ndarray, fc_weight: np.ndarray, fc_bias: np.ndarray, labels: tuple[str, ...]) -> PresenceFit:
-    """The imagenet presence score and its threshold from the training photos' features.
+def imagenet_part(features: np.ndarray, fc_weight: np.ndarray, fc_bias: np.ndarray, labels: tuple[str, ...]) -> Part:
+    """The imagenet part from the training photos' features.
 
     Args:
         features: float (N, 1280) pooled features of the training photos.
@@ -87,86 +121,85 @@ def fit_imagenet(features: np.ndarray, fc_weight: np.ndarray, fc_bias: np.ndarra
         raise DataError(f"--presence imagenet needs labels among {sorted(IMAGENET_ROWS)}; use --presence familiarity")
     kernel = np.asarray(fc_weight, np.float32)[list(rows)].T
     bias = np.asarray(fc_bias, np.float32)[list(rows)]
-    scores = (np.asarray(features, np.float32) @ kernel + bias).max(axis=1)
-    threshold = float(np.percentile(scores, IMAGENET_PERCENTILE))
-    calibration = {"photos": len(scores), "percentile": IMAGENET_PERCENTILE, "scores": "training photos"}
-    return PresenceFit(_record("imagenet", scores, threshold, calibration), kernel, bias, scores)
+    raw = (np.asarray(features, np.float64) @ kernel + bias).max(axis=1)
+    return _part("imagenet", kernel, bias, raw)
 
 
-def fit_familiarity(features: np.ndarray, labels: np.ndarray, seed: int) -> PresenceFit:
-    """The familiarity score: centroids of all training features, threshold from out-of-fold scores.
+def familiarity_part(features: np.ndarray, labels: np.ndarray, seed: int) -> Part:
+    """The familiarity part: centroids of all training features, threshold from out-of-fold scores.
 
     Args:
         features: float (N, 1280) pooled features of the training photos.
-        labels: int (N,) their classes (folds are stratified by class).
-        seed: seeds the folds and k-means.
+        labels: int (N,) their classes (each class is spread over the folds).
+        seed: seeds k-means.
     """
     x = _unit(features)
-    k = centroid_count(len(x))
     folds = min(FOLDS, len(x))
-    fold_of = np.random.default_rng(seed).permutation(len(x)) % folds
-    order = np.argsort(np.asarray(labels), kind="stable")  # spread each class over the folds
-    fold_of[order] = np.arange(len(x)) % folds
-    oof = np.empty(len(x), np.float32)
+    fold_of = np.empty(len(x), np.int64)
+    fold_of[np.argsort(np.asarray(labels), kind="stable")] = np.arange(len(x)) % folds
+    oof = np.empty(len(x))
     for fold in range(folds):
         held = fold_of == fold
         oof[held] = familiarity(x[held], kmeans(x[~held], centroid_count(int(np.sum(~held))), seed))
-    centroids = kmeans(x, k, seed)
-    threshold = float(np.percentile(oof, FAMILIARITY_PERCENTILE))
-    calibration = {"photos": len(x), "percentile": FAMILIARITY_PERCENTILE, "scores": f"{folds}-fold out-of-fold",
-                   "centroids": k}
-    return PresenceFit(_record("familiarity", oof, threshold, calibration), centroids.T.astype(np.float32), None, oof)
+    centroids = kmeans(x, centroid_count(len(x)), seed)
+    return _part("familiarity", centroids.T.astype(np.float32), np.zeros(len(centroids), np.float32), oof)
+
+
+def combine(parts: tuple[Part, ...], calibration: dict[str, Any]) -> PresenceFit:
+    """The presence score of these parts (their largest rescaled score), threshold 0."""
+    train = np.max([part.score(part.train_raw) for part in parts], axis=0)
+    method = "+".join(part.method for part in parts)
+    record = {**calibration, "percentile": PERCENTILE, "parts": [part.record() for part in parts]}
+    presence = Presence(output=OUTPUT, threshold=0.0, scale=1.0, method=method, calibration=record)
+    return PresenceFit(presence, parts, train)
 
 
 def calibrate_with_none(fit: PresenceFit, none_scores: np.ndarray, none_photos: str) -> PresenceFit:
     """Move the threshold with the user's own photos of the empty scene.
 
     The threshold becomes the middle of the gap between the empty photos' high scores (their
-    100-p percentile) and the training photos' low ones (their p percentile, p as before), so each
-    side keeps the same margin; when the two overlap, the threshold that makes the fewest errors on
-    both, counted as fractions of each group.
+    100 - PERCENTILE percentile) and the training photos' low ones (their PERCENTILE percentile), so each
+    side keeps the same margin; when the two overlap, the threshold that makes the fewest errors on both,
+    counted as fractions of each group.
 
     Args:
         fit: the score fitted on the training photos.
         none_scores: float (M,) the presence scores of the empty-scene photos.
         none_photos: how to name them in the record (a folder name, never an absolute path).
     """
-    p = fit.presence.calibration.get("percentile", 1.0)
     pos, neg = np.asarray(fit.train_scores, np.float64), np.asarray(none_scores, np.float64)
-    low, high = float(np.percentile(pos, p)), float(np.percentile(neg, 100 - p))
+    low, high = float(np.percentile(pos, PERCENTILE)), float(np.percentile(neg, 100 - PERCENTILE))
     if high < low:
         threshold, how = (low + high) / 2, "middle of the gap"
     else:
         candidates = np.unique(np.concatenate([pos, neg]))
         errors = [np.mean(pos < t) + np.mean(neg >= t) for t in candidates]
         threshold, how = float(candidates[int(np.argmin(errors))]), "fewest errors (the groups overlap)"
-    calibration = {**fit.presence.calibration, "none_photos": len(neg), "none_dir": none_photos, "rule": how,
-                   "training_threshold": fit.presence.threshold}
-    presence = _record(fit.presence.method, fit.train_scores, threshold, calibration)
-    return PresenceFit(presence, fit.kernel, fit.bias, fit.train_scores)
+    calibration = {**fit.presence.calibration, "none_photos": len(neg), "none_dir": none_photos, "rule": how}
+    presence = Presence(output=OUTPUT, threshold=round(threshold, 6), scale=1.0, method=fit.presence.method,
+                        calibration=calibration)
+    return PresenceFit(presence, fit.parts, fit.train_scores)
 
 
 def scores_of(fit: PresenceFit, features: np.ndarray) -> np.ndarray:
     """The presence scores of pooled features (N, 1280) -> float32 (N,), as the model's output computes them."""
-    if fit.bias is not None:
-        return (np.asarray(features, np.float32) @ fit.kernel + fit.bias).max(axis=1)
-    return familiarity(_unit(features), fit.kernel.T)
+    return np.max([part.score(part.raw(features)) for part in fit.parts], axis=0)
 
 
 def centroid_count(photos: int) -> int:
-    """How many centroids the familiarity score uses for this many training photos."""
+    """How many centroids the familiarity part uses for this many training photos."""
     return max(1, min(CENTROIDS, photos // PHOTOS_PER_CENTROID))
 
 
 def familiarity(unit_features: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     """Largest cosine similarity of each unit feature row to the unit centroids (k, D) -> (N,)."""
-    return (unit_features @ centroids.T).max(axis=1).astype(np.float32)
+    return (np.asarray(unit_features, np.float64) @ np.asarray(centroids, np.float64).T).max(axis=1)
 
 
 def kmeans(unit_features: np.ndarray, k: int, seed: int) -> np.ndarray:
     """Spherical k-means (cosine similarity) of unit rows: (k, D) unit centroids, deterministic for a seed.
 
-    Seeded by k-means++ on cosine distance; an emptied cluster takes the row farthest from its centroid.
+    Seeded by k-means++ on cosine distance; an emptied cluster takes the row least like its centroid.
     """
     x = np.asarray(unit_features, np.float64)
     rng = np.random.default_rng(seed)
@@ -192,32 +225,34 @@ def kmeans(unit_features: np.ndarray, k: int, seed: int) -> np.ndarray:
 def with_presence(model: Any, fit: PresenceFit) -> Any:
     """The model with a second output: {"scores": its output, "presence": (N, 1) score} from its pooled features.
 
-    imagenet: Dense(rows) then the largest; familiarity: UnitNormalization, Dense(centroids, no bias),
-    then the largest. All TFLite builtins (FULLY_CONNECTED, L2_NORMALIZATION, RESHAPE, MAX_POOL_2D).
+    Each part is a Dense layer whose weights hold its rescaling ((raw - threshold) / width is linear, and
+    the max of a positive rescaling is the rescaled max), familiarity's after UnitNormalization; then one
+    max over every unit of every part. TFLite: FULLY_CONNECTED, L2_NORMALIZATION, CONCATENATION, RESHAPE,
+    and a max pool.
     """
     from ._tf import import_tensorflow
     from .efficientnet import BACKBONE_OUTPUT
 
     _, keras = import_tensorflow()
     layers = keras.layers
-    x = model.get_layer(BACKBONE_OUTPUT).output
-    units = fit.kernel.shape[1]
-    if fit.bias is None:
-        x = layers.UnitNormalization(name="presence_unit")(x)
-    dense = layers.Dense(units, use_bias=fit.bias is not None, name=f"presence_{fit.presence.method}")
-    x = dense(x)
-    dense.set_weights([fit.kernel] if fit.bias is None else [fit.kernel, fit.bias])
+    features = model.get_layer(BACKBONE_OUTPUT).output
+    branches = []
+    for part in fit.parts:
+        x = layers.UnitNormalization(name="presence_unit")(features) if part.method == "familiarity" else features
+        dense = layers.Dense(part.kernel.shape[1], name=f"presence_{part.method}")
+        branches.append(dense(x))
+        dense.set_weights([part.kernel / part.width, (part.bias - part.threshold) / part.width])
+    x = branches[0] if len(branches) == 1 else layers.Concatenate(name="presence_parts")(branches)
+    units = sum(part.kernel.shape[1] for part in fit.parts)
     x = layers.Reshape((units, 1), name="presence_units")(x)
     score = layers.GlobalMaxPooling1D(name=OUTPUT)(x)
     return keras.Model(model.input, {SCORES: model.output, OUTPUT: score}, name=model.name)
 
 
-def _record(method: str, scores: np.ndarray, threshold: float, calibration: dict[str, Any]) -> Presence:
-    """The contract's record: the soft confidence's scale puts SOFT_AT_MEDIAN at the training median."""
-    median = float(np.median(scores))
-    scale = max((median - threshold) / math.log(SOFT_AT_MEDIAN / (1 - SOFT_AT_MEDIAN)), 1e-6)
-    return Presence(output=OUTPUT, threshold=round(threshold, 6), scale=round(scale, 6), method=method,
-                    calibration=calibration)
+def _part(method: str, kernel: np.ndarray, bias: np.ndarray, raw: np.ndarray) -> Part:
+    threshold = float(np.percentile(raw, PERCENTILE))
+    width = max((float(np.median(raw)) - threshold) / AT_MEDIAN, 1e-6)
+    return Part(method, kernel, bias, threshold, width, np.asarray(raw, np.float64))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -21,7 +21,10 @@ from .data import LoadedPhotos
 from .efficientnet import Weights, backbone, build_lite0
 from .errors import DataError
 from .head import HeadSearch, search_head
-from .presence import PresenceFit, calibrate_with_none, fit_familiarity, fit_imagenet, imagenet_rows, scores_of, with_presence
+from .presence import (
+    PERCENTILE, PresenceFit, calibrate_with_none, combine, familiarity_part, imagenet_part, imagenet_rows, scores_of,
+    with_presence,
+)
 
 #: Photos per backbone batch when computing features (memory stays flat; the speed barely changes).
 FEATURE_BATCH = 32
@@ -91,7 +94,8 @@ def fit_transfer(
     present = scores_of(presence, val_features) >= p.threshold
     right = search.head.predict(val_features) == val.labels if len(contract.labels) > 2 else np.array(
         [contract.decide(s) == label for s, label in zip(search.head.probabilities(val_features), val.labels)])
-    log(f"presence: {p.method} score, threshold {p.threshold:g} ({p.calibration.get('rule', 'percentile')}); "
+    rule = p.calibration.get("rule", f"{PERCENTILE:g}th percentile of the training photos")
+    log(f"presence: {p.method} score, threshold {p.threshold:g} ({rule}); "
         f"answers none on {np.mean(~present):.2%} of the validation photos")
     return TransferFit(with_presence(model, presence), search, train_accuracy, val_accuracy, presence,
                        float(np.mean(~present)), float(np.mean(right & present)))
@@ -100,23 +104,28 @@ def fit_transfer(
 def fit_presence(
     config: FitConfig, contract: ModelContract, train_features: np.ndarray, labels: np.ndarray, weights: Weights
 ) -> PresenceFit | None:
-    """The presence score config.presence asks for (auto: imagenet for labels the ImageNet head knows
-    with weights that carry it, else familiarity), fitted on the training features; None when off.
+    """The presence score config.presence asks for, fitted on the training features; None when off.
+
+    auto: both parts when the ImageNet head knows every label and the weights carry that head, else
+    familiarity alone (trainer.presence).
 
     Raises:
-        DataError: --presence imagenet with labels or weights that have no ImageNet classes.
+        DataError: --presence imagenet or both with labels or weights that have no ImageNet classes.
     """
     method = config.presence
     has_head = isinstance(weights, dict) and "_fc.weight" in weights and "_fc.bias" in weights
     if method is PresenceMethod.auto:
-        method = PresenceMethod.imagenet if has_head and imagenet_rows(contract.labels) else PresenceMethod.familiarity
+        method = PresenceMethod.both if has_head and imagenet_rows(contract.labels) else PresenceMethod.familiarity
     if method is PresenceMethod.off:
         return None
-    if method is PresenceMethod.imagenet:
+    parts = []
+    if method in (PresenceMethod.imagenet, PresenceMethod.both):
         if not has_head:
-            raise DataError("--presence imagenet needs the ImageNet head in the weights (--weights imagenet or a .pth)")
-        return fit_imagenet(train_features, weights["_fc.weight"], weights["_fc.bias"], contract.labels)
-    return fit_familiarity(train_features, labels, config.seed)
+            raise DataError(f"--presence {method.value} needs the ImageNet head in the weights (--weights imagenet or a .pth)")
+        parts.append(imagenet_part(train_features, weights["_fc.weight"], weights["_fc.bias"], contract.labels))
+    if method in (PresenceMethod.familiarity, PresenceMethod.both):
+        parts.append(familiarity_part(train_features, labels, config.seed))
+    return combine(tuple(parts), {"photos": len(labels)})
 
 
 def _accuracy(scores: np.ndarray, labels: np.ndarray, contract: ModelContract) -> float:

@@ -217,8 +217,8 @@ def watch(
         CameraSetupError: save_dir cannot be created.
     """
     stop = stop or threading.Event()
-    labels = classifier.contract.labels
-    smoother = Smoother(labels, config.smooth, config.agree, config.min_confidence)
+    # "none" (the model's presence score says none of its labels is there) is a state like any label.
+    smoother = Smoother(classifier.answers, config.smooth, config.agree, config.min_confidence)
     if config.save_dir is not None:
         try:
             config.save_dir.mkdir(parents=True, exist_ok=True)
@@ -266,7 +266,7 @@ def watch(
                 latency = (time.monotonic() - frame.captured) * 1000.0
                 latencies.append(latency)
                 classified += 1
-                change = smoother.update(prediction.index, [prediction.scores[label] for label in labels])
+                change = smoother.update(prediction.index, classifier.answer_probabilities(prediction))
                 if change is not None:
                     snapshot = None
                     if config.save_dir is not None:

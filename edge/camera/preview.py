@@ -140,11 +140,12 @@ class Preview:
         self.close()
 
 
-def describe(contract: Any, model_path: Path, source: str) -> dict[str, Any]:
-    """What the page shows about the model and source: labels, input size and colour, resize, crop, the model's
-    file name and the source (a URL's password hidden)."""
+def describe(contract: Any, model_path: Path, source: str, answers: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """What the page shows about the model and source: labels (answers: with "none" when the model's presence
+    score is in use), input size and colour, resize, crop, the model's file name and the source (a URL's
+    password hidden)."""
     return {
-        "labels": list(contract.labels),
+        "labels": list(contract.labels if answers is None else answers),
         "input_hw": list(contract.input_hw),
         "color": contract.color,
         "resize": contract.resize,

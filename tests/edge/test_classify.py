@@ -98,3 +98,45 @@ def test_flip_averages_the_photo_and_its_mirror_image(compact_model, val_photos)
         np.testing.assert_allclose(flipped.predict(mirror), flipped.predict(pixels), atol=1e-6)  # mirror-invariant
         prediction = flipped.classify(path)
         assert prediction.scores == pytest.approx(dict(zip(plain.contract.labels, expected.tolist())), abs=1e-6)
+
+
+# --- "none": the default model's presence score -------------------------------------------------------
+
+
+def test_the_default_model_answers_none_for_empty_scenes_and_a_label_for_cats_and_dogs(
+        bundled_model, val_photos, nothing_photos):
+    classifier = Classifier.load(bundled_model)
+    empty = [classifier.classify(p) for p in nothing_photos[::25]]  # 21 photos over every kind of scene
+    assert sum(p.label == "none" for p in empty) >= len(empty) - 1, [(p.path, p.presence) for p in empty]
+    for p in empty:
+        assert p.present is (p.label != "none") and p.index == (2 if p.label == "none" else p.index)
+        assert 0.0 <= p.confidence <= 1.0 and set(p.scores) == {"cat", "dog"}
+    animals = [classifier.classify(p) for p in val_photos["cat"][:10] + val_photos["dog"][:10]]
+    assert sum(p.label == "none" for p in animals) <= 1
+    assert all(p.presence > classifier.presence_threshold for p in animals if p.label != "none")
+
+
+def test_no_presence_forces_a_label_and_the_threshold_can_be_moved(bundled_model, nothing_photos, val_photos):
+    empty, cat = nothing_photos[0], val_photos["cat"][0]
+    forced = Classifier.load(bundled_model, presence=False).classify(empty)
+    assert forced.label in ("cat", "dog") and forced.present is None and forced.presence is None
+    assert "present" not in forced.to_dict()
+    never = Classifier.load(bundled_model, presence_threshold=-1e9)
+    always = Classifier.load(bundled_model, presence_threshold=1e9)
+    assert never.classify(empty).label == forced.label and never.classify(empty).present is True
+    assert always.classify(cat).label == "none"
+    default = Classifier.load(bundled_model).classify(cat)
+    assert default.to_dict()["present"] is True and default.to_dict()["presence"] == pytest.approx(default.presence, abs=1e-6)
+
+
+def test_presence_threshold_needs_a_model_with_a_presence_score(compact_model):
+    with pytest.raises(ModelError, match="no presence score"):
+        Classifier.load(compact_model, presence_threshold=3.0)
+
+
+def test_flip_averages_the_presence_score_too(bundled_model, val_photos):
+    plain, flipped = Classifier.load(bundled_model), Classifier.load(bundled_model, flip=True)
+    pixels = plain.preprocess(val_photos["dog"][0])
+    mirror = plain.outputs(np.ascontiguousarray(pixels[:, ::-1]))
+    both = flipped.outputs(pixels)
+    assert both.presence == pytest.approx((plain.outputs(pixels).presence + mirror.presence) / 2)

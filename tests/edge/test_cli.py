@@ -20,7 +20,7 @@ def test_json_output_one_object_per_photo(bundled_model, val_photos):
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["path"] for line in lines] == photos
     for line in lines:
-        assert set(line) == {"path", "label", "confidence", "scores", "ms"}
+        assert set(line) == {"path", "label", "confidence", "scores", "ms", "present", "presence"}
         assert set(line["scores"]) == {"cat", "dog"} and line["label"] == max(line["scores"], key=line["scores"].get)
         assert line["confidence"] == max(line["scores"].values())
 
@@ -302,3 +302,25 @@ def test_help_and_suggestions_know_every_command(val_photos, capsys):
         with pytest.raises(SystemExit) as done:
             run([typo, str(val_photos["cat"][0])])
         assert done.value.code == 2 and f"Did you mean '{meant}'?" in capsys.readouterr().err
+
+def test_an_empty_scene_is_answered_none_with_exit_0_in_every_format(bundled_model, nothing_photos, val_photos):
+    import csv
+    import io
+
+    empty, cat = str(nothing_photos[1]), str(val_photos["cat"][8])
+    base = ["classify", empty, cat, "-m", str(bundled_model)]
+    lines = [json.loads(line) for line in runner.invoke(app, [*base, "-f", "json"]).stdout.splitlines()]
+    assert [(line["label"], line["present"]) for line in lines] == [("none", False), ("cat", True)]
+    assert lines[0]["presence"] < lines[1]["presence"]
+    result = runner.invoke(app, [*base, "-f", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["label"], r["present"]) for r in rows] == [("none", "false"), ("cat", "true")]
+    text = runner.invoke(app, base)
+    assert text.exit_code == 0 and text.stdout.split()[0] == "none" and "presence" in text.stdout
+    forced = runner.invoke(app, [*base, "-f", "csv", "--no-presence"])
+    rows = list(csv.DictReader(io.StringIO(forced.stdout)))
+    assert "present" not in rows[0] and rows[0]["label"] in ("cat", "dog")
+    everything = runner.invoke(app, [*base, "-f", "json", "--presence-threshold", "-1000"])
+    assert [json.loads(line)["label"] for line in everything.stdout.splitlines()][1] == "cat"
+    assert json.loads(everything.stdout.splitlines()[0])["label"] in ("cat", "dog")

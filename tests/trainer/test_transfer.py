@@ -69,6 +69,60 @@ def test_int8_export_agrees_with_keras_and_the_edge_classifies_with_it(lite0, ph
     assert result.exit_code == 0 and json.loads(result.stdout)["label"] == classifier.classify(photo).label
 
 
+def test_a_pretrained_cat_dog_model_carries_the_imagenet_presence_score_through_export(lite0, photos, nothing_photos,
+                                                                                     tmp_path):
+    contract = json.loads(lite0.with_suffix(".json").read_text())
+    presence = contract["presence"]
+    assert contract["output_name"] == "scores" and presence["method"] == "imagenet"
+    assert presence["calibration"]["photos"] == 40 and presence["dtype"] == "uint8" and presence["quantization"]
+    assert contract["metrics"]["parity"]["presence_agreement"] >= 0.9
+    assert 0.0 <= contract["metrics"]["tflite_val_none_rate"] <= 0.2
+    classifier = Classifier.load(lite0.with_suffix(".tflite"))
+    empty = [classifier.classify(p).label for p in nothing_photos[::50]]
+    assert empty.count("none") >= len(empty) - 2, empty
+    negatives = tmp_path / "empty"
+    negatives.mkdir()
+    for photo in nothing_photos[::50]:
+        (negatives / photo.name).write_bytes(photo.read_bytes())
+    _, val = photos
+    tflite = lite0.with_suffix(".tflite")
+    result = runner.invoke(app, ["evaluate", str(tflite), "--data", str(val), "--negatives", str(negatives), "--record",
+                                 "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["negatives"] == len(empty) and report["negatives_rejected"] == pytest.approx(empty.count("none") / len(empty), abs=1e-4)
+    recorded = Classifier.load(tflite).contract.metrics["evaluation"]  # embedded in the .tflite, and beside it
+    assert recorded == json.loads(tflite.with_suffix(".json").read_text())["metrics"]["evaluation"]
+    assert recorded["negatives_dir"] == "empty" and recorded["none_rate"] == report["none_rate"]
+
+
+def test_other_labels_get_the_familiarity_score_and_empty_scene_photos_move_its_threshold(data_dir, nothing_photos, tmp_path):
+    from tests.trainer.conftest import three_class_tree
+
+    installed_imagenet_weights()
+    train = three_class_tree(data_dir, tmp_path / "train", 12, "train")
+    val = three_class_tree(data_dir, tmp_path / "val", 6, "val")
+    empty = tmp_path / "porch"
+    empty.mkdir()
+    for photo in nothing_photos[3::60]:
+        (empty / photo.name).write_bytes(photo.read_bytes())
+    out = tmp_path / "three.keras"
+    fit = runner.invoke(app, ["fit", str(train), "--val", str(val), "--out", str(out), "--arch", "efficientnet-lite0",
+                              "--image-size", str(SIZE), "--none", str(empty)])
+    assert fit.exit_code == 0, fit.output
+    presence = json.loads(out.with_suffix(".json").read_text())["presence"]
+    assert presence["method"] == "familiarity" and presence["calibration"]["none_dir"] == "porch"
+    assert presence["calibration"]["none_photos"] == len(list(empty.iterdir()))
+    assert presence["threshold"] != presence["calibration"]["training_threshold"]
+    off = runner.invoke(app, ["fit", str(train), "--val", str(val), "--out", str(tmp_path / "off.keras"),
+                              "--arch", "efficientnet-lite0", "--image-size", str(SIZE), "--presence", "off"])
+    assert off.exit_code == 0, off.output
+    assert "presence" not in json.loads((tmp_path / "off.json").read_text())
+    bad = runner.invoke(app, ["fit", str(train), "--val", str(val), "--out", str(tmp_path / "x.keras"),
+                              "--presence", "imagenet"])
+    assert bad.exit_code == 2 and "only --arch efficientnet-lite0" in bad.output
+
+
 def _fit(photos, out: Path, *extra: str):
     train, val = photos
     return runner.invoke(app, ["fit", str(train), "--val", str(val), "--out", str(out), "--image-size", "64", *extra])

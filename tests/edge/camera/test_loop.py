@@ -244,3 +244,30 @@ def test_a_hostile_label_never_leaves_the_snapshot_folder():
         name = snapshot_name(frame, label, at)
         assert "/" not in name and "\x00" not in name and "\x1b" not in name and name.endswith(".jpg"), name
         assert name.startswith("20260701-080503-120_f0000007_") and not name.split("_f0000007_")[1].startswith(".")
+
+
+def test_an_empty_scene_is_the_state_none_and_only_the_visits_are_events(bundled_model, val_photos, nothing_photos, tmp_path):
+    """The default model's presence score makes "none" a state like any label: a porch that empties reads
+    dog -> none, and empty frames before, between and after the visits give no cat or dog event at all.
+    Frames are taken as the model answers them alone, so the test is about the loop, not the model."""
+    from catdog.edge.classify import Classifier
+    from tests.edge.camera.helpers import to_frame
+
+    default = Classifier.load(bundled_model)
+
+    def frames_answered(paths, answer, n):
+        chosen = [f for f in map(to_frame, paths[:4 * n]) if default.classify(f).label == answer][:n]
+        assert len(chosen) == n, f"only {len(chosen)} frames answered {answer}"
+        return chosen
+
+    empty = frames_answered(nothing_photos, "none", 3 * SMOOTH)
+    cats, dogs = frames_answered(val_photos["cat"], "cat", SMOOTH), frames_answered(val_photos["dog"], "dog", SMOOTH)
+    frames = [*empty[:SMOOTH], *cats, *empty[SMOOTH:2 * SMOOTH], *dogs, *empty[2 * SMOOTH:]]
+    _, labels, _ = _run(default, SourceConfig(str(write_folder(tmp_path / "porch", frames))))
+    assert [e.label for e in labels] == ["none", "cat", "none", "dog", "none"], labels
+    assert [e.frame for e in labels] == [REPORTED_AFTER + i * SMOOTH for i in range(5)]
+    assert all(e.confidence > 0.5 for e in labels)
+    # --no-presence: the forced choice of old, every empty frame is a cat or a dog
+    forced = Classifier.load(bundled_model, presence=False)
+    _, labels, _ = _run(forced, SourceConfig(str(write_folder(tmp_path / "forced", frames))))
+    assert "none" not in [e.label for e in labels]
