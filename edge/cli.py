@@ -208,6 +208,11 @@ def info(model: Optional[Path], format: OutputFormat, runtime: RuntimeName) -> N
         quant = f"scale {q['scale']:.6g}, zero point {q['zero_point']}" if q else "not quantized"
         _say(f"{name:<10} {t['shape']} {t['dtype']}, {quant}")
     _say(f"output is  {c.activation}" + (f", threshold {c.threshold} for {c.labels[1]}" if c.activation == "sigmoid" else ""))
+    if c.presence is not None:
+        p = c.presence
+        how = p.calibration.get("rule") or f"{p.calibration.get('percentile', '?')}th percentile of the training photos"
+        _say(f"presence   {p.method} score (output {p.output!r}): a label at >= {p.threshold:g}, else {p.label!r} "
+             f"({how})")
     metrics = c.metrics
     if metrics:
         _say("measured   " + json.dumps(metrics))
