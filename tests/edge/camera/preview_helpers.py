@@ -1,5 +1,6 @@
-"""Preview-test material: the camera loop on a thread feeding a preview, held at chosen frames, and plain HTTP
-clients (urllib, raw sockets, an MJPEG part reader) that wait for bytes, never for time."""
+"""Preview-test material: the camera loop on a thread feeding a preview, held at chosen frames (from a photo folder
+or LiveFrames, a live camera without OpenCV), plain HTTP clients (urllib, raw sockets, an MJPEG part reader) that
+wait for bytes, never for time, and a Trickler, whose clients send a head a byte at a time at a set pace."""
 
 from __future__ import annotations
 
