@@ -73,8 +73,12 @@ def _start_preview(config, classifier, source: str, save_dir: Optional[Path]):
         preview = Preview(config, describe(classifier.contract, classifier.model_path, source, classifier.answers), save_dir)
     except CatDogError as exc:
         raise _fail(exc) from None
-    where = "this machine only" if config.loopback else "every network; the token is needed: open it with ?token=TOKEN"
-    click.echo(f"preview: {preview.url} ({where})", err=True)
+    if config.loopback:
+        click.echo(f"preview: {preview.url} (this machine only)", err=True)
+    else:
+        where = "every interface" if config.every_interface else config.host
+        click.echo(f"preview: {' or '.join(preview.addresses())} (listening on {where}; the token is needed: "
+                   "open it once with ?token=TOKEN)", err=True)
     return preview
 
 
@@ -108,7 +112,8 @@ def _start_preview(config, classifier, source: str, save_dir: Optional[Path]):
               help="Serve a live browser preview here (127.0.0.1 unless HOST is given, e.g. 0.0.0.0:8080 for every "
                    "network, which needs --http-token).")
 @click.option("--http-token", envvar="CATDOG_HTTP_TOKEN", show_envvar=True, default=None,
-              help="Token the preview requires on every request (?token=, or Authorization: Bearer).")
+              help="Token the preview requires on every request (?token=, or Authorization: Bearer): 16-256 "
+                   "characters; make one with python3 -c 'import secrets; print(secrets.token_urlsafe(16))'.")
 @click.option("--preview-fps", type=float, default=10.0,
               help="Encode the preview stream at most this often (only while watched).")
 @click.option("--webhook", metavar="URL", default=None,

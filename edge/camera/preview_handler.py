@@ -1,5 +1,7 @@
-"""The preview's request handler: one request per connection, routed by edge.camera.routes, answered with the
-page, JSON, a JPEG, an MJPEG stream or server-sent events; anything malformed gets a 4xx."""
+"""The preview's request handler: one request per connection, its head already read whole (edge.camera.preview
+reads heads). check() parses it in memory and writes every refusal (malformed, no token, wrong Host, unknown
+route: a 4xx); serve() answers an accepted request, routed by edge.camera.routes, with the page, JSON, a JPEG, an
+MJPEG stream or server-sent events, on the connection's own thread."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from .page import SCRIPT
-from .routes import AFTER, COOKIE, authorized, host_allowed, parse_request
+from .routes import AFTER, COOKIE, Request, authorized, host_allowed, parse_request
 
 #: Request line and headers together: a browser sends about 1 KiB; more is refused (414 or 431).
 HEAD_BYTES = 16 * 1024
@@ -56,8 +58,23 @@ class HeadLimit:
         return getattr(self._raw, name)
 
 
+class SocketWriter:
+    """A connection's output: every write is sent whole, or fails (the socket's timeout bounds a stalled client)."""
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+
+    def write(self, data: bytes) -> int:
+        self._sock.sendall(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
 class Handler(BaseHTTPRequestHandler):
-    """One connection, one request (HTTP/1.0): token and Host checked, then routed; server is preview._Server."""
+    """One request (HTTP/1.0, one per connection), in two steps: check() parses the head and answers refusals in
+    memory; serve() answers what check() accepted. server is preview._Server (config, live, page, failures)."""
 
     server: Any
     server_version = "catdog-preview"
@@ -67,10 +84,29 @@ class Handler(BaseHTTPRequestHandler):
     error_message_format = "%(code)d %(message)s\n"
     error_content_type = "text/plain; charset=utf-8"
 
-    def setup(self) -> None:
-        self.timeout = self.server.config.client_timeout_s  # applied to the socket by StreamRequestHandler.setup
-        super().setup()
-        self.rfile = HeadLimit(self.rfile, HEAD_BYTES)
+    def __init__(self, server: Any, head: bytes, client_address: Any):
+        """Nothing is read or sent here: head is the request head as received (BaseRequestHandler's constructor,
+        which handles a socket at once, is not called)."""
+        self.server, self.client_address = server, client_address
+        self.request = self.connection = None
+        self.rfile = HeadLimit(io.BytesIO(head), HEAD_BYTES)
+        self.wfile: Any = io.BytesIO()
+        self.close_connection = True
+        self.accepted: Request | None = None
+        """The routed request once check() accepted it (it carries the token, or none is needed), else None."""
+
+    def check(self) -> bytes:
+        """Parse the head and check its method, route, token and Host. Returns what to send back and close with: a
+        refusal, or b"" (nothing to answer, or accepted: then serve() answers)."""
+        self.handle_one_request()
+        return self.wfile.getvalue()
+
+    def serve(self, connection: socket.socket | None) -> None:
+        """Answer the accepted request on connection (None: into this handler's in-memory output)."""
+        if connection is not None:
+            self.request = self.connection = connection
+            self.wfile = SocketWriter(connection)
+        self._answer(self.accepted)
 
     def handle_one_request(self) -> None:
         try:
@@ -126,7 +162,8 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, json.dumps(record).encode(), "application/json")
 
     def _respond(self) -> None:
-        config, live = self.server.config, self.server.live
+        """Every method's do_*: refuse here, in check(), or accept for serve()."""
+        config = self.server.config
         request = parse_request(self.command, self.path)
         if not authorized(config.token, request, self.headers.get("Authorization"), self.headers.get("Cookie")):
             self._text(401, "this camera needs its token: open /?token=TOKEN, or send Authorization: Bearer TOKEN",
@@ -135,7 +172,12 @@ class Handler(BaseHTTPRequestHandler):
             self._text(403, "without a token the preview answers only to localhost or 127.0.0.1")
         elif request.route is None:
             self._text(request.status, request.reason, {"Allow": "GET, HEAD"} if request.status == 405 else None)
-        elif request.token is not None and request.route == "page":  # keep the token in a cookie, not the address bar
+        else:
+            self.accepted = request
+
+    def _answer(self, request: Request) -> None:
+        config, live = self.server.config, self.server.live
+        if request.token is not None and request.route == "page":  # keep the token in a cookie, not the address bar
             self._send(303, b"", "text/plain", {
                 "Location": "/", "Set-Cookie": f"{COOKIE}={config.token}; Path=/; HttpOnly; SameSite=Strict"})
         elif request.route == "page":
@@ -207,8 +249,9 @@ class Handler(BaseHTTPRequestHandler):
 def answer(server: Any, data: bytes) -> bytes:
     """Run one request's raw bytes through the handler without a socket and return what it wrote: the fuzz harness
     and the property tests drive the real parsing this way (a stream ends at once once server.live is closed)."""
-    handler = Handler.__new__(Handler)
-    handler.server, handler.client_address, handler.request, handler.connection = server, ("127.0.0.1", 0), None, None
-    handler.rfile, handler.wfile = HeadLimit(io.BytesIO(data), HEAD_BYTES), io.BytesIO()
-    handler.handle()
+    handler = Handler(server, data, ("127.0.0.1", 0))
+    refusal = handler.check()
+    if handler.accepted is None:
+        return refusal
+    handler.serve(None)
     return handler.wfile.getvalue()

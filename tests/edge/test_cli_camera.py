@@ -15,13 +15,13 @@ from click.testing import CliRunner
 
 from catdog.edge.cli import app
 from tests.conftest import ROOT
-from tests.edge.camera.helpers import PATIENCE_S, RUN, MjpegServer, cat_dog_cat, write_folder, write_video
+from tests.edge.camera.helpers import PATIENCE_S, RUN, MjpegServer, cat_dog_cat, require_opencv, write_folder, write_video
 
 runner = CliRunner()
 
 
 def test_json_lines_label_events_then_summary(camera_model, confident_frames, tmp_path):
-    pytest.importorskip("cv2", reason="OpenCV (the camera extra) is not installed in this environment")
+    require_opencv()
     video = write_video(tmp_path / "catdogcat.avi", cat_dog_cat(confident_frames), fps=25)
     result = runner.invoke(app, ["camera", "--source", str(video), "-m", str(camera_model), "-f", "json", "--smooth", "5"])
     assert result.exit_code == 0, result.output
@@ -57,7 +57,7 @@ def test_bad_source_and_options_exit_2(camera_model, tmp_path):
 
 
 def test_stream_lost_for_good_exits_1_after_the_summary(camera_model, confident_frames):
-    pytest.importorskip("cv2", reason="OpenCV (the camera extra) is not installed in this environment")
+    require_opencv()
     # The camera goes down after 15 frames: the stream drops, and the one reopen attempt gets no answer.
     server = MjpegServer(confident_frames["cat"], fps=50, down_after=15).start()
     try:

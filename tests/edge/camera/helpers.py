@@ -6,6 +6,8 @@ Everything is built in temporary folders; nothing is written beside the photos o
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from catdog.edge.camera import FrameSource
@@ -23,6 +26,26 @@ FRAME_HW = (240, 320)
 RUN = 12
 #: Seconds a test waits for an event before calling it missing (never reached when things work).
 PATIENCE_S = 30.0
+
+
+def legacy_environment() -> bool:
+    """True in an environment with tflite-runtime and without ai-edge-litert: the legacy one (Makefile, pi/targets.py),
+    which installs numpy < 2, tflite-runtime, Pillow, click, pytest and hypothesis, and no camera extra."""
+    return importlib.util.find_spec("tflite_runtime") is not None and importlib.util.find_spec("ai_edge_litert") is None
+
+
+def require_opencv():
+    """cv2, for the tests of what OpenCV does (webcams, video files, network streams). Skipped where it is missing;
+    under CI=true a failure, except in the legacy environment (tflite-runtime, no ai-edge-litert: make test-legacy),
+    which installs no camera extra by design. The preview's tests need no OpenCV and run there too."""
+    try:
+        import cv2
+    except ImportError:
+        reason = "OpenCV (the camera extra) is not installed in this environment"
+        if os.environ.get("CI") == "true" and not legacy_environment():
+            pytest.fail(f"{reason}; CI installs the camera extra in every environment but the legacy tflite-runtime one")
+        pytest.skip(reason)
+    return cv2
 
 
 def to_frame(path: Path) -> np.ndarray:

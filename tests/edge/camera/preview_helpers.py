@@ -1,15 +1,20 @@
-"""Preview-test material: the camera loop on a thread feeding a preview, held at chosen frames, and plain HTTP
-clients (urllib, raw sockets, an MJPEG part reader) that wait for bytes, never for time."""
+"""Preview-test material: the camera loop on a thread feeding a preview, held at chosen frames (from a photo folder
+or LiveFrames, a live camera without OpenCV), plain HTTP clients (urllib, raw sockets, an MJPEG part reader) that
+wait for bytes, never for time, and a Trickler, whose clients send a head a byte at a time at a set pace."""
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from catdog.edge.camera.frames import SourceConfig
+import numpy as np
+
+from catdog.edge.camera.frames import FrameSource, SourceConfig
 from catdog.edge.camera.loop import WatchConfig, watch
 from catdog.edge.camera.preview import Preview
 from catdog.edge.camera.preview_handler import BOUNDARY, PART_HEAD
@@ -86,11 +91,92 @@ class MjpegReader:
         self.response.close()
 
 
+class LiveFrames(FrameSource):
+    """A live camera without OpenCV: serves its frames in a loop, about fps a second, for as long as it is read
+    (the preview tests test HTTP; they need frames, not a camera driver)."""
+
+    live = True
+
+    def __init__(self, frames: list[np.ndarray], fps: float = 50.0):
+        super().__init__()
+        self.name = "live"
+        self.fps = fps
+        self.images = frames
+        self._next = 0
+
+    def open(self) -> None:
+        pass
+
+    def read(self) -> np.ndarray:
+        time.sleep(1.0 / self.fps)  # the camera's frame rate, as a real one paces its frames
+        self._next += 1
+        return self.images[(self._next - 1) % len(self.images)]
+
+    def close(self) -> None:
+        pass
+
+
+class Trickler:
+    """n loopback connections that each send a request head that never ends, one byte every every_s seconds, from
+    one thread, until stop() (at the latest after PATIENCE_S). dropped_after[i]: seconds from connection i's
+    connect until the server answered or closed it; replies[i]: what it sent first then (b"" for nothing)."""
+
+    HEAD = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Trickle: "
+
+    def __init__(self, port: int, n: int, every_s: float):
+        self.every_s = every_s
+        self.socks: list[socket.socket] = []
+        self.connected: list[float] = []
+        for _ in range(n):
+            self.socks.append(socket.create_connection(("127.0.0.1", port), timeout=PATIENCE_S))
+            self.connected.append(time.monotonic())
+        self.dropped_after: dict[int, float] = {}
+        self.replies: dict[int, bytes] = {}
+        self.rounds = 0
+        """Rounds done: in each, every connection still open sent one more byte."""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="test-trickler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        limit = time.monotonic() + PATIENCE_S
+        sent = 0
+        while time.monotonic() < limit and len(self.dropped_after) < len(self.socks):
+            byte = self.HEAD[sent:sent + 1] or b"a"
+            for i, sock in enumerate(self.socks):
+                if i in self.dropped_after:
+                    continue
+                answered, _, _ = select.select([sock], [], [], 0)  # the server wrote (408, 503) or closed
+                try:
+                    if not answered:
+                        sock.send(byte)
+                        continue
+                    self.replies[i] = sock.recv(65536)
+                except OSError:
+                    self.replies[i] = b""
+                self.dropped_after[i] = time.monotonic() - self.connected[i]
+            sent += 1
+            self.rounds += 1
+            if self._stop.wait(self.every_s):
+                return
+
+    def open(self) -> int:
+        """Connections the server has not dropped yet."""
+        return len(self.socks) - len(self.dropped_after)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(PATIENCE_S)
+        for sock in self.socks:
+            sock.close()
+
+
 class LoopThread:
-    """watch() on a thread of its own, feeding preview; classification number n (1-based) waits while n is held."""
+    """watch() on a thread of its own, feeding preview; classification number n (1-based) waits while n is held.
+    frames: a FrameSource to read instead of the one source names."""
 
     def __init__(self, classifier, source: SourceConfig, preview: Preview, config: WatchConfig = WatchConfig(smooth=3),
-                 hold: tuple[int, ...] = ()):
+                 hold: tuple[int, ...] = (), frames: FrameSource | None = None):
         self.reached = {n: threading.Event() for n in hold}
         self._go = {n: threading.Event() for n in hold}
         self.stop = threading.Event()
@@ -109,7 +195,7 @@ class LoopThread:
 
         def run() -> None:
             try:
-                self.summary = watch(HookedClassifier(classifier, hook), open_stream(source), config, on_event, self.stop,
+                self.summary = watch(HookedClassifier(classifier, hook), open_stream(source, frames), config, on_event, self.stop,
                                      on_frame=preview.live.observe)
             except BaseException as exc:  # reported by finish()
                 self.failure = exc

@@ -19,6 +19,7 @@ from tests.edge.camera.helpers import (
     HookedClassifier,
     MjpegServer,
     cat_dog_cat,
+    require_opencv,
     wait_for,
     write_folder,
     write_video,
@@ -52,7 +53,7 @@ def _counts(summary) -> tuple[int, int, int, int]:
 
 
 def test_video_file_events_in_order_and_counts_add_up(classifier, confident_frames, tmp_path):
-    pytest.importorskip("cv2", reason="OpenCV (the camera extra) is not installed in this environment")
+    require_opencv()
     video = write_video(tmp_path / "catdogcat.avi", cat_dog_cat(confident_frames), fps=25)
     summary, labels, notices = _run(classifier, SourceConfig(str(video)))
     _assert_cat_dog_cat(labels, exact=False)
@@ -64,7 +65,7 @@ def test_video_file_events_in_order_and_counts_add_up(classifier, confident_fram
 
 
 def test_every_nth_frame_and_max_frames(classifier, confident_frames, tmp_path):
-    pytest.importorskip("cv2", reason="OpenCV (the camera extra) is not installed in this environment")
+    require_opencv()
     video = write_video(tmp_path / "catdogcat.avi", cat_dog_cat(confident_frames), fps=25)
     summary, labels, _ = _run(classifier, SourceConfig(str(video)), WatchConfig(every=2, smooth=3))
     assert [e.label for e in labels] == ["cat", "dog", "cat"]
@@ -135,7 +136,7 @@ def test_on_frame_sees_every_frame_after_its_events_with_the_state_so_far(classi
 
 
 def test_mjpeg_stream_drop_warns_reconnects_and_keeps_going(classifier, confident_frames):
-    pytest.importorskip("cv2", reason="OpenCV (the camera extra) is not installed in this environment")
+    require_opencv()
     frames = [*confident_frames["cat"], *confident_frames["dog"]]
     server = MjpegServer(frames, fps=25, down_after=30).start()  # the camera goes down after 30 frames
     config = SourceConfig(server.url, backoff_s=0.1, backoff_max_s=0.4, timeout_s=5)

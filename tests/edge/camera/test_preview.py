@@ -1,12 +1,14 @@
-"""edge.camera.preview: the preview served over real sockets while a real camera loop reads a video made from val
-photos (cats, then dogs): the page, /api/state, /api/events, server-sent events, the MJPEG stream, snapshots, and
+"""edge.camera.preview: the preview served over real sockets while a real camera loop reads a folder of frames made
+from val photos (cats, then dogs; no OpenCV needed): the page, /api/state, /api/events, server-sent events, the MJPEG stream, snapshots, and
 a close() that ends open streams and leaves no thread behind. The loop is held at chosen frames, so each check
 waits for what it is about, never for time."""
 
 from __future__ import annotations
 
 import io
+import ipaddress
 import json
+import socket
 import urllib.request
 
 import numpy as np
@@ -18,8 +20,8 @@ from catdog.edge.camera.loop import WatchConfig
 from catdog.edge.camera.overlay import banner_height
 from catdog.edge.camera.preview import Preview, describe
 from catdog.edge.camera.preview_config import PreviewConfig
-from tests.edge.camera.helpers import PATIENCE_S, RUN, MjpegServer, wait_for, write_video
-from tests.edge.camera.preview_helpers import LoopThread, MjpegReader, get, preview_threads
+from tests.edge.camera.helpers import PATIENCE_S, RUN, wait_for, write_folder
+from tests.edge.camera.preview_helpers import TOKEN, LiveFrames, LoopThread, MjpegReader, get, preview_threads
 
 
 def _banner_left(jpeg: bytes) -> np.ndarray:
@@ -42,8 +44,7 @@ def _sse_until(response, wanted) -> dict:
 
 @pytest.fixture
 def cats_then_dogs(confident_frames, tmp_path):
-    pytest.importorskip("cv2", reason="OpenCV (the camera extra) is not installed in this environment")
-    return write_video(tmp_path / "catsdogs.avi", [*confident_frames["cat"], *confident_frames["dog"]], fps=25)
+    return write_folder(tmp_path / "catsdogs", [*confident_frames["cat"], *confident_frames["dog"]])
 
 
 def test_page_api_events_and_stream_follow_the_camera(classifier, camera_model, cats_then_dogs, tmp_path):
@@ -57,7 +58,7 @@ def test_page_api_events_and_stream_follow_the_camera(classifier, camera_model, 
     try:
         page = get(base)
         assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")
-        assert b'src="stream.mjpg"' in page.body and b"cat, dog" in page.body and b"catsdogs.avi" in page.body
+        assert b'src="stream.mjpg"' in page.body and b"cat, dog" in page.body and b"catsdogs" in page.body
         assert page.headers["X-Content-Type-Options"] == "nosniff" and "default-src 'none'" in page.headers[
             "Content-Security-Policy"]
         assert get(base + "preview.js").body.startswith(b'"use strict"')
@@ -113,10 +114,8 @@ def test_page_api_events_and_stream_follow_the_camera(classifier, camera_model, 
 
 
 def test_five_viewers_each_get_the_newest_frames_and_close_ends_them(classifier, confident_frames):
-    pytest.importorskip("cv2", reason="OpenCV (the camera extra) is not installed in this environment")
-    camera = MjpegServer(confident_frames["cat"], fps=50).start()
     preview = Preview(PreviewConfig(port=0, preview_fps=20), {"labels": ["cat", "dog"]})
-    loop = LoopThread(classifier, SourceConfig(camera.url), preview)
+    loop = LoopThread(classifier, SourceConfig("live"), preview, frames=LiveFrames(confident_frames["cat"]))
     viewers = []
     try:
         viewers = [MjpegReader(preview.url + "stream.mjpg") for _ in range(5)]
@@ -135,7 +134,6 @@ def test_five_viewers_each_get_the_newest_frames_and_close_ends_them(classifier,
             viewer.close()
         loop.finish()
         preview.close()
-        camera.stop()
     assert preview_threads() == [] and not preview.server.failures
 
 
@@ -149,3 +147,31 @@ def test_a_port_in_use_is_a_setup_error():
     finally:
         first.close()
     assert preview_threads() == []
+
+
+def _is_ip(url: str) -> bool:
+    host = url.split("//", 1)[1].rpartition(":")[0].strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def test_listening_on_every_interface_gives_addresses_that_open_the_page():
+    preview = Preview(PreviewConfig(host="0.0.0.0", port=0, token=TOKEN), {})
+    try:
+        urls = preview.addresses()
+        assert urls and all(url.endswith(f":{preview.port}/") and "0.0.0.0" not in url for url in urls), urls
+        name = socket.gethostname()
+        assert (f"http://{name}:{preview.port}/" in urls) == (name != "localhost"), urls
+        for url in [preview.url, *filter(_is_ip, urls)]:  # the machine's own addresses: this machine reaches them
+            assert get(url + "healthz?token=" + TOKEN).status == 200, url
+        assert preview.url == f"http://127.0.0.1:{preview.port}/"
+    finally:
+        assert preview.close() == []
+    only = Preview(PreviewConfig(port=0), {})
+    try:
+        assert only.addresses() == [only.url] == [f"http://127.0.0.1:{only.port}/"]
+    finally:
+        only.close()

@@ -22,7 +22,7 @@ from catdog.edge.camera.loop import WatchConfig
 from catdog.edge.camera.overlay import banner_height
 from catdog.edge.camera.preview import Preview, describe
 from catdog.edge.camera.preview_config import PreviewConfig
-from tests.edge.camera.helpers import PATIENCE_S, RUN, write_video
+from tests.edge.camera.helpers import PATIENCE_S, RUN, require_opencv, write_video
 from tests.edge.camera.preview_helpers import TOKEN, LoopThread, preview_threads
 
 CHROMIUM = Path(os.environ.get("CATDOG_CHROMIUM", "/usr/bin/chromium"))
@@ -73,7 +73,7 @@ def _label_region(driver) -> np.ndarray:
 def video(confident_frames, tmp_path) -> Path:
     """RUN cat frames then RUN dog frames from val photos, as a video (asked for before the browser, so an
     environment without OpenCV skips before looking for one)."""
-    pytest.importorskip("cv2", reason="OpenCV (the camera extra) is not installed in this environment")
+    require_opencv()
     return write_video(tmp_path / "cats-then-dogs.avi", [*confident_frames["cat"], *confident_frames["dog"]], fps=25)
 
 

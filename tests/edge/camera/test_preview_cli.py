@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from catdog.edge.cli import app
 from tests.conftest import ROOT
-from tests.edge.camera.helpers import PATIENCE_S, MjpegServer, wait_for
+from tests.edge.camera.helpers import PATIENCE_S, MjpegServer, require_opencv, wait_for
 from tests.edge.camera.preview_helpers import TOKEN, MjpegReader, get
 
 runner = CliRunner()
@@ -34,7 +34,7 @@ def _stderr_line(proc: subprocess.Popen, starts: str) -> str:
 
 
 def test_preview_serves_while_the_camera_runs_and_sigterm_stops_both(camera_model, confident_frames):
-    pytest.importorskip("cv2", reason="OpenCV (the camera extra) is not installed in this environment")
+    require_opencv()
     camera = MjpegServer(confident_frames["cat"], fps=30).start()
     args = ["camera", "-s", camera.url, "-m", str(camera_model), "-f", "json", "--http", "0.0.0.0:0",
             "--preview-fps", "5"]
@@ -44,7 +44,7 @@ def test_preview_serves_while_the_camera_runs_and_sigterm_stops_both(camera_mode
     stream = None
     try:
         line = _stderr_line(proc, "preview: ")
-        assert "every network" in line and TOKEN not in line
+        assert "every interface" in line and TOKEN not in line
         port = int(line.split()[1].rstrip("/").rpartition(":")[2])
         base = f"http://127.0.0.1:{port}/"
         assert get(base + "api/state").status == 401
@@ -76,13 +76,31 @@ def test_preview_serves_while_the_camera_runs_and_sigterm_stops_both(camera_mode
     (["--http", "8080x"], "give PORT or HOST:PORT"),
     (["--http", "70000"], "give PORT or HOST:PORT"),
     (["--http", "mypi.local:8080"], "IP address"),
-    (["--http", "0.0.0.0:8080", "--http-token", "short"], "openssl rand"),
+    (["--http", "0.0.0.0:8080", "--http-token", "short"], "secrets.token_urlsafe(16)"),
+    (["--http", "0.0.0.0:8080", "--http-token", "password"], "--http-token must be 16-256"),
+    (["--http", "0.0.0.0:8080", "--http-token", "passwordpassword"], "--http-token must mix at least two kinds"),
     (["--http", "8080", "--preview-fps", "0"], "--preview-fps"),
 ])
 def test_bad_preview_options_are_usage_errors(args, message, tmp_path):
     result = runner.invoke(app, ["camera", "-s", str(tmp_path), *args], env={"CATDOG_HTTP_TOKEN": None})
     assert result.exit_code == 2 and message in result.stderr, result.output
     assert result.stderr.strip().count("\n") == 0
+
+
+def test_listening_on_every_interface_prints_addresses_other_machines_can_open(camera_model, confident_frames,
+                                                                                 tmp_path):
+    from tests.edge.camera.helpers import write_folder
+
+    folder = write_folder(tmp_path / "frames", confident_frames["cat"][:2])
+    result = runner.invoke(app, ["camera", "-s", str(folder), "-m", str(camera_model), "--http", "0.0.0.0:0",
+                                 "--http-token", TOKEN])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.stderr.splitlines() if line.startswith("preview: "))
+    assert "0.0.0.0" not in line and "listening on every interface" in line and TOKEN not in line
+    name = socket.gethostname()
+    assert name == "localhost" or f"http://{name}:" in line, line
+    loopback = runner.invoke(app, ["camera", "-s", str(folder), "-m", str(camera_model), "--http", "0"])
+    assert "preview: http://127.0.0.1:" in loopback.stderr and "(this machine only)" in loopback.stderr
 
 
 def test_a_port_in_use_is_a_usage_error(camera_model, confident_frames, tmp_path):

@@ -1,7 +1,9 @@
-"""Hostile clients of the preview (issue 19, target 7): missing and wrong tokens, malformed request lines, huge
-headers, slow clients that never finish a request, a viewer that stops reading, too many connections and path
-traversal in every parameter. The server answers 4xx or drops the client, and the camera loop, fed by a live
-MJPEG camera, keeps taking frames meanwhile. Hypothesis drives raw request bytes through the real handler."""
+"""Hostile clients of the preview (issue 19, target 7; issue 30): missing and wrong tokens, malformed request lines,
+huge headers, slow clients that never finish a request, clients that trickle their request head a byte at a time,
+a viewer that stops reading, too many connections and path traversal in every parameter. The server answers 4xx
+or drops the client, the token holder is still answered, and the camera loop, fed by a live camera, keeps taking
+frames meanwhile. Hypothesis drives raw request bytes through the real handler. No OpenCV is needed: the camera is
+a stand-in that serves frames from val photos."""
 
 from __future__ import annotations
 
@@ -15,23 +17,18 @@ from catdog.edge.camera.preview import Preview
 from catdog.edge.camera.preview_config import PreviewConfig
 from catdog.edge.camera.preview_handler import HEAD_BYTES, answer
 from catdog.edge.camera.routes import PATHS
-from tests.edge.camera.helpers import PATIENCE_S, MjpegServer, wait_for
-from tests.edge.camera.preview_helpers import TOKEN, LoopThread, MjpegReader, get, preview_threads, raw, status_of
+from tests.edge.camera.helpers import PATIENCE_S, wait_for
+from tests.edge.camera.preview_helpers import (
+    TOKEN, LiveFrames, LoopThread, MjpegReader, Trickler, get, preview_threads, raw, status_of,
+)
 
 ROUTES = [*PATHS, "/events/1.jpg", "/nope", "/../etc/passwd"]
 SECRET = b"the-secret-next-to-the-snapshots"
-
-
-@pytest.fixture(scope="module")
-def camera(confident_frames):
-    pytest.importorskip("cv2", reason="OpenCV (the camera extra) is not installed in this environment")
-    server = MjpegServer(confident_frames["cat"], fps=50).start()
-    yield server
-    server.stop()
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-def served(classifier, camera, tmp_path):
+def served(classifier, confident_frames, tmp_path):
     """A token-protected preview on every interface (reached on loopback), fed by a camera loop; its clients are
     dropped after 0.5 s of silence."""
     saves = tmp_path / "snaps"
@@ -39,7 +36,7 @@ def served(classifier, camera, tmp_path):
     (tmp_path / "secret.jpg").write_bytes(SECRET)
     preview = Preview(PreviewConfig(host="0.0.0.0", port=0, token=TOKEN, client_timeout_s=0.5, max_clients=12),
                       {"labels": ["cat", "dog"]}, save_dir=saves)
-    loop = LoopThread(classifier, SourceConfig(camera.url), preview)
+    loop = LoopThread(classifier, SourceConfig("live"), preview, frames=LiveFrames(confident_frames["cat"]))
     try:
         assert wait_for(lambda: preview.live.state()["frames"] > 0)
         yield preview, f"http://127.0.0.1:{preview.port}/"
@@ -130,8 +127,8 @@ def test_slow_clients_that_never_finish_are_dropped_and_the_loop_goes_on(served)
     finally:
         for sock in slow:
             sock.close()
-    assert wait_for(lambda: preview.server.clients() == 0)
-    assert get(preview.url.replace("0.0.0.0", "127.0.0.1") + "healthz?token=" + TOKEN).status == 200
+    assert wait_for(lambda: preview.server.pending() == 0 and preview.server.clients() == 0)
+    assert get(preview.url + "healthz?token=" + TOKEN).status == 200
 
 
 def test_a_viewer_that_stops_reading_is_dropped_and_the_others_keep_streaming(served):
@@ -155,18 +152,78 @@ def test_a_viewer_that_stops_reading_is_dropped_and_the_others_keep_streaming(se
         stalled.close()
 
 
-def test_too_many_connections_get_503_at_once(classifier, camera):
-    preview = Preview(PreviewConfig(port=0, max_clients=3, client_timeout_s=PATIENCE_S), {})
-    idle = [socket.create_connection(("127.0.0.1", preview.port), timeout=PATIENCE_S) for _ in range(3)]
+def test_trickling_clients_never_keep_the_token_holder_out():
+    # Issue 30: 40 clients trickle a request head, a byte each every 0.2 s, so no single read ever waits long.
+    # They hold no slot: the token holder is answered at once, every time, while all 40 are still connected, that
+    # is before their head deadline (PATIENCE_S here) could have dropped any of them.
+    preview = Preview(PreviewConfig(host="0.0.0.0", port=0, token=TOKEN, client_timeout_s=PATIENCE_S, max_clients=12),
+                      {})
+    trickle = Trickler(preview.port, 40, every_s=0.2)
     try:
-        assert wait_for(lambda: preview.server.clients() == 3)
-        assert status_of(raw(preview.port, b"GET /healthz HTTP/1.1\r\n\r\n")) == 503
+        assert wait_for(lambda: trickle.rounds >= 3)  # every one connected and trickling
+        for _ in range(5):
+            assert get(f"http://127.0.0.1:{preview.port}/healthz", AUTH).status == 200
+        assert trickle.open() == 40 and preview.server.pending() == 40
+        assert preview.server.clients() == 0
     finally:
-        for sock in idle:
+        trickle.stop()
+        assert preview.close() == []
+    assert preview_threads() == [] and not preview.server.failures
+
+
+def test_a_request_head_has_one_deadline_however_it_trickles():
+    # A byte every tenth of the deadline: a timeout per read never fires; the head's deadline does.
+    preview = Preview(PreviewConfig(port=0, client_timeout_s=1.0), {})
+    trickle = Trickler(preview.port, 3, every_s=0.1)
+    try:
+        assert wait_for(lambda: trickle.open() == 0), f"still trickling after {PATIENCE_S} s"
+        assert all(after >= 1.0 for after in trickle.dropped_after.values()), trickle.dropped_after
+        assert all(reply.startswith(b"HTTP/1.0 408 ") for reply in trickle.replies.values()), trickle.replies
+        assert wait_for(lambda: preview.server.pending() == 0)
+        assert get(preview.url + "healthz").status == 200
+    finally:
+        trickle.stop()
+        assert preview.close() == []
+
+
+def test_when_too_many_heads_wait_the_oldest_makes_room():
+    preview = Preview(PreviewConfig(host="0.0.0.0", port=0, token=TOKEN, client_timeout_s=PATIENCE_S, max_pending=4),
+                      {})
+    trickle = Trickler(preview.port, 6, every_s=0.2)
+    try:
+        assert wait_for(lambda: trickle.open() == 4) and sorted(trickle.dropped_after) == [0, 1]
+        assert all(status_of(trickle.replies[i]) == 503 for i in (0, 1))
+        assert get(f"http://127.0.0.1:{preview.port}/healthz", AUTH).status == 200
+        assert wait_for(lambda: trickle.open() == 3) and sorted(trickle.dropped_after) == [0, 1, 2]
+    finally:
+        trickle.stop()
+        assert preview.close() == []
+
+
+def test_only_requests_with_the_token_take_one_of_max_clients():
+    preview = Preview(PreviewConfig(host="0.0.0.0", port=0, token=TOKEN, max_clients=2, client_timeout_s=PATIENCE_S),
+                      {})
+    base = f"http://127.0.0.1:{preview.port}/"
+    viewers = []
+    try:
+        viewers.append(MjpegReader(base + "stream.mjpg", AUTH))
+        unread = [socket.create_connection(("127.0.0.1", preview.port), timeout=PATIENCE_S) for _ in range(20)]
+        for sock in unread:  # complete requests without the token, whose answers nobody reads
+            sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\n\r\n")
+        assert all(status_of(sock.recv(65536)) == 401 for sock in unread)
+        for sock in unread:
             sock.close()
-    assert wait_for(lambda: preview.server.clients() == 0)
-    assert get(preview.url + "healthz").status == 200
-    assert preview.close() == [] and preview_threads() == []
+        assert preview.server.clients() == 1
+        viewers.append(MjpegReader(base + "stream.mjpg", AUTH))
+        assert wait_for(lambda: preview.server.clients() == 2)
+        busy = get(base + "healthz", AUTH)
+        assert busy.status == 503 and busy.headers["Retry-After"]
+        assert get(base + "healthz").status == 401  # refused for what it is, never for lack of room
+    finally:
+        for viewer in viewers:
+            viewer.close()
+        assert preview.close() == []  # ends both streams
+    assert preview_threads() == [] and not preview.server.failures
 
 
 @pytest.mark.parametrize("evil", ["../secret.jpg", "..%2fsecret.jpg", "%2e%2e/secret.jpg", "..\\secret.jpg",

@@ -4,6 +4,8 @@ built from the request)."""
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 from hypothesis import example, given, settings, strategies as st
 
@@ -11,7 +13,10 @@ from catdog.edge.camera.preview_config import PreviewConfig, is_loopback, parse_
 from catdog.edge.camera.routes import PATHS, Request, authorized, cookie_token, host_allowed, parse_request
 from catdog.edge.errors import CameraSetupError
 
-TOKEN = "s3cret-token_1"
+TOKEN = "s3cret-Token_1x7Yq"
+#: Values that are nearly the token: each must be refused like any other wrong one.
+NEAR_MISSES = [TOKEN[:-1], TOKEN[1:], TOKEN + "a", "a" + TOKEN, TOKEN.upper(), TOKEN.lower(), TOKEN.swapcase(),
+               TOKEN[:-1] + "X", f"{TOKEN}\x00", f"{TOKEN}%20", "", TOKEN[:8]]
 TRAVERSALS = ["../", "..%2f", "%2e%2e/", "..\\", "/etc/passwd", "....//", "%00", "..;/", "%252e%252e%252f"]
 
 
@@ -61,13 +66,31 @@ def test_every_target_routes_to_a_known_route_or_a_4xx(method, target):
         assert request.after >= 0
 
 
-@settings(max_examples=200, deadline=None, derandomize=True)
-@given(st.text(max_size=40), st.text(max_size=40), st.text(max_size=40), st.text(max_size=40))
-def test_a_wrong_or_missing_token_is_never_authorized(query, bearer, cookie, scheme):
-    wrong = [value for value in (query, bearer, cookie) if value != TOKEN]
-    request = Request("state", token=query if query in wrong else None)
-    authorization = f"{scheme} {bearer}" if bearer in wrong else None
-    assert not authorized(TOKEN, request, authorization, f"catdog_token={cookie}" if cookie in wrong else None)
+_values = st.sampled_from([TOKEN, *NEAR_MISSES]) | st.text(max_size=40)
+_schemes = st.sampled_from(["Bearer", "bearer", "BEARER", "Basic", "Token", "Bearer:", "Bearertoken"])
+
+
+def test_only_the_exact_token_in_a_known_place_opens_and_both_answers_are_seen():
+    seen = set()
+
+    @settings(max_examples=400, deadline=None, derandomize=True)
+    @given(st.none() | _values, st.none() | _values, st.none() | _values, _schemes)
+    def check(query, bearer, cookie, scheme):
+        authorization = None if bearer is None else f"{scheme} {bearer}"
+        cookie_header = None if cookie is None else f"catdog_token={cookie}"
+        # space around the credentials of a header is not part of them; the query and the cookie are taken as they are
+        opens = query == TOKEN or cookie == TOKEN or (scheme.lower() == "bearer" and bearer is not None and bearer.strip() == TOKEN)
+        assert authorized(TOKEN, Request("state", token=query), authorization, cookie_header) == opens
+        seen.add(opens)
+
+    check()
+    assert seen == {True, False}  # both branches ran: the right token opens, anything else does not
+
+
+@pytest.mark.parametrize("near", NEAR_MISSES)
+def test_a_near_miss_is_refused_in_every_place(near):
+    assert not authorized(TOKEN, Request("state", token=near), f"Bearer {near}", f"catdog_token={near}")
+    assert authorized(TOKEN, Request("state", token=near), f"Bearer {TOKEN}", f"catdog_token={near}")
 
 
 def test_the_token_is_accepted_in_each_place_and_not_needed_without_one():
@@ -107,14 +130,32 @@ def test_listening_beyond_loopback_needs_a_good_token():
         PreviewConfig(host="0.0.0.0")
     with pytest.raises(CameraSetupError, match="--http-token"):
         PreviewConfig(host="192.168.1.20")
-    for bad in ("short", "has space in it", "semi;colon-token", "é" * 10, "x" * 257):
-        with pytest.raises(CameraSetupError, match="openssl rand"):
-            PreviewConfig(token=bad)
+    assert is_loopback("127.0.0.1") and not is_loopback("localhost") and not is_loopback("nonsense")
+
+
+@pytest.mark.parametrize("weak,why", [
+    ("password", "16-256"), ("short", "16-256"), ("x" * 257, "16-256"), ("é" * 20, "16-256"),
+    ("has space in it, sixteen+", "16-256"), ("semi;colon-token-1234", "16-256"),
+    ("passwordpassword", "two kinds"), ("correcthorsebatterystaple", "two kinds"), ("0123456789012345", "two kinds"),
+    ("ABCDEFGHIJKLMNOPQ", "two kinds"), ("aaaaaaaaaaaaaaa1", "8 different"), ("pass1234pass1234", "8 different"),
+])
+def test_a_weak_token_is_refused_with_how_to_make_one(weak, why):
+    with pytest.raises(CameraSetupError, match=why) as info:
+        PreviewConfig(host="0.0.0.0", token=weak)
+    message = str(info.value)
+    assert message.startswith("--http-token ") and "\n" not in message and weak not in message
+    assert message.endswith("make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(16))'")
+
+
+def test_generated_tokens_are_accepted():
+    # what the error message and docs/camera.md suggest: secrets.token_urlsafe(16), and openssl rand -hex 16
+    for token in [TOKEN, *(secrets.token_urlsafe(16) for _ in range(200)), *(secrets.token_hex(16) for _ in range(200))]:
+        assert PreviewConfig(host="0.0.0.0", token=token).token == token
     assert is_loopback("127.0.0.1") and not is_loopback("localhost") and not is_loopback("nonsense")
 
 
 @pytest.mark.parametrize("field,value", [("port", 70000), ("port", -1), ("preview_fps", 0), ("preview_fps", 61),
-                                         ("events_kept", 0), ("client_timeout_s", 0), ("max_clients", 0),
+                                         ("events_kept", 0), ("client_timeout_s", 0), ("max_clients", 0), ("max_pending", 0),
                                          ("jpeg_quality", 0), ("host", "example.com")])
 def test_config_is_validated(field, value):
     with pytest.raises(CameraSetupError):

@@ -12,7 +12,7 @@ from catdog.edge.camera.frames import SourceConfig
 from catdog.edge.camera.sources import make_source
 from catdog.edge.errors import CameraSetupError
 from tests.conftest import ROOT
-from tests.edge.camera.helpers import solid, write_folder, write_video
+from tests.edge.camera.helpers import require_opencv, solid, write_folder, write_video
 
 
 def test_cv2_and_picamera2_load_only_when_a_camera_source_is_opened():
@@ -27,7 +27,7 @@ def test_cv2_and_picamera2_load_only_when_a_camera_source_is_opened():
 
 
 def test_spec_names_the_right_source(tmp_path):
-    pytest.importorskip("cv2", reason="OpenCV (the camera extra) is not installed in this environment")
+    require_opencv()
     folder = write_folder(tmp_path / "photos", solid((10, 20, 30), 2))
     video = write_video(tmp_path / "v.avi", solid((10, 20, 30), 2))
     assert isinstance(make_source(SourceConfig(str(folder))), DirectorySource)

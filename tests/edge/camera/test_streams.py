@@ -9,7 +9,7 @@ import pytest
 from catdog.edge.camera.frames import SourceConfig
 from catdog.edge.camera.streams import LatestFrameStream, open_stream
 from catdog.edge.errors import SourceError
-from tests.edge.camera.helpers import PATIENCE_S, GatedSource, MjpegServer, solid, wait_for
+from tests.edge.camera.helpers import PATIENCE_S, GatedSource, MjpegServer, require_opencv, solid, wait_for
 
 
 def test_realtime_reader_keeps_only_the_newest_frame():
@@ -35,7 +35,7 @@ def test_realtime_reader_keeps_only_the_newest_frame():
 
 
 def test_stream_reconnects_with_backoff_then_gives_up():
-    pytest.importorskip("cv2", reason="OpenCV (the camera extra) is not installed in this environment")
+    require_opencv()
     # Each connection gets 10 frames (the reader reconnects after each); the server goes down after 25.
     server = MjpegServer(solid((200, 100, 50), 3), fps=50, limit=10, down_after=25).start()
     config = SourceConfig(server.url, max_retries=2, backoff_s=0.05, backoff_max_s=0.1, timeout_s=3)
