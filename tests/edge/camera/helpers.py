@@ -176,6 +176,8 @@ class HookedClassifier:
 
     def __init__(self, classifier, hook: Callable[[int], object]):
         self.contract = classifier.contract
+        self.answers = classifier.answers
+        self.answer_probabilities = classifier.answer_probabilities
         self.calls = 0
         self._classifier = classifier
         self._hook = hook
