@@ -91,7 +91,8 @@ class Spool:
     Args:
         folder: created if missing; one process at a time (a lock file says who has it).
         max_events: at most this many events are kept; put() drops the oldest beyond it.
-        on_warning: called with a one-line message for each bad record file skipped.
+        on_warning: called with a one-line message for each bad record file skipped, and for files that
+            could not be removed.
 
     Raises:
         SinkSetupError: the folder cannot be created or written, or another process uses it.
