@@ -173,10 +173,8 @@ class Sink:
                 written = self._written.is_set()  # before head(): every put() came before it, so None means done
                 record = self.spool.head()
             except OSError as exc:
-                self._warn(f"{exc.filename or self.spool.folder}: cannot read this spooled event ({exc.strerror}); "
-                           f"it is kept, retrying in {delay:g} s")
-                self._give_up.wait(delay)
-                delay = min(delay * 2, self._config.retry_max_s)
+                where = exc.filename or self.spool.folder
+                delay = self._retry_later(f"{where}: cannot read this spooled event ({exc.strerror}); it is kept", delay)
                 continue
             try:
                 if record is None:
@@ -195,10 +193,8 @@ class Sink:
                     reason = exc.strerror
                 else:
                     reason = f"{exc.__class__.__name__}: {exc}"
-                self._warn(f"{self.transport.label}: {reason}; {len(self.spool)} event(s) wait in {self.spool.folder}, "
-                           f"retrying in {delay:g} s")
-                self._give_up.wait(delay)
-                delay = min(delay * 2, self._config.retry_max_s)
+                waiting = f"{len(self.spool)} event(s) wait in {self.spool.folder}"
+                delay = self._retry_later(f"{self.transport.label}: {reason}; {waiting}", delay)
                 continue
             self.delivered += 1  # acknowledged: it counts, and it is never sent again in this run
             delay = self._config.retry_s
@@ -207,6 +203,12 @@ class Sink:
             except OSError as exc:
                 self._warn(f"{self.spool.folder}: event {record.seq} was delivered but its file cannot be removed "
                            f"({exc.strerror}); it is not sent again now, but may be after a restart; check free space")
+
+    def _retry_later(self, problem: str, delay: float) -> float:
+        """Say what failed and when it is retried, wait that long (or until the flush time is over); the next wait."""
+        self._warn(f"{problem}, retrying in {delay:g} s")
+        self._give_up.wait(delay)
+        return min(delay * 2, self._config.retry_max_s)
 
     def begin_close(self, deadline: float) -> None:
         """No more events: deliver what is spooled until deadline (time.monotonic())."""
