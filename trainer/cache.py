@@ -28,7 +28,7 @@ from typing import IO, Callable, Iterator
 import numpy as np
 
 from catdog.edge.errors import ImageError
-from catdog.edge.files import atomic_write_bytes
+from catdog.edge.files import atomic_write_bytes, leftovers, replacing
 from catdog.edge.preprocess import prepare
 
 from .data import PhotoSet
@@ -155,7 +155,7 @@ def open_cache(
             except CacheError as exc:
                 log(f"warning: the photo cache {npy} is damaged ({exc}); rebuilding it, nothing was trained on it")
                 meta_path.unlink(missing_ok=True)
-        for stale in cache_dir.glob(f".tmp-{key}-*"):  # left by a build that was killed (we hold the lock)
+        for stale in leftovers(cache_dir, f"{key}.*"):  # left by a build that was killed (we hold the lock)
             stale.unlink(missing_ok=True)
         log(f"caching {len(photos)} photos at {prep.hw[0]}x{prep.hw[1]} in {npy}")
         meta = _build(photos, prep, key, npy, cache_dir)
@@ -256,7 +256,6 @@ def _build(photos: PhotoSet, prep: Preprocessing, key: str, npy: Path, cache_dir
     row_bytes = int(np.prod(shape[1:]))
     reuse, source_paths = _reusable_rows(cache_dir, prep, npy)
     sources: set[Path] = set()
-    tmp = cache_dir / f".tmp-{key}-{os.getpid()}.npy"
 
     def one(i: int) -> np.ndarray | str:
         if digests[i] in reuse:
@@ -279,7 +278,7 @@ def _build(photos: PhotoSet, prep: Preprocessing, key: str, npy: Path, cache_dir
     crcs: list[int] = []
     skipped: list[tuple[int, str]] = []
     try:
-        with open(tmp, "wb") as f, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        with replacing(npy) as tmp, open(tmp, "wb") as f, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": shape})
             offset = f.tell()
             for start in range(0, len(photos), CHUNK_ROWS):
@@ -291,15 +290,10 @@ def _build(photos: PhotoSet, prep: Preprocessing, key: str, npy: Path, cache_dir
                         chunk[k] = result
                     crcs.append(zlib.crc32(chunk[k].tobytes()))
                 f.write(chunk.tobytes())
-            f.flush()
-            os.fsync(f.fileno())
+            if skipped and len(skipped) == len(photos):
+                raise CacheError(f"none of the {len(photos)} photos could be read; first problem: {skipped[0][1]}")
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise CacheError(f"cannot write the photo cache in {cache_dir} ({exc.strerror}); free some space, or pass --cache DIR or --no-cache") from None
-    if skipped and len(skipped) == len(photos):
-        tmp.unlink(missing_ok=True)
-        raise CacheError(f"none of the {len(photos)} photos could be read; first problem: {skipped[0][1]}")
-    os.replace(tmp, npy)
     meta = {"format": CACHE_FORMAT, "key": key, "preprocessing": prep.record(), "shape": list(shape),
             "offset": offset, "digests": list(digests), "labels": list(photos.labels), "row_crc32": crcs,
             "skipped": skipped, "photos": [str(p) for p in photos.paths]}

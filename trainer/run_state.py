@@ -11,13 +11,12 @@ writes and reads it; on --resume the other workers receive its state from the ch
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from catdog.edge.files import atomic_write_bytes
+from catdog.edge.files import atomic_write_bytes, replacing
 
 from ._tf import import_tensorflow
 from .config import FitConfig
@@ -131,10 +130,9 @@ def restore(placement: Placement, config: FitConfig, labels: tuple[str, ...], mo
 
 
 def save_model(model: Any, path: Path) -> None:
-    """model.save, atomically: an interruption mid-write leaves the previous file."""
-    tmp = path.with_name(f".tmp-{path.name}")
-    model.save(tmp)
-    os.replace(tmp, path)
+    """model.save, durably: an interruption or a power cut mid-write leaves the previous file."""
+    with replacing(path, suffix=".keras") as tmp:
+        model.save(tmp)
 
 
 def run_state_callback(

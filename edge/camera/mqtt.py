@@ -1,11 +1,12 @@
-"""The MQTT sink's transport: publish each event's JSON at QoS 1 with paho-mqtt, one at a time, and
-optionally announce a Home Assistant sensor (MQTT discovery).
+"""The MQTT sink's transport: publish each event's JSON, with its sequence number as "seq", at QoS 1 with
+paho-mqtt, one at a time, and optionally announce a Home Assistant sensor (MQTT discovery).
 
-Exactly once, in order: the spool is the only queue. One event is published and its PUBACK awaited
-before the next; when the connection breaks or the PUBACK does not come, that client is thrown away
-(with whatever paho had in flight, so paho never resends on its own) and a fresh connection sends the
-spool's oldest event again. The one case that can still duplicate is inherent to QoS 1: the broker
-took the event but the connection broke before its PUBACK reached us.
+At least once, in order, with a sequence number to deduplicate: the spool is the only queue. One event is
+published and its PUBACK awaited before the next; when the connection breaks or the PUBACK does not come,
+that client is thrown away (with whatever paho had in flight, so paho never resends on its own) and a
+fresh connection sends the spool's oldest event again. QoS 1 itself can duplicate: the broker took the
+event but the connection broke before its PUBACK reached us, or the broker resends to a subscriber
+after a restart. The repeat carries the same "seq", so a subscriber drops any seq it has already seen.
 """
 
 from __future__ import annotations
@@ -128,6 +129,11 @@ def status_topic(topic: str) -> str:
     return f"{topic}/status"
 
 
+def numbered(payload: bytes, seq: int) -> bytes:
+    """The event's JSON with the spool's sequence number added as "seq" (the webhook sends it as X-Catdog-Seq)."""
+    return json.dumps({**json.loads(payload), "seq": seq}, ensure_ascii=True).encode()
+
+
 def import_paho():
     """paho.mqtt.client, or SinkSetupError with the install hint."""
     try:
@@ -188,7 +194,7 @@ class MqttTransport:
         self._client = client
 
     def send(self, payload: bytes, seq: int, timeout: float) -> None:
-        """Publish payload at QoS 1 and wait for its PUBACK (connecting first if needed).
+        """Publish payload (JSON) with "seq" added at QoS 1 and wait for its PUBACK (connecting first if needed).
 
         Raises:
             SinkError: not acknowledged within timeout seconds; the connection is dropped.
@@ -196,7 +202,7 @@ class MqttTransport:
         deadline = time.monotonic() + timeout
         if self._client is None:
             self.connect(timeout)
-        self._publish(self._client, self.target.topic, payload, False, deadline)
+        self._publish(self._client, self.target.topic, numbered(payload, seq), False, deadline)
 
     def idle(self) -> None:
         """Serve the connection between events (keepalive pings, a broker going away). Raises SinkError when it broke."""

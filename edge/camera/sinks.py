@@ -1,9 +1,12 @@
 """Event sinks: push each camera event (the JSON the camera prints) to a webhook and/or an MQTT broker.
 
-Nothing is lost and the camera loop never waits: emit() only hands the event to the sink's writer
-thread, which writes it durably to the sink's spool (camera.spool); the sender thread delivers the
-spool's oldest event, removes it once acknowledged, and retries with exponential backoff while the
-receiver is away. On close the rest is delivered within SinkConfig.flush_s, or kept for the next run.
+At least once, in order, with a sequence number, and the camera loop never waits: emit() only hands the
+event to the sink's writer thread, which writes it durably to the sink's spool (camera.spool); the
+sender thread delivers the spool's oldest event, removes it once acknowledged, and retries with
+exponential backoff while the receiver is away. An acknowledged event is never sent again in this run,
+even when the disk cannot record it. On close the rest is delivered within SinkConfig.flush_s, or kept
+for the next run; events that could not be kept (never written to a full or read-only spool by then,
+dropped from a full spool) are counted in the report.
 """
 
 from __future__ import annotations
@@ -95,6 +98,9 @@ class SinkReport:
     """Events acknowledged by the receiver (spooled ones from earlier runs included)."""
     kept: int
     """Events still in the spool at the end, sent on the next run."""
+    lost: int
+    """Events that will never be sent: dropped from a full spool, or never written to it (the spool could not be
+    written until the flush time was over, or its writer failed)."""
 
 
 class Sink:
@@ -110,6 +116,9 @@ class Sink:
         self._give_up = threading.Event()  # the flush time is over: stop trying
         self._deadline: float | None = None
         self.delivered = 0
+        self._emitted = 0  # counted by emit()'s caller's thread
+        self._spooled = 0  # counted by the writer thread
+        self._dropped = 0  # counted by the writer thread
         self._writer = threading.Thread(target=self._write_loop, name=f"catdog-spool {transport.key}", daemon=True)
         self._sender = threading.Thread(target=self._send_loop, name=f"catdog-send {transport.key}", daemon=True)
         self._writer.start()
@@ -117,27 +126,39 @@ class Sink:
 
     def emit(self, payload: bytes) -> None:
         """Queue an event; returns at once."""
+        self._emitted += 1
         self._inbox.put(payload)
 
     def _write_loop(self) -> None:
-        while (payload := self._inbox.get()) is not None:
-            delay = self._config.retry_s
-            while True:
-                try:
-                    result = self.spool.put(payload)
-                    break
-                except OSError as exc:
-                    self._warn(f"{self.spool.folder}: cannot write an event ({exc.strerror or exc}); it waits in "
-                               f"memory, retrying in {delay:g} s; check free space")
-                    if self._give_up.wait(delay):
-                        self._warn(f"{self.transport.label}: an event was lost: the spool could not be written")
-                        return
-                    delay = min(delay * 2, self._config.retry_max_s)
-            if result.dropped:
-                self._warn(f"{self.transport.label}: spool {self.spool.folder} is full ({self.spool.max_events} events): "
-                           f"dropped the {result.dropped} oldest; bring the receiver back")
-        self._written.set()
-        self.spool.interrupt()
+        try:
+            while (payload := self._inbox.get()) is not None:
+                if not self._put(payload):
+                    return  # the flush time is over: what is still in memory is lost (counted by finish_close)
+            self._written.set()
+        except Exception as exc:  # noqa: BLE001 - a bug must not pass silently; the events it strands are counted
+            self._warn(f"{self.transport.label}: the spool writer failed ({exc.__class__.__name__}: {exc})")
+        finally:
+            self.spool.interrupt()
+
+    def _put(self, payload: bytes) -> bool:
+        """Spool one event, retrying while the disk refuses; False when the flush time ran out first."""
+        delay = self._config.retry_s
+        while True:
+            try:
+                result = self.spool.put(payload)
+                break
+            except OSError as exc:
+                self._warn(f"{self.spool.folder}: cannot write an event ({exc.strerror or exc}); it waits in "
+                           f"memory, retrying in {delay:g} s; check free space")
+                if self._give_up.wait(delay):
+                    return False
+                delay = min(delay * 2, self._config.retry_max_s)
+        self._spooled += 1
+        if result.dropped:
+            self._dropped += result.dropped
+            self._warn(f"{self.transport.label}: spool {self.spool.folder} is full ({self.spool.max_events} events): "
+                       f"dropped the {result.dropped} oldest; bring the receiver back")
+        return True
 
     def _timeout(self) -> float:
         timeout = self._config.send_timeout_s
@@ -149,9 +170,15 @@ class Sink:
         delay = self._config.retry_s
         while not self._give_up.is_set():
             try:
+                written = self._written.is_set()  # before head(): every put() came before it, so None means done
                 record = self.spool.head()
+            except OSError as exc:
+                where = exc.filename or self.spool.folder
+                delay = self._retry_later(f"{where}: cannot read this spooled event ({exc.strerror}); it is kept", delay)
+                continue
+            try:
                 if record is None:
-                    if self._written.is_set():
+                    if written:
                         break  # closing, and everything emitted was delivered
                     if not self.transport.connected:
                         self.transport.connect(self._timeout())  # MQTT: announce the sensor before any event
@@ -159,9 +186,6 @@ class Sink:
                         self.transport.idle()
                     continue
                 self.transport.send(record.payload, record.seq, self._timeout())
-                self.spool.remove(record.seq)
-                self.delivered += 1
-                delay = self._config.retry_s
             except Exception as exc:  # noqa: BLE001 - this thread must outlive any failure, or delivery would stop
                 if isinstance(exc, CatDogError):
                     reason = str(exc)
@@ -169,10 +193,22 @@ class Sink:
                     reason = exc.strerror
                 else:
                     reason = f"{exc.__class__.__name__}: {exc}"
-                self._warn(f"{self.transport.label}: {reason}; {len(self.spool)} event(s) wait in {self.spool.folder}, "
-                           f"retrying in {delay:g} s")
-                self._give_up.wait(delay)
-                delay = min(delay * 2, self._config.retry_max_s)
+                waiting = f"{len(self.spool)} event(s) wait in {self.spool.folder}"
+                delay = self._retry_later(f"{self.transport.label}: {reason}; {waiting}", delay)
+                continue
+            self.delivered += 1  # acknowledged: it counts, and it is never sent again in this run
+            delay = self._config.retry_s
+            try:
+                self.spool.remove(record.seq)
+            except OSError as exc:
+                self._warn(f"{self.spool.folder}: event {record.seq} was delivered but its file cannot be removed "
+                           f"({exc.strerror}); it is not sent again now, but may be after a restart; check free space")
+
+    def _retry_later(self, problem: str, delay: float) -> float:
+        """Say what failed and when it is retried, wait that long (or until the flush time is over); the next wait."""
+        self._warn(f"{problem}, retrying in {delay:g} s")
+        self._give_up.wait(delay)
+        return min(delay * 2, self._config.retry_max_s)
 
     def begin_close(self, deadline: float) -> None:
         """No more events: deliver what is spooled until deadline (time.monotonic())."""
@@ -186,13 +222,19 @@ class Sink:
         self._sender.join(max(0.0, self._deadline - time.monotonic()))
         self._give_up.set()
         self.spool.interrupt()
+        # The writer goes on while the disk takes events (they are kept) and stops at the first refusal.
+        self._writer.join(self._config.send_timeout_s)
         self._sender.join(self._config.send_timeout_s)  # a delivery under way ends within its own timeout
         if not self._sender.is_alive():  # the transport belongs to the sender thread while it runs
             try:
                 self.transport.close(timeout=1.0)
             except (CatDogError, OSError):
                 pass  # a receiver that is gone needs no goodbye
-        report = SinkReport(self.transport.label, self.spool.folder, self.delivered, len(self.spool))
+        lost = self._emitted - self._spooled + self._dropped
+        if lost:
+            self._warn(f"{self.transport.label}: {lost} event(s) lost: not written to {self.spool.folder} in time "
+                       "(full or read-only?), or dropped from it when it was full")
+        report = SinkReport(self.transport.label, self.spool.folder, self.delivered, len(self.spool), lost)
         self.spool.close()
         return report
 

@@ -1,20 +1,21 @@
-"""The on-disk spool: order, numbering across restarts, the bound (drop oldest, counted), durability, one
-process per folder, and bad record files (reported and skipped, never a crash)."""
+"""The on-disk spool: order, numbering across restarts, the bound (drop oldest, counted), durability (the
+write, fsync, rename and folder fsync order a power cut needs), one process per folder, bad record files
+(reported and skipped, never a crash), read errors (the record kept) and removals the disk refuses (the
+event never handed out again)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
-import signal
-import subprocess
-import sys
 
 import pytest
 
+from catdog.edge.camera import spool as spool_module
 from catdog.edge.camera.spool import Spool, decode_record, default_spool_root, encode_record
 from catdog.edge.errors import SinkSetupError
-from tests.conftest import ROOT
 from tests.edge.camera.helpers import PATIENCE_S
+from tests.edge.test_files import durable_write_calls, record_disk_calls, refusing
 
 
 def event(n: int) -> bytes:
@@ -69,25 +70,85 @@ def test_removing_an_event_already_dropped_is_harmless(tmp_path):
     assert drain(spool) == [event(1)]
 
 
-def test_a_record_is_on_disk_when_put_returns(tmp_path):
-    # A child process puts records and is killed (SIGKILL, no clean-up) right after put() returns.
-    code = (
-        "import sys, json; from pathlib import Path; from catdog.edge.camera.spool import Spool\n"
-        "s = Spool(Path(sys.argv[1]), 100, print)\n"
-        "for n in range(5): s.put(json.dumps({'n': n}).encode())\n"
-        "print('put', flush=True); sys.stdin.read()\n"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "s")], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    try:
-        assert proc.stdout.readline().strip() == "put"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=PATIENCE_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    spool = Spool(tmp_path / "s", 100, print)  # the dead child's lock went with it
-    assert [json.loads(p)["n"] for p in drain(spool)] == [0, 1, 2, 3, 4]
+def test_put_and_remove_are_durable_against_a_power_cut(tmp_path, monkeypatch):
+    # A SIGKILL proves nothing here (the page cache survives it); a power cut needs the data fsynced before
+    # the rename, and the folder fsynced after it and after a removal. Each call is recorded in order.
+    folder = tmp_path / "s"
+    spool = Spool(folder, 100, print)
+    calls = record_disk_calls(monkeypatch)
+    spool.put(event(0))
+    record = folder / "0000000000000001.event"
+    assert calls == durable_write_calls(record, len(encode_record(event(0))), calls)  # before put() returns
+
+    spool.put(event(1))
+    del calls[:]
+    spool.remove(1)  # another event is left: only the removal itself
+    assert calls == [("unlink", record), ("fsync", folder, None)]
+
+    del calls[:]
+    spool.remove(2)  # the last one: the numbering is written durably before the file goes
+    last_seq = folder / "last-seq"
+    written = durable_write_calls(last_seq, 2, calls)
+    assert calls == [*written, ("unlink", folder / "0000000000000002.event"), ("fsync", folder, None)]
+    assert last_seq.read_bytes() == b"2\n"
+
+
+@pytest.mark.parametrize("code", [errno.EMFILE, errno.EIO])
+def test_a_read_error_keeps_the_record_to_be_read_again(tmp_path, monkeypatch, code):
+    warnings: list[str] = []
+    spool = Spool(tmp_path / "s", 100, warnings.append)
+    spool.put(event(0))
+    spool.put(event(1))
+
+    def failing_open(*args, **kwargs):
+        raise OSError(code, os.strerror(code), str(args[0]))
+
+    monkeypatch.setattr(spool_module, "open", failing_open, raising=False)  # the spool's open() only
+    with pytest.raises(OSError) as info:
+        spool.head()
+    assert info.value.errno == code
+    assert len(spool) == 2 and len(record_files(tmp_path / "s")) == 2 and warnings == []
+    monkeypatch.undo()
+    assert drain(spool) == [event(0), event(1)] and warnings == []
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])
+def test_an_acknowledged_event_is_never_handed_out_again_when_its_removal_cannot_be_written(tmp_path, monkeypatch, code):
+    folder = tmp_path / "s"
+    warnings: list[str] = []
+    spool = Spool(folder, 100, warnings.append)
+    spool.put(event(0))
+    record = spool.head()
+
+    with monkeypatch.context() as disk:  # full or read-only from here until the restart
+        disk.setattr(os, "fsync", refusing(code))
+        disk.setattr(os, "unlink", refusing(code))
+        with pytest.raises(OSError):
+            spool.remove(record.seq)  # acknowledged, but the disk cannot record it
+        assert spool.head() is None and len(spool) == 0  # never handed out again in this run
+        spool.close()
+    assert record_files(folder) == ["0000000000000001.event"]
+    assert warnings == [f"{folder}: 1 sent event(s) could not be removed ({os.strerror(code)}); "
+                        "they are sent again on the next run, with the same sequence numbers"]
+
+    again = Spool(folder, 100, print)  # the next run, the disk writable again: sent once more, same number
+    assert again.head() == record
+    again.remove(record.seq)
+    assert again.put(event(1)).seq == 2 and record_files(folder) == ["0000000000000002.event"]  # no number reused
+
+
+def test_a_removal_refused_once_is_done_by_the_next_one(tmp_path, monkeypatch):
+    folder = tmp_path / "s"
+    spool = Spool(folder, 100, print)
+    for n in range(3):
+        spool.put(event(n))
+    with monkeypatch.context() as disk:
+        disk.setattr(os, "unlink", refusing(errno.EROFS))
+        with pytest.raises(OSError):
+            spool.remove(spool.head().seq)
+    assert spool.head().seq == 2 and record_files(folder) == [f"{n:016d}.event" for n in (1, 2, 3)]
+    spool.remove(2)  # the disk is back: the earlier file goes too
+    assert record_files(folder) == ["0000000000000003.event"] and drain(spool) == [event(2)]
 
 
 def test_bad_records_are_reported_and_skipped(tmp_path):
