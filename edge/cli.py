@@ -210,7 +210,7 @@ def info(model: Optional[Path], format: OutputFormat, runtime: RuntimeName) -> N
     _say(f"output is  {c.activation}" + (f", threshold {c.threshold} for {c.labels[1]}" if c.activation == "sigmoid" else ""))
     if c.presence is not None:
         p = c.presence
-        how = p.calibration.get("rule") or f"{p.calibration.get('percentile', '?')}th percentile of the training photos"
+        how = p.calibration.get("rule") or f"percentile {p.calibration.get('percentile', '?')} of the training photos' scores"
         _say(f"presence   {p.method} score (output {p.output!r}): a label at >= {p.threshold:g}, else {p.label!r} "
              f"({how})")
     metrics = c.metrics

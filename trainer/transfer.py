@@ -94,7 +94,7 @@ def fit_transfer(
     present = scores_of(presence, val_features) >= p.threshold
     right = search.head.predict(val_features) == val.labels if len(contract.labels) > 2 else np.array(
         [contract.decide(s) == label for s, label in zip(search.head.probabilities(val_features), val.labels)])
-    rule = p.calibration.get("rule", f"{PERCENTILE:g}th percentile of the training photos")
+    rule = p.calibration.get("rule", f"percentile {PERCENTILE:g} of the training photos' scores")
     log(f"presence: {p.method} score, threshold {p.threshold:g} ({rule}); "
         f"answers none on {np.mean(~present):.2%} of the validation photos")
     return TransferFit(with_presence(model, presence), search, train_accuracy, val_accuracy, presence,
