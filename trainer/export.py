@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import io
 import json
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from catdog.edge.classify import Classifier
 from catdog.edge.contract import ModelContract, sidecar_path
 from catdog.edge.quantization import Quantization
 from catdog.edge.errors import ModelError
+from catdog.edge.files import atomic_write_bytes
 from catdog.edge.metadata import embed_contract, read_embedded_contract
 from catdog.edge.runtime import find_runtime, load_interpreter
 from catdog.edge.signature import first_output, output_names
@@ -211,8 +211,9 @@ def export(
         tflite_contract = tflite_contract.replace(metrics=metrics)
         tflite_contract.save(sidecar_path(tmp_model))
         _embed(tmp_model, tflite_contract, val.images[0], before=classifier.predict(val.images[0]))
-        os.replace(tmp_model, out)
-        os.replace(sidecar_path(tmp_model), sidecar_path(out))
+        # Durably, the model first: a sidecar never describes a model that is not there yet.
+        atomic_write_bytes(out, tmp_model.read_bytes())
+        atomic_write_bytes(sidecar_path(out), sidecar_path(tmp_model).read_bytes())
     return ExportResult(
         out_path=out,
         contract_path=sidecar_path(out),
