@@ -118,7 +118,15 @@ def check_model(content: bytes, contract: ModelContract, source: str) -> None:
                     f"{source}: the model has {len(inputs)} input(s) and {len(outputs)} output(s); its contract "
                     f"describes 1 input and {expected} output(s), re-export the model"
                 )
-            first_tensors = [tensors[inputs[0]], tensors[outputs[0]]]
+            scores = outputs[0]  # the class scores: output 0, or the output the contract names
+            if contract.output_name is not None:
+                from .signature import output_names
+
+                scores = output_names(content, source).get(contract.output_name, -1)
+                if scores not in outputs:
+                    raise ModelError(f"{source}: the contract names the output {contract.output_name!r}, which the "
+                                     "model does not have; re-export the model")
+            first_tensors = [tensors[inputs[0]], tensors[scores]]
     for slot in reader.vector(root, _MODEL_SIGNATURES):
         _signature(reader, reader.table(slot), n_tensors)
     _check_against_contract(contract, *first_tensors, source)
