@@ -166,7 +166,7 @@ def fit(
     cache: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Folder of the decoded-photo cache, reused across runs. Default: ~/.cache/catdog/photos ($XDG_CACHE_HOME).")] = FitConfig.cache_dir,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Decode the photos into memory for this run, without the cache.")] = FitConfig.no_cache,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoint.")] = FitConfig.resume,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a model already at --out (else that is an error).")] = FitConfig.overwrite,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a model already at --out, or an interrupted run's checkpoint (else either is an error).")] = FitConfig.overwrite,
 ) -> None:
     """Check the photos, train a CNN, and save the best epoch by validation accuracy (or, --keep last, the last) with its contract,
     history (JSON, CSV) and training curves (PNG). Ctrl-C saves the best model so far; --resume continues."""
