@@ -1,4 +1,5 @@
-"""catdog-train: check a photo folder, fit a Keras CNN on it, evaluate it, export it to TFLite, check parity."""
+"""catdog-train: check a photo folder, fit a Keras CNN on it, evaluate it, export it to TFLite, check parity;
+show or clear the photo cache."""
 
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ def main(
         ),
     ] = False,
 ) -> None:
-    """catdog-train: check, fit, evaluate, export (int8, float16, dynamic, none) and parity for cat/dog (or any class-per-folder) photos."""
+    """catdog-train: check, fit, evaluate, export (int8, float16, dynamic, none) and parity for cat/dog (or any class-per-folder) photos;
+    cache shows or clears fit's decoded photos."""
     if verbose:
         os.environ[VERBOSE_ENV] = "1"
 
