@@ -8,9 +8,13 @@ Generates a synthetic class-per-folder tree of --photos JPEGs (160x120 px gradie
   photos read from memory (--no-cache) and from the cache;
 - peak RSS of a fresh process that trains 20 steps after reading every photo once through the training
   pipeline, at 2,000 and at --photos photos, from the cache and from memory;
-- steps per second of `fit --distribute multi-worker` with two workers on 127.0.0.1 against one process.
+- steps per second of `fit --distribute multi-worker` with two workers on 127.0.0.1 against one process;
+- peak RSS of a fresh process that computes the pretrained fit's EfficientNet-Lite0 features (224x224) of
+  500 and 2,000 real training photos ($CATDOG_DATA/train): as fit did before issue 30 (every photo decoded
+  into memory, then the whole set copied to float32) and as it does now (from the photo cache, a batch at
+  a time). --only features runs this part alone.
 
-    .venv/bin/python benchmarks/data_pipeline.py [--photos 20000] [--workdir DIR]
+    .venv/bin/python benchmarks/data_pipeline.py [--photos 20000] [--workdir DIR] [--only features]
 """
 
 from __future__ import annotations
@@ -29,9 +33,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from _paths import DATA
 
 SMALL = 2000
 SOURCE_HW = (128, 128)
+#: The pretrained model's input size, and the real photo counts its feature memory is measured at.
+FEATURES_HW = (224, 224)
+FEATURE_COUNTS = (500, 2000)
 
 
 def _write_photos(args: tuple[Path, int, int]) -> None:
@@ -117,6 +125,45 @@ def rss_child(tree: Path, cache_dir: Path, count: int, use_cache: bool) -> None:
     print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
+def features_child(tree: Path, cache_dir: Path, count: int, streamed: bool) -> None:
+    """In a fresh process: the pretrained fit's features of count photos, streamed from the cache (now) or from
+    the whole set decoded into memory and copied to float32 (before); print peak RSS."""
+    import resource
+
+    from catdog.trainer.cache import Preprocessing, open_cache
+    from catdog.trainer.data import load_photos
+    from catdog.trainer.efficientnet import backbone, build_lite0
+    from catdog.trainer.pretrained import resolve_weights
+    from catdog.trainer.transfer import FEATURE_BATCH, features
+
+    photos = _photo_set(tree, count)
+    model = build_lite0((*FEATURES_HW, 3), 2, weights=resolve_weights("imagenet"))
+    if streamed:
+        out = features(model, open_cache(photos, Preprocessing(FEATURES_HW), cache_dir))
+    else:  # efb06f2's trainer.transfer.features on trainer.data.load_for's photos
+        out = backbone(model).predict(load_photos(photos, FEATURES_HW).images.astype(np.float32), batch_size=FEATURE_BATCH, verbose=0)
+    assert out.shape == (count, 1280)
+    print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def feature_numbers(work: Path) -> dict:
+    """Peak RSS (MB) of the pretrained features, (count, streamed) -> MB, on the real training photos."""
+    tree = DATA / "train"
+    if not tree.is_dir():
+        raise SystemExit(f"no real photos at {tree}; set CATDOG_DATA")
+    return {(n, streamed): _result(_run(["--features", str(tree), str(work / "cache-features"), str(n),
+                                         *([] if streamed else ["--memory"])]))["peak_rss_mb"]
+            for n in FEATURE_COUNTS for streamed in (False, True)}
+
+
+def print_features(rss: dict) -> None:
+    print(f"\nPretrained fit's features (EfficientNet-Lite0, {FEATURES_HW[0]}x{FEATURES_HW[1]}, real photos): peak RSS of a fresh process\n")
+    print("| photos | before: decoded into memory, whole set as float32 | now: from the cache, a batch at a time |")
+    print("|---|---|---|")
+    for n in FEATURE_COUNTS:
+        print(f"| {n:,} | {rss[(n, False)]:,.0f} MB | {rss[(n, True)]:,.0f} MB |")
+
+
 def _free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
     for s in sockets:
@@ -184,11 +231,21 @@ def main() -> None:
     parser.add_argument("--rss", nargs=3, metavar=("TREE", "CACHE", "COUNT"), help=argparse.SUPPRESS)
     parser.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--fit", help=argparse.SUPPRESS)
+    parser.add_argument("--features", nargs=3, metavar=("TREE", "CACHE", "COUNT"), help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=["features"], help="Measure only the pretrained features' memory (real photos).")
     args = parser.parse_args()
     if args.rss:
         return rss_child(Path(args.rss[0]), Path(args.rss[1]), int(args.rss[2]), use_cache=not args.memory)
     if args.fit:
         return fit_child(json.loads(args.fit))
+    if args.features:
+        return features_child(Path(args.features[0]), Path(args.features[1]), int(args.features[2]), streamed=not args.memory)
+    if args.only == "features":
+        work = Path(tempfile.mkdtemp(prefix="catdog-pipeline-", dir=args.workdir))
+        try:
+            return print_features(feature_numbers(work))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
     work = Path(tempfile.mkdtemp(prefix="catdog-pipeline-", dir=args.workdir))
     try:
@@ -210,6 +267,7 @@ def main() -> None:
                 extra = ["--memory"] if memory else []
                 rss[(n, memory)] = _result(_run(["--rss", str(tree), str(work / f"cache-{n}"), str(n), *extra]))["peak_rss_mb"]
         dist = distributed_numbers(tree, val, work)
+        features_rss = feature_numbers(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -226,6 +284,7 @@ def main() -> None:
     one, two = dist["one"], dist["two"]
     print(f"fit on {SMALL:,} photos, steps/s of epoch 2 (global batch 32): 1 process {one['steps_per_s']:.2f} "
           f"({one['steps']} steps/epoch); 2 workers on 127.0.0.1 {two['steps_per_s']:.2f} ({two['steps']} steps/epoch)")
+    print_features(features_rss)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """fit's photo cache on disk: each photo set decoded once by edge.preprocess into a uint8 array file,
-keyed by the photos' content hashes and the preprocessing settings, reused across runs, read by rows.
+keyed by the photos' content hashes, the preprocessing settings and what decodes (Pillow's version and
+edge.preprocess's source), reused across runs, read by rows.
 
-A cache folder holds, per (photo set, size, colour, resize method, crop):
+A cache folder holds, per (photo set, size, colour, resize method, crop, decoder):
 - <key>.npy: a .npy uint8 array (photos, height, width, channels), memory-mappable
   (np.load(path, mmap_mode="r")); rows of photos that could not be decoded are zeros and left out;
 - <key>.json, written last: the settings, each photo's sha256, label and row CRC-32, and the photos
@@ -10,6 +11,9 @@ A changed or added photo changes the key; the new file copies every row whose ph
 (same hash, same settings, its CRC checked) and decodes only the rest, then removes each file it copied
 from that held no other paths (superseded); a cache of other photos (the whole folder's, say) stays. Opening a cache reads it once to check every row's CRC-32 and the file's length, so a
 truncated or corrupt file is found (and rebuilt) before any training step reads it.
+One process builds a key at a time (<key>.lock, an flock released when the process dies); another
+one waits, saying so, and reuses what the first built. cache_usage and clear_cache show and empty a
+folder (catdog-train cache).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -26,7 +31,9 @@ from pathlib import Path
 from typing import IO, Callable, Iterator
 
 import numpy as np
+import PIL
 
+from catdog.edge import preprocess
 from catdog.edge.errors import ImageError
 from catdog.edge.files import atomic_write_bytes, leftovers, replacing
 from catdog.edge.preprocess import prepare
@@ -40,6 +47,9 @@ CACHE_FORMAT = 1
 CHUNK_ROWS = 256
 #: Bytes read per call when checking a cache.
 READ_BYTES = 1 << 24
+#: The names of a cache's files: <key>.npy, <key>.json, <key>.lock, and .tmp-<key>-<pid>.npy while it is built.
+_KEY = r"[0-9a-f]{40}"
+_OWN_FILE = re.compile(rf"(\.tmp-)?({_KEY})(-\d+)?\.(npy|json|lock)")
 
 
 @dataclass(frozen=True)
@@ -119,10 +129,21 @@ def default_cache_dir() -> Path:
     return Path(base) / "catdog" / "photos"
 
 
+def decoder_record() -> dict[str, str]:
+    """What turns a photo into pixels besides the settings: Pillow's version and a hash of edge.preprocess's source.
+
+    Part of every key, and rows are copied only between caches that agree on it: after a Pillow upgrade or
+    any change to the preprocessing (nothing to remember to bump), photos are decoded afresh, never reused.
+    """
+    source = Path(preprocess.__file__).read_bytes()
+    return {"pillow": PIL.__version__, "preprocess": hashlib.sha256(source).hexdigest()[:16]}
+
+
 def cache_key(photos: PhotoSet, prep: Preprocessing) -> str:
-    """The photo set's key: a hash of the format, the settings, and every photo's content hash and label, in order."""
-    text = json.dumps({"format": CACHE_FORMAT, "preprocessing": prep.record(), "digests": list(_digests(photos)),
-                       "labels": list(photos.labels)})
+    """The photo set's key: a hash of the format, the settings, the decoder (decoder_record), and every photo's
+    content hash and label, in order."""
+    text = json.dumps({"format": CACHE_FORMAT, "preprocessing": prep.record(), "decoder": decoder_record(),
+                       "digests": list(_digests(photos)), "labels": list(photos.labels)})
     return hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
@@ -148,7 +169,7 @@ def open_cache(
         raise CacheError(f"cannot create the photo cache folder {cache_dir} ({exc.strerror}); pass --cache DIR or --no-cache") from None
     key = cache_key(photos, prep)
     npy, meta_path = cache_dir / f"{key}.npy", cache_dir / f"{key}.json"
-    with _locked(cache_dir / f"{key}.lock"):
+    with _locked(cache_dir / f"{key}.lock", log):
         if meta_path.exists():
             try:
                 return _open(npy, _read_meta(meta_path, key), photos, hit=True)
@@ -169,10 +190,15 @@ def _digests(photos: PhotoSet) -> tuple[str, ...]:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on path for the block (fcntl: released when the process dies)."""
+def _locked(path: Path, log: Callable[[str], None]) -> Iterator[None]:
+    """An exclusive lock on path for the block (fcntl: released when the process dies); when another process
+    holds it, one line says so before waiting."""
     with open(path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"waiting for another catdog-train process, which holds the photo cache lock {path} (it is caching the same photos)")
+            fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -231,10 +257,11 @@ def _reusable_rows(
     and each such array file's photo paths."""
     found: dict[str, tuple[Path, int, int, int]] = {}
     paths: dict[Path, set[str]] = {}
+    decoder = decoder_record()
     for meta_path in cache_dir.glob("*.json"):
         try:
             meta = json.loads(meta_path.read_text())
-            if meta.get("format") != CACHE_FORMAT or meta.get("preprocessing") != prep.record():
+            if meta.get("format") != CACHE_FORMAT or meta.get("preprocessing") != prep.record() or meta.get("decoder") != decoder:
                 continue
             npy = meta_path.with_suffix(".npy")
             if npy == own:
@@ -294,7 +321,7 @@ def _build(photos: PhotoSet, prep: Preprocessing, key: str, npy: Path, cache_dir
                 raise CacheError(f"none of the {len(photos)} photos could be read; first problem: {skipped[0][1]}")
     except OSError as exc:
         raise CacheError(f"cannot write the photo cache in {cache_dir} ({exc.strerror}); free some space, or pass --cache DIR or --no-cache") from None
-    meta = {"format": CACHE_FORMAT, "key": key, "preprocessing": prep.record(), "shape": list(shape),
+    meta = {"format": CACHE_FORMAT, "key": key, "preprocessing": prep.record(), "decoder": decoder_record(), "shape": list(shape),
             "offset": offset, "digests": list(digests), "labels": list(photos.labels), "row_crc32": crcs,
             "skipped": skipped, "photos": [str(p) for p in photos.paths]}
     atomic_write_bytes(npy.with_suffix(".json"), json.dumps(meta).encode())
@@ -304,3 +331,96 @@ def _build(photos: PhotoSet, prep: Preprocessing, key: str, npy: Path, cache_dir
             src.with_suffix(".json").unlink(missing_ok=True)
             src.unlink(missing_ok=True)
     return meta
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One photo set's cache in a folder."""
+
+    key: str
+    """Its key (the files' names)."""
+    photos: int
+    """Photos it holds rows for."""
+    preprocessing: dict
+    """Its Preprocessing.record(): size, colour, resize method, crop."""
+    size: int
+    """Bytes of its files."""
+
+
+@dataclass(frozen=True)
+class CacheUsage:
+    """What a cache folder holds."""
+
+    folder: Path
+    """The folder."""
+    entries: tuple[CacheEntry, ...]
+    """The complete caches (an array and its index), largest first."""
+    size: int
+    """Bytes of all of catdog's cache files in it (unfinished and orphaned ones too)."""
+
+
+def cache_usage(cache_dir: Path) -> CacheUsage:
+    """The caches in cache_dir and the bytes its cache files take (nothing else in the folder is counted).
+
+    Raises:
+        CacheError: the folder cannot be listed.
+    """
+    files = _own_files(Path(cache_dir))
+    entries = []
+    for meta_path in (f for f in files if f.suffix == ".json"):
+        try:
+            meta = json.loads(meta_path.read_text())
+            size = sum(f.stat().st_size for f in (meta_path, meta_path.with_suffix(".npy")) if f.exists())
+            entries.append(CacheEntry(meta_path.stem, len(meta["photos"]) - len(meta["skipped"]), meta["preprocessing"], size))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # damaged or half-removed: counted in size, rebuilt when used
+    return CacheUsage(Path(cache_dir), tuple(sorted(entries, key=lambda e: -e.size)), sum(_size(f) for f in files))
+
+
+def clear_cache(cache_dir: Path) -> tuple[CacheUsage, tuple[str, ...]]:
+    """Delete the caches in cache_dir (only catdog's cache files; the folder and anything else in it stay).
+
+    A key another process holds (a fit building or checking it) is left alone; a fit already training on a
+    cache keeps reading its open file. The empty lock files stay: deleting one while a fit waits on it
+    would let a second fit build the same key at once.
+
+    Returns:
+        What was deleted (as cache_usage counted it), and the keys left because a process held them.
+
+    Raises:
+        CacheError: the folder cannot be listed.
+    """
+    before = cache_usage(cache_dir)
+    by_key: dict[str, list[Path]] = {}
+    for f in _own_files(Path(cache_dir)):
+        if f.suffix != ".lock":
+            by_key.setdefault(_OWN_FILE.fullmatch(f.name).group(2), []).append(f)  # type: ignore[union-attr]
+    busy: list[str] = []
+    removed = 0
+    for key, files in sorted(by_key.items()):
+        with open(Path(cache_dir) / f"{key}.lock", "a+b") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                busy.append(key)
+                continue
+            for f in files:
+                removed += _size(f)
+                f.unlink(missing_ok=True)
+    return CacheUsage(before.folder, tuple(e for e in before.entries if e.key not in busy), removed), tuple(busy)
+
+
+def _own_files(cache_dir: Path) -> list[Path]:
+    if not cache_dir.exists():
+        return []
+    try:
+        return sorted(f for f in cache_dir.iterdir() if _OWN_FILE.fullmatch(f.name) and f.is_file())
+    except OSError as exc:
+        raise CacheError(f"cannot list the photo cache folder {cache_dir} ({exc.strerror})") from None
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

@@ -1,4 +1,5 @@
-"""catdog-train: check a photo folder, fit a Keras CNN on it, evaluate it, export it to TFLite, check parity."""
+"""catdog-train: check a photo folder, fit a Keras CNN on it, evaluate it, export it to TFLite, check parity;
+show or clear the photo cache."""
 
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ def main(
         ),
     ] = False,
 ) -> None:
-    """catdog-train: check, fit, evaluate, export (int8, float16, dynamic, none) and parity for cat/dog (or any class-per-folder) photos."""
+    """catdog-train: check, fit, evaluate, export (int8, float16, dynamic, none) and parity for cat/dog (or any class-per-folder) photos;
+    cache shows or clears fit's decoded photos."""
     if verbose:
         os.environ[VERBOSE_ENV] = "1"
 
@@ -88,6 +90,7 @@ ImbalanceOption = Annotated[
     float, typer.Option(help="Warn when the largest class has more than this many times the photos of the smallest.")
 ]
 StrictOption = Annotated[bool, typer.Option(help="Any problem file is an error, not a skipped file.")]
+CacheOption = Annotated[Optional[Path], typer.Option(metavar="DIR", help="Folder of the decoded-photo cache, reused across runs. Default: ~/.cache/catdog/photos ($XDG_CACHE_HOME).")]
 
 
 @app.command()
@@ -165,10 +168,10 @@ def fit(
     none: Annotated[Optional[Path], typer.Option("--none", metavar="DIR", help="Your own photos with none of the labels in them (e.g. frames of the empty scene): they set the presence threshold.")] = FitConfig.none_dir,
     distribute: Annotated[Optional[Distribute], typer.Option(help="none, mirrored (local GPUs) or multi-worker (the machines in TF_CONFIG; the same command on each). Default: mirrored with more than one GPU, else none. --batch-size is the global batch.")] = FitConfig.distribute,
     mixed_precision: Annotated[bool, typer.Option(help="Compute in float16, weights in float32 (faster on recent GPUs).")] = FitConfig.mixed_precision,
-    cache: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Folder of the decoded-photo cache, reused across runs. Default: ~/.cache/catdog/photos ($XDG_CACHE_HOME).")] = FitConfig.cache_dir,
+    cache: CacheOption = FitConfig.cache_dir,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Decode the photos into memory for this run, without the cache.")] = FitConfig.no_cache,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoint.")] = FitConfig.resume,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a model already at --out (else that is an error).")] = FitConfig.overwrite,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a model already at --out, or an interrupted run's checkpoint (else either is an error).")] = FitConfig.overwrite,
 ) -> None:
     """Check the photos, train a CNN, and save the best epoch by validation accuracy (or, --keep last, the last) with its contract,
     history (JSON, CSV) and training curves (PNG). Ctrl-C saves the best model so far; --resume continues."""
@@ -203,6 +206,36 @@ def fit(
         f"contract {result.contract_path}; history {result.history_path}"
         + (f"; curves {result.curves_path}" if result.curves_path else "")
     )
+
+
+@app.command("cache")
+def cache_command(
+    cache: CacheOption = FitConfig.cache_dir,
+    clear: Annotated[bool, typer.Option("--clear", help="Delete the cached photos (a fit caching them right now keeps its own).")] = False,
+) -> None:
+    """Show how much room fit's decoded-photo cache takes and what it holds, or empty it (--clear)."""
+    from .cache import cache_usage, clear_cache, default_cache_dir
+
+    folder = cache if cache is not None else default_cache_dir()
+    try:
+        if clear:
+            gone, busy = clear_cache(folder)
+            typer.echo(f"deleted {len(gone.entries)} caches ({_mib(gone.size)}) from {folder}")
+            for key in busy:
+                typer.echo(f"warning: kept {key}: another catdog-train process is caching it; clear again after it ends", err=True)
+            return
+        usage = cache_usage(folder)
+    except CatDogError as exc:
+        raise fail(exc) from None
+    typer.echo(f"{folder}: {len(usage.entries)} caches, {_mib(usage.size)}" + ("; catdog-train cache --clear deletes them" if usage.size else ""))
+    for entry in usage.entries:
+        prep = entry.preprocessing
+        hw = "x".join(str(v) for v in prep.get("hw", ()))
+        typer.echo(f"  {entry.key}  {entry.photos:>7,} photos at {hw} {prep.get('color')}, crop {prep.get('crop')}  {_mib(entry.size)}")
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:,.1f} MiB"
 
 
 @app.command()

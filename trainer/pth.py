@@ -12,10 +12,11 @@ Unpickling runs code named by the file, and even pickle's own opcodes can be tur
 reader (BUILD rewrites objects' attributes, a dict key made of shared nested tuples takes 2**depth
 steps to hash). So the pickles are not given to pickle.Unpickler: a small stack machine over
 pickletools.genops builds only plain values (None, bools, numbers, strings, tuples, lists, dicts
-with atomic keys) and the few globals a state dict needs (the tensor rebuild function, the storage
-classes, OrderedDict), and refuses every other global and opcode. Every step is O(1) or linear in
-what it reads, and nothing is allocated by a count the file declares before the count is checked
-against the bytes that are there.
+with string keys) and the few globals a state dict needs (the tensor rebuild function, the storage
+classes, OrderedDict), and refuses every other global and opcode. The reading is linear in the
+file's size: the pickles may take at most WORK_PER_BYTE steps per byte of the file (see
+_state_pickle.Work), the tensors at most VIEW_BUDGET times the elements of the data, and nothing is
+allocated by a count the file declares before the count is checked against the bytes that are there.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._state_pickle import Refused, Storage, TensorRef, load, show
+from ._state_pickle import Refused, Storage, TensorRef, Work, load, show
 from .errors import WeightsError
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
@@ -37,6 +38,10 @@ PROTOCOL_VERSION = 1001
 #: in real files (a transposed view, tied weights); a file naming one storage thousands of times only
 #: wants the reader to allocate, and this keeps memory linear in the file's size.
 VIEW_BUDGET = 4
+#: The pickles may take this many steps (opcodes, and the lengths of the strings and runs of items they touch)
+#: per byte of the file. A real state dict takes under 2 (tests/trainer/test_pth.py measures it); a file that
+#: asks for more is crafted to make the reader slow, and is refused.
+WORK_PER_BYTE = 16
 
 
 def read_state_dict(path: Path) -> dict[str, np.ndarray]:
@@ -94,19 +99,20 @@ def read_state_dict_bytes(data: bytes, source: str) -> dict[str, np.ndarray]:
 
 def _read(data: bytes) -> dict[str, np.ndarray]:
     stream = io.BytesIO(data)
+    work = Work(WORK_PER_BYTE * len(data))
     no_storages: dict[str, Storage] = {}
-    magic = load(stream, no_storages)
+    magic = load(stream, no_storages, work)
     if type(magic) is not int or magic != MAGIC_NUMBER:
         raise WeightsError("not a legacy PyTorch weights file (no torch.save magic number)")
-    protocol = load(stream, no_storages)
+    protocol = load(stream, no_storages, work)
     if type(protocol) is not int or protocol != PROTOCOL_VERSION:
         raise WeightsError(f"unsupported torch.save protocol (expected {PROTOCOL_VERSION})")
-    load(stream, no_storages)  # system info (endianness, type sizes): the data is always little-endian
+    load(stream, no_storages, work)  # system info (endianness, type sizes): the data is always little-endian
     storages: dict[str, Storage] = {}
-    state = load(stream, storages)
+    state = load(stream, storages, work)
     if not isinstance(state, dict) or no_storages:
         raise WeightsError("the file holds no state dict (a dict of tensors)")
-    keys = load(stream, no_storages)
+    keys = load(stream, no_storages, work)
     if not isinstance(keys, list) or not all(type(key) is str for key in keys) or no_storages:
         raise WeightsError("the list of storage keys after the state dict is not a list of strings")
     blocks: dict[str, np.ndarray] = {}

@@ -42,11 +42,12 @@ def kept_model_path(ckpt: Path, state: dict[str, Any], kept: str) -> Path:
 def check_start(config: FitConfig, log: Callable[[str], None] = lambda _: None) -> None:
     """Refuse a run that would lose work, before any photo is read or TensorFlow is imported.
 
-    Without resume, a model at config.out is replaced only with overwrite. With resume, there must be
-    a checkpoint to continue; the model an interrupted run left at config.out is then its own.
+    Without resume, a model at config.out, or the checkpoint of an interrupted run (one killed, say,
+    leaves no model), is replaced only with overwrite. With resume, there must be a checkpoint to
+    continue; the model an interrupted run left at config.out is then its own.
 
     Raises:
-        RunStateError: --resume without a checkpoint, or a model in the way at --out.
+        RunStateError: --resume without a checkpoint, or a model or a checkpoint in the way at --out.
     """
     out = Path(config.out)
     ckpt = checkpoint_dir_for(out)
@@ -61,6 +62,10 @@ def check_start(config: FitConfig, log: Callable[[str], None] = lambda _: None) 
     if out.exists() and not config.overwrite:
         interrupted = f", or --resume to continue the interrupted run at {ckpt}" if _has_checkpoint(ckpt) else ""
         raise RunStateError(f"{out} already exists; pass --overwrite to replace it or choose another --out{interrupted}")
+    if _has_checkpoint(ckpt) and not config.overwrite:
+        raise RunStateError(
+            f"an interrupted run left a checkpoint at {ckpt}; pass --resume to continue it or --overwrite to train afresh"
+        )
     if ckpt.exists():
         log(f"warning: replacing the checkpoint of an interrupted run at {ckpt} (pass --resume to continue it)")
 

@@ -16,7 +16,7 @@ from ._tf import import_tensorflow, require_tensorflow
 from .batches import Photos, batches, loss_for, training_batches
 from .cache import Preprocessing, default_cache_dir, open_cache
 from .config import FitConfig, Keep
-from .data import LoadedPhotos, load_for, load_photos, load_unlabelled
+from .data import load_photos, load_unlabelled
 from .distribute import Placement, distributed, is_chief, place, precision
 from .model import build_model
 from .outputs import finish, history_path_for, saved_epoch, write_contract, written
@@ -131,13 +131,15 @@ def fit(
         labels=report.train.class_names, input_hw=config.image_hw, color=config.color, crop=config.input_crop,
         activation="sigmoid" if n_classes == 2 else "softmax", mode="keras",
     )
+    edge_prep = Preprocessing(contract.input_hw, contract.color, contract.resize, contract.crop)
     if config.arch.pretrained:
-        # A pretrained fit computes features once, from photos fed exactly as the edge feeds them.
-        train, val = load_for(report.train, contract), load_for(report.val, contract)
+        # A pretrained fit computes features once, from photos fed exactly as the edge feeds them (cached, and
+        # read a batch at a time, like any fit's).
+        train, val = _photos(config, report, edge_prep, edge_prep, log)
         _log_skipped(train, val, log)
         import_tensorflow()
         return _fit_pretrained(config, contract, train, val, weights, report, log)
-    train, val = _photos(config, report, contract, log)
+    train, val = _photos(config, report, Preprocessing(config.source_hw, contract.color, contract.resize, 1.0), edge_prep, log)
     _log_skipped(train, val, log)
 
     tf, keras = import_tensorflow()
@@ -201,12 +203,13 @@ def fit(
     return FitResult(**result, resumed_from=resumed_from, data=report, wrote=chief)
 
 
-def _photos(config: FitConfig, report: DataReport, contract: ModelContract, log: Callable[[str], None]) -> tuple[Photos, Photos]:
-    """The training and validation photos, decoded by the edge's preprocessing: from the disk cache, or into
-    memory with no_cache. Training photos are whole, at source_hw (augmentation crops them at random);
-    validation photos are fed as the edge feeds them."""
-    train_prep = Preprocessing(config.source_hw, contract.color, contract.resize, 1.0)
-    val_prep = Preprocessing(contract.input_hw, contract.color, contract.resize, contract.crop)
+def _photos(
+    config: FitConfig, report: DataReport, train_prep: Preprocessing, val_prep: Preprocessing, log: Callable[[str], None]
+) -> tuple[Photos, Photos]:
+    """The training and validation photos, decoded by the edge's preprocessing as train_prep and val_prep say:
+    from the disk cache, or into memory with no_cache. A CNN's training photos are whole, at source_hw
+    (augmentation crops them at random); validation photos, and a pretrained fit's training photos, are fed as
+    the edge feeds them."""
     if config.no_cache:
         return load_photos(report.train, *train_prep.prepare_args()), load_photos(report.val, *val_prep.prepare_args())
     cache_dir = Path(config.cache_dir) if config.cache_dir is not None else default_cache_dir()
@@ -219,7 +222,7 @@ def _log_skipped(train: Photos, val: Photos, log: Callable[[str], None]) -> None
 
 
 def _fit_pretrained(
-    config: FitConfig, contract: ModelContract, train: LoadedPhotos, val: LoadedPhotos, weights: Any,
+    config: FitConfig, contract: ModelContract, train: Photos, val: Photos, weights: Any,
     report: DataReport, log: Callable[[str], None],
 ) -> FitResult:
     """The pretrained path: a new head on frozen features (trainer.transfer), written like any fit."""

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from catdog.trainer.errors import WeightsError
-from catdog.trainer.pth import MAGIC_NUMBER, PROTOCOL_VERSION, VIEW_BUDGET, read_state_dict, read_state_dict_bytes
+from catdog.trainer.pth import MAGIC_NUMBER, PROTOCOL_VERSION, VIEW_BUDGET, WORK_PER_BYTE, read_state_dict, read_state_dict_bytes
 
 SIDE_EFFECTS: list[str] = []
 
@@ -359,7 +359,7 @@ def test_headers_states_and_foreign_bytes(tmp_path):
         "state is a list": (legacy_bytes(b"\x80\x02]."), "no state dict"),
         "state is an int": (legacy_bytes(b"\x80\x02K\x01."), "no state dict"),
         "entry is not a tensor": (legacy_bytes(b"\x80\x02}V0\nK\x01s.", empty_keys), "entry '0' of the state dict is not"),
-        "name is not a string": (legacy_bytes(b"\x80\x02}K\x01K\x01s.", empty_keys), "entry int of the state dict"),
+        "name is not a string": (legacy_bytes(b"\x80\x02}K\x01K\x01s.", empty_keys), "a dict key is a int, not a string"),
         "memo read before write": (legacy_bytes(b"\x80\x02h\x05."), "memo entry 5"),
         "empty stack": (legacy_bytes(b"\x80\x02."), "no value on the stack"),
         "APPENDS without MARK": (legacy_bytes(b"\x80\x02]e."), "no MARK"),
@@ -372,22 +372,107 @@ def test_headers_states_and_foreign_bytes(tmp_path):
         assert_one_line_error(path, message)
 
 
-def test_deep_nesting_and_shared_structures_are_linear(tmp_path):
-    """Regressions for hangs: a dict key (or a persistent id) that is a tuple of two references to the tuple
-    before it, 200 times over, took 2**200 steps to hash (or to repr) in pickle.Unpickler; deep nesting
-    is fine for a stack machine (no RecursionError)."""
-    dag = b"\x80\x02)" + b"q\x000h\x00h\x00\x86" * 200  # () then 200 times: memo[0] = t; pop; t = (t, t)
-    deep = b"\x80\x02" + b"]" * 100_000 + b"a" * 99_999 + b"."
-    cases = {
-        "hash": (legacy_bytes(b"\x80\x02}" + dag[2:] + b"K\x01s."), "dict key is a tuple"),
-        "repr": (legacy_bytes(dag + b"Q."), r"unexpected persistent id \(a tuple"),
-        "header hash": (pickle.dumps(MAGIC_NUMBER, protocol=2) + b"\x80\x02}" + dag[2:] + b"K\x01s.", "dict key"),
-        "deep": (legacy_bytes(deep), "no state dict"),
-    }
-    for name, (data, message) in cases.items():
-        path = tmp_path / f"{name}.pth"
+def _int_keys_state(count: int) -> bytes:
+    """The crafted state dict of issue 30: int keys k * (2**61 - 1), which all hash alike in CPython (building
+    a dict of them takes count**2 / 2 comparisons), set 1,000 at a time as pickle's SETITEMS does."""
+    pairs = [pickle.dumps(k * (2**61 - 1), protocol=2)[2:-1] + b"K\x00" for k in range(count)]
+    batches = [b"(" + b"".join(pairs[i : i + 1000]) + b"u" for i in range(0, count, 1000)]
+    return b"\x80\x02}" + b"".join(batches) + b"."
+
+
+@pytest.fixture
+def opcodes_read(monkeypatch):
+    """Counts the opcodes the reader takes from pickletools.genops: how far into a file it went."""
+    import pickletools
+
+    count = [0]
+    genops = pickletools.genops
+
+    def counting(stream):
+        for item in genops(stream):
+            count[0] += 1
+            yield item
+
+    monkeypatch.setattr(pickletools, "genops", counting)
+    return count
+
+
+def test_crafted_int_keys_are_refused_at_the_first_keys(tmp_path, opcodes_read):
+    """Regression (issue 30): a 1 MB file of colliding int keys took 38.7 s before it was refused at the end."""
+    path = tmp_path / "crafted.pth"
+    path.write_bytes(legacy_bytes(_int_keys_state(90_000)))
+    assert path.stat().st_size > 1_000_000
+    assert_one_line_error(path, "a dict key is a int, not a string")
+    assert opcodes_read[0] < 2_100  # the header and the first SETITEMS (1,000 keys) of 180,000 opcodes
+
+
+def _long_key_reused(n: int) -> bytes:
+    """A dict given one n-character key n times, as an equal copy (another object) of the key already there:
+    each insertion compares the n characters, n**2 in all unless bounded."""
+    key = b"X" + struct.pack("<I", n) + b"k" * n
+    return b"\x80\x02}" + key + b"q\x00K\x00s" + key + b"q\x010" + b"h\x01K\x00s" * n + b"."
+
+
+# Files whose naive reading grows faster than their size: each is read, or refused, in steps linear in n.
+GROWTH_CASES = {
+    # A dict key (or a persistent id) that is a tuple of two references to the tuple before it, n times over:
+    # 2**n steps to hash (or to repr) in pickle.Unpickler.
+    "tuple DAG as a dict key": (lambda n: legacy_bytes(b"\x80\x02})" + b"q\x000h\x00h\x00\x86" * n + b"K\x01s."), "dict key is a tuple"),
+    "tuple DAG as a persistent id": (lambda n: legacy_bytes(b"\x80\x02)" + b"q\x000h\x00h\x00\x86" * n + b"Q."), r"unexpected persistent id \(a tuple"),
+    # Deep nesting is fine for a stack machine (no RecursionError).
+    "nested lists": (lambda n: legacy_bytes(b"\x80\x02" + b"]" * n + b"a" * (n - 1) + b"."), "no state dict"),
+    "colliding int keys": (lambda n: legacy_bytes(_int_keys_state(n)), "a dict key is a int"),
+    "a long key compared n times": (lambda n: legacy_bytes(_long_key_reused(n)), "more than .* steps"),
+    "n references gathered by one MARK": (lambda n: legacy_bytes(b"\x80\x02]q\x00(" + b"h\x00" * n + b"e."), "no state dict"),
+}
+
+
+def _steps(data: bytes, monkeypatch) -> int:
+    """The steps the reader took on data (its Work budget's count: opcodes, and lengths hashed, compared, gathered)."""
+    from catdog.trainer import pth
+
+    made = []
+
+    class Recorded(pth.Work):
+        def __init__(self, limit: int):
+            super().__init__(limit)
+            made.append(self)
+
+    monkeypatch.setattr(pth, "Work", Recorded)
+    try:
+        read_state_dict_bytes(data, "growth.pth")
+    except WeightsError:
+        pass
+    return made[0].spent
+
+
+@pytest.mark.parametrize("case", sorted(GROWTH_CASES))
+def test_reading_grows_linearly_with_the_file(tmp_path, case, monkeypatch):
+    """The reader's steps at 4n are at most about 4 times its steps at n (an operation count, not a clock), and
+    within WORK_PER_BYTE per byte; each file still gets its one-line error."""
+    make, message = GROWTH_CASES[case]
+    steps = {}
+    for n in (2_000, 8_000):
+        data = make(n)
+        path = tmp_path / f"{n}.pth"
         path.write_bytes(data)
         assert_one_line_error(path, message)
+        steps[n] = _steps(data, monkeypatch)
+        assert steps[n] <= WORK_PER_BYTE * len(data)
+    assert steps[2_000] > 0 and steps[8_000] <= 4.5 * steps[2_000], steps
+
+
+def test_a_state_dict_takes_few_steps_per_byte_and_grows_linearly(tmp_path, fake_torch, monkeypatch):
+    steps, sizes = {}, {}
+    for n in (500, 2_000):
+        storages = [_FakeStorage(str(i), np.arange(3, dtype=np.float32)) for i in range(n)]
+        state = OrderedDict((f"layer{i}.weight", _FakeTensor(s, 0, (3,), (1,))) for i, s in enumerate(storages))
+        state._metadata = OrderedDict((f"layer{i}", {"version": 1}) for i in range(n))
+        data = write_legacy(tmp_path / f"{n}.pth", state, storages, fake_torch).read_bytes()
+        assert len(read_state_dict_bytes(data, "real")) == n
+        steps[n], sizes[n] = _steps(data, monkeypatch), len(data)
+        assert steps[n] < 2 * len(data), (steps[n], len(data))  # WORK_PER_BYTE leaves real files a wide margin
+    assert steps[2_000] <= 4.5 * steps[500]
 
 
 def test_many_names_for_one_storage_are_bounded_and_tied_weights_stay_one_array(tmp_path, fake_torch):

@@ -48,9 +48,30 @@ def test_an_existing_model_is_replaced_only_with_overwrite(tiny_model, tmp_path)
     assert result.exit_code == 2 and "photo folder not found" in result.stderr
 
 
-def test_a_stale_checkpoint_is_replaced_with_a_warning(tmp_path):
+def test_a_killed_runs_checkpoint_is_kept_unless_overwrite(tmp_path):
+    """Regression (issue 30): a fit killed (SIGKILL: no model at --out) and rerun without --resume deleted its
+    checkpoint after one warning. Now it is refused like a model in the way, and the checkpoint stays."""
     out = tmp_path / "m.keras"
-    checkpoint_dir_for(out).mkdir()
+    ckpt = checkpoint_dir_for(out)
+    ckpt.mkdir()
+    state = new_state(FitConfig(data_dir=tmp_path, out=out), ("cat", "dog"))
+    (ckpt / "state.json").write_text(json.dumps({**state, "epoch": 3, "last_model": "epoch-3.keras"}))
+    (ckpt / "epoch-3.keras").write_bytes(b"three epochs of work")
+    before = sorted((p.name, p.read_bytes()) for p in ckpt.iterdir())
+    result = runner.invoke(app, ["fit", str(tmp_path / "no-photos"), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (f"error: an interrupted run left a checkpoint at {ckpt}; "
+                             "pass --resume to continue it or --overwrite to train afresh\n")
+    assert sorted((p.name, p.read_bytes()) for p in ckpt.iterdir()) == before
+    # With --overwrite the run goes on (to the data checks, which fail here: no photos), warning what it replaces.
+    result = runner.invoke(app, ["fit", str(tmp_path / "no-photos"), "--out", str(out), "--overwrite"])
+    assert result.exit_code == 2 and "photo folder not found" in result.stderr
+    assert f"warning: replacing the checkpoint of an interrupted run at {ckpt}" in result.stderr
+
+
+def test_a_checkpoint_without_a_finished_epoch_is_replaced_with_a_warning(tmp_path):
+    out = tmp_path / "m.keras"
+    checkpoint_dir_for(out).mkdir()  # killed before its first epoch ended: no state.json, nothing to resume
     logged = []
     check_start(FitConfig(data_dir=tmp_path, out=out), logged.append)
     assert logged == [f"warning: replacing the checkpoint of an interrupted run at {checkpoint_dir_for(out)} "

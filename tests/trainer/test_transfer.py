@@ -170,3 +170,42 @@ def test_weights_that_do_not_fit_the_network_are_one_line_and_write_nothing(phot
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "do not fit EfficientNet-Lite0" in errors[0], result.output
     assert not out.exists() and not list(tmp_path.glob("m.*"))
+
+
+# --- Features are streamed a batch at a time, from the cache or memory, and are the same as before (issue 30). ---
+
+
+class _Recorded:
+    """Photos that record each read: only labels, shape and read (no .images to copy whole)."""
+
+    def __init__(self, photos):
+        self.photos, self.labels, self.reads = photos, photos.labels, []
+
+    @property
+    def shape(self):
+        return self.photos.shape
+
+    def read(self, rows):
+        self.reads.append(len(rows))
+        return self.photos.read(rows)
+
+
+def test_features_stream_from_the_cache_a_batch_at_a_time_and_equal_the_whole_set_at_once(data_dir, tmp_path):
+    import numpy as np
+
+    from catdog.trainer.cache import Preprocessing, open_cache
+    from catdog.trainer.data import load_photos, scan_folder
+    from catdog.trainer.efficientnet import backbone, build_lite0
+    from catdog.trainer.transfer import FEATURE_BATCH, features
+
+    photos = scan_folder(copy_photos(data_dir, tmp_path / "photos", 20, split="val"))  # 40: one batch and a part
+    memory = load_photos(photos, (64, 64))
+    cached = _Recorded(open_cache(photos, Preprocessing((64, 64)), tmp_path / "cache"))
+    model = build_lite0((64, 64, 3), 2)
+    streamed = features(model, cached)
+    assert cached.reads == [FEATURE_BATCH, 40 - FEATURE_BATCH]  # never more than a batch of float32 pixels
+    # What fit computed before: the whole set as float32, through predict in batches of FEATURE_BATCH.
+    whole = backbone(model).predict(memory.images.astype(np.float32), batch_size=FEATURE_BATCH, verbose=0)
+    assert streamed.dtype == np.float32 and streamed.shape == (40, 1280)
+    np.testing.assert_allclose(streamed, whole, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(features(model, memory), streamed)  # --no-cache: the same rows, the same features
