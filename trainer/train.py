@@ -21,6 +21,7 @@ from .distribute import Placement, distributed, is_chief, place, precision
 from .model import build_model
 from .outputs import finish, history_path_for, saved_epoch, write_contract, written
 from .pretrained import resolve_weights
+from .recipe import recorded_value
 from .run_state import check_start, checkpoint_dir_for, new_state, restore, run_state_callback, save_model
 from .scan import DataReport, check_data
 
@@ -238,7 +239,7 @@ def _fit_pretrained(
     save_model(done.model, out)
     history_path = history_path_for(out)
     atomic_write_bytes(history_path, (json.dumps(history, indent=1) + "\n").encode())
-    extra = {"weights": config.weights, "head_l2": search.l2, "head_cv_accuracy": history["head_cv_accuracy"]}
+    extra = {"weights": recorded_value(config, "weights"), "head_l2": search.l2, "head_cv_accuracy": history["head_cv_accuracy"]}
     result = write_contract(config, contract, done.model, len(train.labels), len(val.labels),
                             len(train.skipped) + len(val.skipped), report, 1, 1, 1, done.val_accuracy, extra)
     return FitResult(**result, history_path=history_path, curves_path=None, resumed_from=0, data=report)
