@@ -57,7 +57,8 @@ def rows_for(keras_path: Path, val_dir: Path, runs: int, out_dir: Path) -> list[
     rows = []
     for mode in (ExportMode.none, ExportMode.float16, ExportMode.dynamic, ExportMode.int8):
         out = out_dir / f"{keras_path.stem}-{mode.value}.tflite"
-        result = export(ExportConfig(model_path=keras_path, out=out, mode=mode, parity_dir=val_dir))
+        # int8 calibrates on the training photos the contract records by name, beside val_dir.
+        result = export(ExportConfig(model_path=keras_path, out=out, mode=mode, parity_dir=val_dir, data_root=val_dir.parent))
         report = result.parity
         if not rows:  # the Keras row first, with the Keras accuracy the first export measured
             rows.append({

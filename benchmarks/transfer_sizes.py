@@ -63,7 +63,9 @@ def fit_and_export(config: FitConfig) -> Fitted:
     start = time.perf_counter()
     fitted = fit(config, verbose=0)
     seconds = time.perf_counter() - start
-    exported = export(ExportConfig(model_path=fitted.model_path, mode=ExportMode.int8, seed=config.seed))
+    # The contract records the photo folders by name only (they are outside the working directory).
+    exported = export(ExportConfig(model_path=fitted.model_path, mode=ExportMode.int8, seed=config.seed,
+                                   data_root=Path(config.data_dir).parent))
     return Fitted(fitted.model_path, exported.out_path, seconds, fitted, exported)
 
 

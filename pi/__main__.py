@@ -169,7 +169,7 @@ def command_run(args) -> int:
 
 
 def markdown(report: dict) -> str:
-    """The README's "Tested on" rows (emulated targets) from a results.json report."""
+    """The rows of docs/tested-on.md's table (emulated targets) from a results.json report."""
     rows = ["| target | environment | Python | runtime | numpy | tests/edge | val agreement with x86 | max difference | install / tests / e2e s |",
             "|---|---|---|---|---|---|---|---|---|"]
     for t in report["targets"]:
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--jobs", type=int, default=2, help="emulated steps (tests/edge, end to end) at once: the host's cores")
     run.add_argument("--x86-litert", default=str(REPO / ".venv-edge" / "bin" / "catdog-edge"))
     run.add_argument("--x86-tflite", default=str(REPO / ".venv-legacy" / "bin" / "catdog-edge"))
-    sub.add_parser("report", help="print the README's rows from pi/out/results.json")
+    sub.add_parser("report", help="print the rows of docs/tested-on.md from pi/out/results.json")
     prepare = sub.add_parser("prepare", help="build the missing root filesystems (make test, beside the native tests)")
     prepare.add_argument("--targets", default="", help="comma-separated target names (default: all)")
     args = parser.parse_args(argv)

@@ -251,6 +251,7 @@ def export(
     calibration: Annotated[Optional[Path], typer.Option(help="int8 calibration photos. Default: the training photos fit used.")] = ExportConfig.calibration_dir,
     calibration_count: Annotated[int, typer.Option(help="int8 calibration photos, stratified by class.")] = ExportConfig.calibration_count,
     parity_data: Annotated[Optional[Path], typer.Option(help="Parity photos. Default: the validation photos fit used.")] = ExportConfig.parity_dir,
+    data_root: Annotated[Optional[Path], typer.Option(help="The folder that holds the photo folders the contract records (e.g. train, val). Default: the working directory.")] = ExportConfig.data_root,
 ) -> None:
     """Convert to .tflite, check parity with the Keras model on validation photos, embed the contract in the
     .tflite and write it beside it as JSON. Nothing is written if conversion or parity fails."""
@@ -263,7 +264,7 @@ def export(
     try:
         config = ExportConfig(
             model_path=model, out=out, mode=ExportMode.int8 if quantize else mode, calibration_dir=calibration,
-            calibration_count=calibration_count, parity_dir=parity_data,
+            calibration_count=calibration_count, parity_dir=parity_data, data_root=data_root,
         )
         result = run_export(config, log=_log, progress=progress)
     except CatDogError as exc:

@@ -285,6 +285,10 @@ class ExportConfig:
     """int8 calibration photos, stratified: each class in proportion to its share of the folder."""
     parity_dir: Path | None = None
     """Photos for the parity check after export; None for the validation photos in the contract."""
+    data_root: Path | None = None
+    """The folder that holds the photo folders the contract records (it records them relative to where fit
+    ran, or by their final name when they were elsewhere; trainer.recipe.recorded_check); None: the
+    working directory."""
     seed: int = 1337
     """Seed for drawing calibration photos."""
 

@@ -28,7 +28,7 @@ from .data import LoadedPhotos, load_for, scan_folder, stratified_sample
 from .errors import DataError
 from .keras_model import load_keras
 from .parity import ParityReport, parity_on_photos
-from .recipe import recorded_check
+from .recipe import photo_set_hash, portable_contract, portable_path, recorded_check
 from .scan import DataReport, check_data
 
 
@@ -53,22 +53,38 @@ class ExportResult:
 
 
 def _recorded_data(
-    contract: ModelContract, progress: Callable[[int, int], None] | None, log: Callable[[str], None]
+    contract: ModelContract, data_root: Path | None, progress: Callable[[int, int], None] | None,
+    log: Callable[[str], None],
 ) -> DataReport:
-    """The checked photo sets the model was fitted on: check_data on the settings its contract records.
+    """The checked photo sets the model was fitted on: check_data on the settings its contract records,
+    with the recorded (relative) folders found under data_root, and their content checked against the
+    hashes fit recorded.
 
     Raises:
-        DataError: the contract records no settings, or the photos are gone or no longer pass the checks.
+        DataError: the contract records no settings, or the photos are not there, differ from fit's or
+            no longer pass the checks.
     """
+    escape = "pass --data-root DIR (the folder that holds them) or --calibration and --parity-data"
     try:
-        check = recorded_check(contract)
-        log(f"checking the photos fit used, as the contract records them: {check.data_dir}"
-            + (f" and {check.val_dir}" if check.val_dir else ""))
-        return check_data(check, progress)
+        check = recorded_check(contract, data_root)
     except DataError as exc:
-        raise DataError(
-            f"cannot rebuild the photo sets recorded in the contract ({exc}); pass --calibration and --parity-data"
-        ) from None
+        raise DataError(f"{exc} (--calibration and --parity-data)") from None
+    folders = [folder for folder in (check.data_dir, check.val_dir) if folder is not None]
+    missing = [str(folder) for folder in folders if not folder.is_dir()]
+    if missing:
+        where = "the working directory" if data_root is None else str(data_root)
+        raise DataError(f"the photos fit used ({' and '.join(missing)}, as the contract records them) are not in {where}; {escape}")
+    log("checking the photos fit used, as the contract records them: " + " and ".join(map(str, folders)))
+    try:
+        report = check_data(check, progress)
+    except DataError as exc:
+        raise DataError(f"cannot rebuild the photo sets recorded in the contract ({exc}); {escape}") from None
+    for name, photos, folder in (("training", report.train, check.data_dir), ("validation", report.val, check.val_dir)):
+        recorded = contract.training.get("train_set_sha256" if name == "training" else "val_set_sha256")
+        if recorded is not None and photo_set_hash(photos) != recorded:
+            raise DataError(f"the {name} photos in {folder or check.data_dir} are not the ones fit used (their content "
+                            f"hash differs); {escape}")
+    return report
 
 
 def convert(keras_model: Any, mode: ExportMode, calibration: LoadedPhotos | None) -> bytes:
@@ -141,8 +157,9 @@ def export(
     """Export a .keras model to .tflite with its contract, after checking parity on validation photos.
 
     Calibration and parity photos default to the training and validation sets fit used, rebuilt by
-    the same data checks (trainer.scan.check_data) from the settings the contract records, so the
-    validation accuracy recorded here is measured on the photos fit validated on.
+    the same data checks (trainer.scan.check_data) from the settings the contract records (its folders
+    found under config.data_root, their content hashes checked), so the validation accuracy recorded
+    here is measured on the photos fit validated on.
     The contract is embedded in the .tflite metadata (edge.metadata) and written beside it as JSON.
     Nothing is written at config.out_path unless conversion and the parity run both succeed.
 
@@ -157,10 +174,11 @@ def export(
         DataError: calibration or validation photos cannot be found.
     """
     keras_model, contract = load_keras(config.model_path)
+    contract = portable_contract(contract)  # a model fitted before paths were portable exports without them
     calibrate = config.mode is ExportMode.int8
     recorded = None
     if config.parity_dir is None or (calibrate and config.calibration_dir is None):
-        recorded = _recorded_data(contract, progress, log)
+        recorded = _recorded_data(contract, config.data_root, progress, log)
     calibration = None
     calibration_counts: dict[str, int] = {}
     if calibrate:
@@ -200,7 +218,7 @@ def export(
             if report.tflite_none_rate is not None:
                 metrics["tflite_val_none_rate"] = round(report.tflite_none_rate, 4)
         else:
-            metrics["parity_data"] = str(config.parity_dir)
+            metrics["parity_data"] = portable_path(config.parity_dir)
         metrics.update(
             {
                 "parity": report.to_dict(),

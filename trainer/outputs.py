@@ -13,7 +13,7 @@ from catdog.edge.files import atomic_write_bytes
 from ._tf import import_tensorflow
 from .config import FitConfig, Keep
 from .model import build_model, multiply_adds
-from .recipe import command_line, config_record
+from .recipe import command_line, config_record, data_record
 from .run_state import kept_model_path, save_model
 from .scan import DataReport
 from .versions import library_versions
@@ -80,8 +80,7 @@ def write_contract(
     contract = contract.replace(
         training={
             "arch": config.arch.value,
-            "train_dir": str(Path(config.data_dir).resolve()),
-            "val_dir": str(Path(config.val_dir).resolve()) if config.val_dir else None,
+            **data_record(config, report),
             "val_split": None if config.val_dir else config.val_split,
             "limit_per_class": config.limit_per_class,
             "grayscale": config.grayscale,

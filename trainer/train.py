@@ -22,6 +22,7 @@ from .model import build_model
 from .outputs import finish, history_path_for, saved_epoch, write_contract, written
 from .presence import SCORES as PRESENCE_SCORES
 from .pretrained import resolve_weights
+from .recipe import recorded_value
 from .run_state import check_start, checkpoint_dir_for, new_state, restore, run_state_callback, save_model
 from .scan import DataReport, check_data
 
@@ -246,7 +247,7 @@ def _fit_pretrained(
     save_model(done.model, out)
     history_path = history_path_for(out)
     atomic_write_bytes(history_path, (json.dumps(history, indent=1) + "\n").encode())
-    extra = {"weights": config.weights, "head_l2": search.l2, "head_cv_accuracy": history["head_cv_accuracy"]}
+    extra = {"weights": recorded_value(config, "weights"), "head_l2": search.l2, "head_cv_accuracy": history["head_cv_accuracy"]}
     metrics = {}
     if done.presence is not None:
         contract = contract.replace(output_name=PRESENCE_SCORES, presence=done.presence.presence)

@@ -64,6 +64,9 @@ class TinyModel:
     contract: Path
     fit_output: str
     export_output: str
+    data_root: Path
+    """The folder holding the train/ and val/ folders the contract records (by name: they are outside the
+    working directory)."""
 
 
 @pytest.fixture(scope="session")
@@ -77,6 +80,6 @@ def tiny_model(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Tiny
          "--epochs", "1", "--image-size", str(TINY_SIZE), "--limit-per-class", str(TINY_PER_CLASS)],
     )
     assert fit.exit_code == 0, fit.output
-    export = runner.invoke(app, ["export", str(out), "--quantize", "--calibration-count", "16"])
+    export = runner.invoke(app, ["export", str(out), "--quantize", "--calibration-count", "16", "--data-root", str(data_dir)])
     assert export.exit_code == 0, export.output
-    return TinyModel(out, out.with_suffix(".tflite"), out.with_suffix(".json"), fit.output, export.output)
+    return TinyModel(out, out.with_suffix(".tflite"), out.with_suffix(".json"), fit.output, export.output, data_dir)

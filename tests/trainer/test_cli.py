@@ -69,7 +69,8 @@ def test_parity_command_reports_and_enforces_the_bar(tiny_model, data_dir):
 def test_failed_export_leaves_no_file(tiny_model, tmp_path):
     out = tmp_path / "never.tflite"
     result = runner.invoke(
-        app, ["export", str(tiny_model.keras), "--quantize", "--out", str(out), "--calibration", str(tmp_path / "none")]
+        app, ["export", str(tiny_model.keras), "--quantize", "--out", str(out), "--calibration", str(tmp_path / "none"),
+              "--data-root", str(tiny_model.data_root)],
     )
     assert result.exit_code == 2
     assert "photo folder not found" in result.stderr

@@ -299,6 +299,6 @@ def test_mixed_precision_trains_in_float16_resumes_and_saves_and_exports_a_float
     training = ModelContract.load(out.with_suffix(".json")).training
     assert training["mixed_precision"] is True and training["config"]["mixed_precision"] is True
     assert "--mixed-precision" in training["command"]
-    export = runner.invoke(app, ["export", str(out), "--quantize", "--calibration-count", "8"])
+    export = runner.invoke(app, ["export", str(out), "--quantize", "--calibration-count", "8", "--data-root", str(tmp_path)])
     assert export.exit_code == 0, export.output
     assert "parity on 8 validation photos" in export.stdout

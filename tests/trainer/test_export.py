@@ -31,7 +31,8 @@ def float_exports(tiny_model, tmp_path_factory):
     exports = {}
     for mode in ("float16", "dynamic", "none"):
         out = folder / f"{mode}.tflite"
-        exports[mode] = (out, runner.invoke(app, ["export", str(tiny_model.keras), "--mode", mode, "--out", str(out)]))
+        exports[mode] = (out, runner.invoke(app, ["export", str(tiny_model.keras), "--mode", mode, "--out", str(out),
+                                              "--data-root", str(tiny_model.data_root)]))
     return exports
 
 
@@ -78,7 +79,7 @@ def test_export_calibrates_and_measures_on_the_photos_fit_checked(data_dir, tmp_
     fitted = ModelContract.load(model.with_suffix(".json"))
     assert (fitted.training["train_photos"], fitted.training["val_photos"]) == (20, 8)
 
-    export = runner.invoke(app, ["export", str(model), "--quantize", "--calibration-count", "100"])
+    export = runner.invoke(app, ["export", str(model), "--quantize", "--calibration-count", "100", "--data-root", str(tmp_path)])
     assert export.exit_code == 0, export.output
     metrics = ModelContract.load(model.with_suffix(".json")).metrics
     assert metrics["calibration_photos"] == 20 and metrics["calibration_per_label"] == {"cat": 10, "dog": 10}

@@ -34,7 +34,7 @@ def test_three_classes_fit_export_parity_evaluate_and_classify(data_dir, tmp_pat
     result = runner.invoke(app, ["fit", str(train), "--val", str(val), "--out", str(model), *TINY])
     assert result.exit_code == 0, result.output
     assert "mono" in result.stderr  # the data table
-    export = runner.invoke(app, ["export", str(model), "--quantize", "--calibration-count", "15"])
+    export = runner.invoke(app, ["export", str(model), "--quantize", "--calibration-count", "15", "--data-root", str(tmp_path)])
     assert export.exit_code == 0, export.output
     assert "parity on 12 validation photos" in export.stdout
     tflite = model.with_suffix(".tflite")
@@ -70,7 +70,7 @@ def test_grayscale_trains_a_one_channel_model_the_edge_feeds_in_grayscale(data_d
     contract = ModelContract.load(model.with_suffix(".json"))
     assert contract.color == "L" and contract.input_shape == (TINY_SIZE, TINY_SIZE, 1)
     assert contract.training["grayscale"] is True
-    export = runner.invoke(app, ["export", str(model), "--mode", "dynamic"])
+    export = runner.invoke(app, ["export", str(model), "--mode", "dynamic", "--data-root", str(tmp_path)])
     assert export.exit_code == 0, export.output
     classifier = Classifier.load(model.with_suffix(".tflite"))
     assert tuple(classifier.interpreter.get_input_details()[0]["shape"]) == (1, TINY_SIZE, TINY_SIZE, 1)

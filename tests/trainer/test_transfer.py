@@ -39,7 +39,7 @@ def lite0(photos, tmp_path_factory: pytest.TempPathFactory) -> Path:
                               "--weights", "imagenet", "--image-size", str(SIZE)])
     assert fit.exit_code == 0, fit.output
     assert "a new head on frozen efficientnet-lite0 features" in fit.output
-    export = runner.invoke(app, ["export", str(out), "--quantize", "--calibration-count", "20"])
+    export = runner.invoke(app, ["export", str(out), "--quantize", "--calibration-count", "20", "--data-root", str(train.parent)])
     assert export.exit_code == 0, export.output
     return out
 

@@ -1,5 +1,5 @@
 """deploy/catdog-camera.service: its command line is one the camera command accepts, it restarts on failure
-but not on a usage error, stops with SIGTERM, and the README shows exactly this file."""
+but not on a usage error, stops with SIGTERM, and docs/service.md shows exactly this file."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def test_systemd_accepts_the_unit(tmp_path):
     assert complaints == []
 
 
-def test_the_readme_shows_this_unit():
-    readme = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```ini\n(.*?)```", readme, flags=re.S)
+def test_the_docs_show_this_unit():
+    page = (ROOT / "docs" / "service.md").read_text()
+    blocks = re.findall(r"```ini\n(.*?)```", page, flags=re.S)
     assert UNIT.read_text() in blocks
