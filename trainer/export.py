@@ -19,12 +19,14 @@ from catdog.edge.quantization import Quantization
 from catdog.edge.errors import ModelError
 from catdog.edge.metadata import embed_contract, read_embedded_contract
 from catdog.edge.runtime import find_runtime, load_interpreter
+from catdog.edge.std_metadata import ModelInfo, describe, read_standard_metadata
 
 from ._tf import import_tensorflow, quiet
 from .config import ExportConfig, ExportMode
 from .data import LoadedPhotos, load_for, scan_folder, stratified_sample
 from .errors import DataError
 from .keras_model import load_keras
+from .model import softmax_head
 from .parity import ParityReport, parity_on_photos
 from .recipe import recorded_check
 from .scan import DataReport, check_data
@@ -131,7 +133,10 @@ def export(
     Calibration and parity photos default to the training and validation sets fit used, rebuilt by
     the same data checks (trainer.scan.check_data) from the settings the contract records, so the
     validation accuracy recorded here is measured on the photos fit validated on.
-    The contract is embedded in the .tflite metadata (edge.metadata) and written beside it as JSON.
+    The contract is embedded in the .tflite metadata (edge.metadata) and written beside it as JSON, and
+    the standard TFLite metadata with the labels packed in the file (edge.std_metadata) lets other
+    readers (MediaPipe Tasks, the Task Library) name the classes. A two-class sigmoid head is turned
+    into the equivalent two-unit softmax head first (trainer.model.softmax_head), as that standard needs.
     Nothing is written at config.out_path unless conversion and the parity run both succeed.
 
     Args:
@@ -145,6 +150,8 @@ def export(
         DataError: calibration or validation photos cannot be found.
     """
     keras_model, contract = load_keras(config.model_path)
+    if contract.activation == "sigmoid":  # one score per label, which the standard metadata can label: exact
+        keras_model, contract = softmax_head(keras_model), contract.replace(activation="softmax")
     calibrate = config.mode is ExportMode.int8
     recorded = None
     if config.parity_dir is None or (calibrate and config.calibration_dir is None):
@@ -195,6 +202,7 @@ def export(
         tflite_contract = tflite_contract.replace(metrics=metrics)
         tflite_contract.save(sidecar_path(tmp_model))
         _embed(tmp_model, tflite_contract, val.images[0], before=classifier.predict(val.images[0]))
+        _describe(tmp_model, tflite_contract, config.info, log)
         os.replace(tmp_model, out)
         os.replace(sidecar_path(tmp_model), sidecar_path(out))
     return ExportResult(
@@ -222,3 +230,19 @@ def _embed(model_path: Path, contract: ModelContract, probe: np.ndarray, before:
     after = Classifier.load(model_path).predict(probe)
     if not np.array_equal(before, after):
         raise ModelError(f"{model_path}: embedding the contract changed the model's output; please report this")
+
+
+def _describe(model_path: Path, contract: ModelContract, info: ModelInfo, log: Callable[[str], None]) -> None:
+    """Add the standard TFLite metadata and the packed labels to the .tflite file in place (RGB models:
+    the standard cannot describe a grayscale input), then check that both it and the contract read back.
+
+    Raises:
+        ModelError: the rewritten file reads back different labels or a different contract.
+    """
+    if contract.color != "RGB":
+        log("grayscale model: no standard TFLite metadata (it describes RGB inputs only); the catdog contract is embedded")
+        return
+    model_path.write_bytes(describe(model_path.read_bytes(), contract, info))
+    standard = read_standard_metadata(model_path)
+    if standard is None or standard.labels != contract.labels or read_embedded_contract(model_path) != contract.to_dict():
+        raise ModelError(f"{model_path}: the standard metadata or the contract does not read back; please report this")

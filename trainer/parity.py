@@ -60,10 +60,14 @@ def tflite_scores(classifier: Classifier, images: np.ndarray) -> np.ndarray:
 
 
 def parity_on_photos(keras_model: Any, classifier: Classifier, photos: LoadedPhotos) -> ParityReport:
-    """Run both models on the same prepared photos and compare."""
+    """Run both models on the same prepared photos and compare (a sigmoid Keras head is compared as the
+    two-unit softmax head export turns it into)."""
     from .keras_model import keras_scores
+    from .model import softmax_head
 
     contract = classifier.contract
+    if contract.activation == "softmax":
+        keras_model = softmax_head(keras_model)
     return compare(keras_scores(keras_model, photos.images, contract), tflite_scores(classifier, photos.images),
                    photos.labels, contract)
 
