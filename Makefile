@@ -152,7 +152,7 @@ runs/seed/seed.keras: | install
 	$(BIN)/catdog-train fit $(DATA)/train --val $(DATA)/val --arch seed --image-size 128 --epochs 10 --no-augment --lr 1e-3 --keep last --out $@
 
 ## make benchmarks: every table in the README's Benchmarks section (trains the seed baseline first if needed)
-benchmarks: install $(EDGE_VENV)/.installed $(LEGACY_VENV)/.installed runs/seed/seed.keras
+benchmarks: install $(EDGE_VENV)/.installed $(LEGACY_VENV)/.installed $(MEDIAPIPE_VENV)/.installed runs/seed/seed.keras
 	$(BIN)/python benchmarks/accuracy_table.py --model models/catdog.keras --model models/catdog-compact.keras --model runs/seed/seed.keras
 	$(BIN)/python benchmarks/transfer_sizes.py
 	$(BIN)/python benchmarks/few_shot.py
@@ -163,6 +163,7 @@ benchmarks: install $(EDGE_VENV)/.installed $(LEGACY_VENV)/.installed runs/seed/
 	$(BIN)/python benchmarks/centre_crop.py
 	$(BIN)/python benchmarks/camera_soak.py
 	$(BIN)/python benchmarks/install_footprint.py
+	$(BIN)/python benchmarks/mediapipe_agreement.py --mediapipe $(MEDIAPIPE_VENV)
 
 ## make fuzz: a coverage-guided campaign (atheris) of every harness in fuzz/, FUZZ_SECONDS each;
 ## corpora grow under fuzz/corpus/<harness>/ (only seed-* files are committed), logs in fuzz/logs/;

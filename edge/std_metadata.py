@@ -9,7 +9,7 @@ identifier ``M001`` (schema: tflite-support's metadata_schema.fbs, also in Media
 beside it: both are written by catdog-train export, and a model that carries only this standard
 metadata (MediaPipe Model Maker's, say) gets a contract derived from it when that is possible.
 
-The table is small (a few hundred bytes), so it is written and read by hand here, as edge.metadata does
+The table is small (under a kilobyte), so it is written and read by hand here, as edge.metadata does
 the TFLite file: no flatbuffers package, no generated code.
 """
 
@@ -73,7 +73,7 @@ class ModelInfo:
     description: str = ""
     """What the model does. Default: its labels and how it wants photos, from the contract."""
     version: str = ""
-    """Version of the model. Default: the first 12 hex digits of the SHA-256 of the converted model."""
+    """Version of the model. Default: the first 12 hex digits of the SHA-256 of the model before this metadata."""
     author: str = ""
     """Who made the model. Default: "catdog-train export"."""
     license: str = ""

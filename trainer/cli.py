@@ -219,7 +219,7 @@ def export(
     parity_data: Annotated[Optional[Path], typer.Option(help="Parity photos. Default: the validation photos fit used.")] = ExportConfig.parity_dir,
     name: Annotated[str, typer.Option(help="Standard metadata: model name. Default: catdog ARCH: LABELS.")] = ModelInfo.name,
     description: Annotated[str, typer.Option(help="Standard metadata: description. Default: labels and input, from the contract.")] = ModelInfo.description,
-    model_version: Annotated[str, typer.Option(help="Standard metadata: version. Default: a hash of the converted model.")] = ModelInfo.version,
+    model_version: Annotated[str, typer.Option(help="Standard metadata: version. Default: a hash of the model's bytes.")] = ModelInfo.version,
     author: Annotated[str, typer.Option(help="Standard metadata: author. Default: catdog-train export.")] = ModelInfo.author,
     license: Annotated[str, typer.Option(help="Standard metadata: licence. Default: none stated.")] = ModelInfo.license,
 ) -> None:
