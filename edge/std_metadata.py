@@ -305,7 +305,7 @@ def _append_files(model: bytes, files: dict[str, bytes]) -> bytes:
 def _archive_start(data: bytes) -> int:
     """Where a zip archive appended to the model starts (len(data) when there is none)."""
     eocd = data.rfind(b"PK\x05\x06", max(0, len(data) - 22 - 0xFFFF))
-    if eocd < 0 or eocd + 22 + struct.unpack_from("<H", data, eocd + 20)[0] != len(data):
+    if eocd < 0 or eocd + 22 > len(data) or eocd + 22 + struct.unpack_from("<H", data, eocd + 20)[0] != len(data):
         return len(data)
     cd_size, cd_offset = struct.unpack_from("<II", data, eocd + 12)
     cd_start = eocd - cd_size

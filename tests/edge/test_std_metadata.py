@@ -158,6 +158,9 @@ def test_damaged_metadata_tables_and_archives_read_as_a_result_or_a_model_error(
             read_standard_metadata(bytes(damaged))
         except ModelError as exc:
             assert "\n" not in str(exc)
+    # Bytes that merely end like a zip archive are no archive to strip.
+    for tail in (b"PK\x05\x06", b"PK\x05\x06" + bytes(18), b"PK\x05\x06" + bytes(30)):
+        assert std_metadata._archive_start(b"model" + tail) == len(b"model" + tail)
     archive = data.index(b"PK\x03\x04")
     for cut in (archive + 10, len(data) - 30, len(data) - 5):
         try:
