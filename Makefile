@@ -13,13 +13,17 @@ EDGE_VENV   ?= .venv-edge
 LEGACY_VENV ?= .venv-legacy
 LEGACY_PYTHON ?= $(shell command -v python3.11 || echo $(PYTHON))
 DATA_ABS := $(abspath $(DATA))
+# MediaPipe Tasks, the standard TFLite metadata's reader that tests/mediapipe runs on catdog's models: its
+# own environment, as its opencv-contrib-python clashes with the main one's opencv-python-headless.
+MEDIAPIPE_VENV ?= .venv-mediapipe
+MEDIAPIPE_SPEC ?= mediapipe==1.2.3
 # The wheel: built once from this checkout; the edge-only and legacy environments install it.
 DIST    ?= dist
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 WHEEL   := $(DIST)/catdog_toolkit-$(VERSION)-py3-none-any.whl
 PACKAGE_FILES := $(shell find edge trainer -name '*.py') $(wildcard models/catdog*.tflite models/catdog*.json)
 
-.PHONY: install wheel test compact-model fuzz test-main test-edge test-legacy test-pi demo demo-compact demo-data model seed-model benchmarks clean
+.PHONY: install wheel test compact-model fuzz test-main test-edge test-legacy test-mediapipe test-pi demo demo-compact demo-data model seed-model benchmarks clean
 
 install: $(VENV)/.installed
 
@@ -62,14 +66,14 @@ $(LEGACY_VENV)/.installed: $(WHEEL)
 ## suites run (python3 -m pi prepare), so a cold machine's builds overlap them.
 test:
 	@$(PYTHON) -m pi prepare & prepare=$$!; \
-	$(MAKE) --no-print-directory test-main test-edge test-legacy; status=$$?; \
+	$(MAKE) --no-print-directory test-main test-edge test-legacy test-mediapipe; status=$$?; \
 	wait $$prepare; exit $$status
 	@if reason="$$($(PYTHON) -m pi check)"; then $(MAKE) --no-print-directory test-pi; \
 	elif [ "$$CI" = "true" ]; then echo "make test: the emulated Raspberry Pis must run under CI=true, but $$reason"; exit 1; \
 	else echo "make test: skipped the emulated Raspberry Pis (make test-pi): $$reason"; fi
 
 test-main: install $(LEGACY_VENV)/.installed
-	CATDOG_DATA=$(DATA_ABS) CATDOG_LEGACY_EDGE=$(abspath $(LEGACY_VENV))/bin/catdog-edge $(BIN)/python -m pytest
+	CATDOG_DATA=$(DATA_ABS) CATDOG_LEGACY_EDGE=$(abspath $(LEGACY_VENV))/bin/catdog-edge $(BIN)/python -m pytest --ignore=tests/mediapipe
 
 # CATDOG_INSTALLED=1: these runs must import the installed wheel, never the checkout (tests/edge/test_install.py).
 test-edge: $(EDGE_VENV)/.installed $(LEGACY_VENV)/.installed
@@ -77,6 +81,25 @@ test-edge: $(EDGE_VENV)/.installed $(LEGACY_VENV)/.installed
 
 test-legacy: $(LEGACY_VENV)/.installed
 	CATDOG_INSTALLED=1 CATDOG_DATA=$(DATA_ABS) $(LEGACY_VENV)/bin/python -m pytest tests/edge -p no:cacheprovider
+
+## make test-mediapipe: MediaPipe Tasks' ImageClassifier (in $(MEDIAPIPE_VENV)) on the bundled models and a
+## three-class model fitted here: it names the classes from the standard metadata and answers as catdog-edge does.
+## Where PyPI has no $(MEDIAPIPE_SPEC) wheel for this platform, the environment says so and the tests skip.
+test-mediapipe: install $(MEDIAPIPE_VENV)/.installed
+	CATDOG_DATA=$(DATA_ABS) CATDOG_MEDIAPIPE=$(abspath $(MEDIAPIPE_VENV)) $(BIN)/python -m pytest tests/mediapipe
+
+$(MEDIAPIPE_VENV)/.installed:
+	rm -rf $(MEDIAPIPE_VENV)
+	$(PYTHON) -m venv $(MEDIAPIPE_VENV)
+	$(MEDIAPIPE_VENV)/bin/pip install --quiet --upgrade pip
+	@if $(MEDIAPIPE_VENV)/bin/pip download --quiet --no-deps --only-binary=:all: --dest $(MEDIAPIPE_VENV)/wheel '$(MEDIAPIPE_SPEC)' \
+	    > $(MEDIAPIPE_VENV)/download.log 2>&1; then \
+	  $(MEDIAPIPE_VENV)/bin/pip install --quiet $(MEDIAPIPE_VENV)/wheel/*.whl; \
+	elif grep -q "No matching distribution" $(MEDIAPIPE_VENV)/download.log; then \
+	  echo "PyPI has no $(MEDIAPIPE_SPEC) wheel for $$($(MEDIAPIPE_VENV)/bin/python -c 'import platform, sys; print(platform.machine(), "Python", sys.version.split()[0])')" \
+	    | tee $(MEDIAPIPE_VENV)/NO_WHEEL; \
+	else cat $(MEDIAPIPE_VENV)/download.log; exit 1; fi
+	@touch $@
 
 ## make test-pi: tests/edge and classify PI_PHOTOS val/ photos (compared with x86) on emulated Raspberry
 ## Pis: Pi 4 bookworm arm64 (ai-edge-litert; tflite-runtime), Pi 5 trixie arm64, 32-bit armhf (pi/, docs/pi.md).
@@ -144,7 +167,7 @@ runs/seed/seed.keras: | install
 	$(BIN)/catdog-train fit $(DATA)/train --val $(DATA)/val --arch seed --image-size 128 --epochs 10 --no-augment --lr 1e-3 --keep last --out $@
 
 ## make benchmarks: every table in the README's Benchmarks section (trains the seed baseline first if needed)
-benchmarks: install $(EDGE_VENV)/.installed $(LEGACY_VENV)/.installed runs/seed/seed.keras
+benchmarks: install $(EDGE_VENV)/.installed $(LEGACY_VENV)/.installed $(MEDIAPIPE_VENV)/.installed runs/seed/seed.keras
 	$(BIN)/python benchmarks/accuracy_table.py --model models/catdog.keras --model models/catdog-compact.keras --model runs/seed/seed.keras
 	$(BIN)/python benchmarks/transfer_sizes.py
 	$(BIN)/python benchmarks/few_shot.py
@@ -155,6 +178,7 @@ benchmarks: install $(EDGE_VENV)/.installed $(LEGACY_VENV)/.installed runs/seed/
 	$(BIN)/python benchmarks/centre_crop.py
 	$(BIN)/python benchmarks/camera_soak.py
 	$(BIN)/python benchmarks/install_footprint.py
+	$(BIN)/python benchmarks/mediapipe_agreement.py --mediapipe $(MEDIAPIPE_VENV)
 
 ## make fuzz: a coverage-guided campaign (atheris) of every harness in fuzz/, FUZZ_SECONDS each;
 ## corpora grow under fuzz/corpus/<harness>/ (only seed-* files are committed), logs in fuzz/logs/;
@@ -172,4 +196,4 @@ fuzz: install
 	done
 
 clean:
-	rm -rf $(VENV) $(EDGE_VENV) $(LEGACY_VENV) $(DEMO) runs .pytest_cache build $(DIST)
+	rm -rf $(VENV) $(EDGE_VENV) $(LEGACY_VENV) $(MEDIAPIPE_VENV) $(DEMO) runs .pytest_cache build $(DIST)

@@ -176,9 +176,16 @@ def classify(
 @format_option(OutputFormat, OutputFormat.text, "text or json.")
 @runtime_option
 def info(model: Optional[Path], format: OutputFormat, runtime: RuntimeName) -> None:
-    """Print the model's contract, its input/output tensors and quantization, and the runtime in use."""
+    """Print the model's contract, its input/output tensors and quantization, its standard TFLite metadata
+    (what MediaPipe Tasks and the Task Library read), and the runtime in use."""
+    from .std_metadata import read_standard_metadata
+
     classifier = _load(model, runtime, None)
     c = classifier.contract
+    try:
+        standard = read_standard_metadata(classifier.model_path)
+    except CatDogError as exc:
+        raise _fail(exc) from None
     tensors = {}
     for name, detail in (("input", classifier.input_detail), ("output", classifier.output_detail)):
         scale, zero_point = detail["quantization"]
@@ -194,6 +201,7 @@ def info(model: Optional[Path], format: OutputFormat, runtime: RuntimeName) -> N
         "runtime_version": classifier.runtime.version,
         "tensors": tensors,
         "contract": c.to_dict(),
+        "standard_metadata": None if standard is None else standard.to_dict(),
     }
     if format is OutputFormat.json:
         click.echo(json.dumps(record, indent=2, ensure_ascii=True))
@@ -207,12 +215,30 @@ def info(model: Optional[Path], format: OutputFormat, runtime: RuntimeName) -> N
         q = t["quantization"]
         quant = f"scale {q['scale']:.6g}, zero point {q['zero_point']}" if q else "not quantized"
         _say(f"{name:<10} {t['shape']} {t['dtype']}, {quant}")
-    _say(f"output is  {c.activation}" + (f", threshold {c.threshold} for {c.labels[1]}" if c.activation == "sigmoid" else ""))
+    _say(f"output is  {c.activation}" + (f", threshold {c.threshold} for {c.labels[1]}" if len(c.labels) == 2 else ""))
     if c.presence is not None:
         p = c.presence
         how = p.calibration.get("rule") or f"percentile {p.calibration.get('percentile', '?')} of the training photos' scores"
         _say(f"presence   {p.method} score (output {p.output!r}): a label at >= {p.threshold:g}, else {p.label!r} "
              f"({how})")
+    if standard is None:
+        _say("standard   none (no TFLITE_METADATA: other TFLite readers see unnamed scores)")
+    else:
+        about = ", ".join(f"{key} {value}" for key, value in (("version", standard.version), ("by", standard.author),
+                                                              ("licence", standard.license)) if value)
+        _say(f"standard   {standard.name or '(no name)'}" + (f" ({about})" if about else ""))
+        for kind, described in [("input", t) for t in standard.inputs] + [("output", t) for t in standard.outputs]:
+            parts = [f"{kind} {described.name or '(no name)'}"]
+            if described.color is not None:
+                parts.append(f"{described.color} image" + (f" {described.size_hw[0]}x{described.size_hw[1]}" if described.size_hw else ""))
+            if described.mean is not None:
+                parts.append(f"normalized (x - {'/'.join(f'{v:g}' for v in described.mean)}) / "
+                             f"{'/'.join(f'{v:g}' for v in (described.std or ()))}")
+            if described.label_file is not None:
+                parts.append(f"labels from {described.label_file}")
+            _say("           " + ", ".join(parts))
+        if standard.labels is not None:
+            _say(f"           labels {', '.join(standard.labels)}")
     metrics = c.metrics
     if metrics:
         _say("measured   " + json.dumps(metrics))

@@ -72,7 +72,7 @@ class ModelContract:
     activation: str = "sigmoid"
     """"sigmoid": one output, the probability of labels[1]; "softmax": one output per label."""
     threshold: float = 0.5
-    """Binary models: labels[1] is chosen when its probability is >= threshold."""
+    """Two-label models (sigmoid or two-unit softmax): labels[1] is chosen when its probability is >= threshold."""
     mode: str = "float32"
     """How the weights are stored: "keras", "float32" or "int8"."""
     training: dict[str, Any] = field(default_factory=dict)
@@ -167,8 +167,8 @@ class ModelContract:
 
     def decide(self, scores: np.ndarray, threshold: float | None = None) -> int:
         """Index of the chosen label: labels[1] when its probability >= threshold (this contract's
-        unless given) for binary models, else the top score."""
-        if self.activation == "sigmoid":
+        unless given) for two-label models, sigmoid or softmax, else the top score."""
+        if len(self.labels) == 2:
             return int(scores[1] >= (self.threshold if threshold is None else threshold))
         return int(np.argmax(scores))
 
@@ -309,7 +309,8 @@ _BEHAVIOUR_FIELDS = (
 
 
 def contract_for_model(model_path: Path, content: bytes | None = None) -> ModelContract:
-    """The contract of a .tflite model: the one embedded in the file, else the JSON sidecar beside it.
+    """The contract of a .tflite model: the one embedded in the file, else the JSON sidecar beside it,
+    else one derived from the file's standard TFLite metadata (edge.std_metadata.derive_contract).
 
     content, if given, is the file's bytes (saves reading it again).
 
@@ -322,6 +323,12 @@ def contract_for_model(model_path: Path, content: bytes | None = None) -> ModelC
     sidecar = sidecar_path(model_path)
     embedded = read_embedded_contract(model_path if content is None else content, str(model_path))
     if embedded is None:
+        if not sidecar.is_file():  # a model from another tool (MediaPipe Model Maker) may carry the standard metadata
+            from .std_metadata import derive_contract
+
+            derived = derive_contract(Path(model_path).read_bytes() if content is None else content, str(model_path))
+            if derived is not None:
+                return derived
         return ModelContract.load(sidecar)
     contract = ModelContract.from_dict(embedded, source=f"{model_path} (embedded contract)")
     if sidecar.is_file():

@@ -13,7 +13,8 @@ Writing inserts a block right after the file's 8-byte header (root offset + "TFL
 relative and point forward, so every old table keeps pointing at its old children when the old bytes
 move back as a whole; the block's length is a multiple of 16 so tensor data keeps its alignment. Every
 old field, metadata entry and buffer is kept as it was; an older catdog contract entry is dropped from
-the metadata list (its bytes stay in the file, unreferenced).
+the metadata list (its bytes stay in the file, unreferenced). embed_entry does the same for any
+named entry (edge.std_metadata stores the standard TFLITE_METADATA with it).
 """
 
 from __future__ import annotations
@@ -187,6 +188,16 @@ def embed_contract(tflite_bytes: bytes, contract_json: bytes) -> bytes:
     """
     if not isinstance(json.loads(contract_json), dict):
         raise ValueError("contract_json must be a JSON object")
+    return embed_entry(tflite_bytes, CONTRACT_NAME, contract_json)
+
+
+def embed_entry(tflite_bytes: bytes, entry_name: str, payload: bytes) -> bytes:
+    """A copy of a TFLite model with a metadata entry entry_name holding payload (replacing an older one
+    of that name). Bytes after the flatbuffer (a zip archive of associated files) move back with it.
+
+    Raises:
+        ModelError: as embed_contract.
+    """
     reader, root = open_model(tflite_bytes, "model")
     if reader.field_count(root) > _MODEL_FIELDS:
         raise reader.fail(f"its Model table has {reader.field_count(root)} fields, newer than this reader knows")
@@ -200,10 +211,10 @@ def embed_contract(tflite_bytes: bytes, contract_json: bytes) -> bytes:
     kept_metadata = []
     for slot in reader.vector(root, _METADATA):
         name_pos = reader.field_pos(reader.deref(slot), 0)
-        if name_pos is None or reader.string(name_pos) != CONTRACT_NAME.encode():
+        if name_pos is None or reader.string(name_pos) != entry_name.encode():
             kept_metadata.append(slot)
     old_fields = {f: reader.field_pos(root, f) for f in range(_MODEL_FIELDS)}
-    name = CONTRACT_NAME.encode()
+    name = entry_name.encode()
 
     # Lay the block out first (sizes do not depend on where the old bytes go), then fill it in.
     block = _Block()
@@ -216,7 +227,7 @@ def embed_contract(tflite_bytes: bytes, contract_json: bytes) -> bytes:
     buffer_vtable = block.take(6, 2)
     buffer_table = block.take(8, 4)
     name_string = block.take(4 + len(name) + 1, 4)
-    data_vector = block.take(4 + len(contract_json), ALIGN, prefix=4)
+    data_vector = block.take(4 + len(payload), ALIGN, prefix=4)
     shift = block.finish(ALIGN)
 
     out = bytearray(HEADER + shift) + bytearray(tflite_bytes[HEADER:])
@@ -276,8 +287,8 @@ def embed_contract(tflite_bytes: bytes, contract_json: bytes) -> bytes:
     point(buffer_table + 4, data_vector)
     put("<I", name_string, len(name))
     out[name_string + 4 : name_string + 4 + len(name)] = name
-    put("<I", data_vector, len(contract_json))
-    out[data_vector + 4 : data_vector + 4 + len(contract_json)] = contract_json
+    put("<I", data_vector, len(payload))
+    out[data_vector + 4 : data_vector + 4 + len(payload)] = payload
     return bytes(out)
 
 

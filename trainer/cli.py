@@ -15,6 +15,7 @@ from click.core import ParameterSource
 
 from catdog.edge._quiet import VERBOSE_ENV
 from catdog.edge.errors import CatDogError
+from catdog.edge.std_metadata import ModelInfo
 from .config import Arch, CheckConfig, Distribute, EvaluateConfig, ExportConfig, ExportMode, FitConfig, Keep, PresenceMethod
 from .recipe import parse_size
 
@@ -252,9 +253,15 @@ def export(
     calibration_count: Annotated[int, typer.Option(help="int8 calibration photos, stratified by class.")] = ExportConfig.calibration_count,
     parity_data: Annotated[Optional[Path], typer.Option(help="Parity photos. Default: the validation photos fit used.")] = ExportConfig.parity_dir,
     data_root: Annotated[Optional[Path], typer.Option(help="The folder that holds the photo folders the contract records (e.g. train, val). Default: the working directory.")] = ExportConfig.data_root,
+    name: Annotated[str, typer.Option(help="Standard metadata: model name. Default: catdog ARCH: LABELS.")] = ModelInfo.name,
+    description: Annotated[str, typer.Option(help="Standard metadata: description. Default: labels and input, from the contract.")] = ModelInfo.description,
+    model_version: Annotated[str, typer.Option(help="Standard metadata: version. Default: a hash of the model's bytes.")] = ModelInfo.version,
+    author: Annotated[str, typer.Option(help="Standard metadata: author. Default: catdog-train export.")] = ModelInfo.author,
+    license: Annotated[str, typer.Option(help="Standard metadata: licence. Default: none stated.")] = ModelInfo.license,
 ) -> None:
     """Convert to .tflite, check parity with the Keras model on validation photos, embed the contract in the
-    .tflite and write it beside it as JSON. Nothing is written if conversion or parity fails."""
+    .tflite and write it beside it as JSON, and add the standard TFLite metadata with the labels (MediaPipe
+    Tasks and the Task Library name the classes from it). Nothing is written if conversion or parity fails."""
     from .export import export as run_export
 
     if quantize and mode is not ExportMode.int8 and ctx.get_parameter_source("mode") is not ParameterSource.DEFAULT:
@@ -265,6 +272,7 @@ def export(
         config = ExportConfig(
             model_path=model, out=out, mode=ExportMode.int8 if quantize else mode, calibration_dir=calibration,
             calibration_count=calibration_count, parity_dir=parity_data, data_root=data_root,
+            info=ModelInfo(name=name, description=description, version=model_version, author=author, license=license),
         )
         result = run_export(config, log=_log, progress=progress)
     except CatDogError as exc:

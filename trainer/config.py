@@ -7,6 +7,7 @@ from enum import Enum
 from pathlib import Path
 
 from catdog.edge.contract import CROP_RANGE
+from catdog.edge.std_metadata import ModelInfo
 from .errors import DataError
 from .augment import AugmentConfig
 
@@ -291,6 +292,8 @@ class ExportConfig:
     working directory."""
     seed: int = 1337
     """Seed for drawing calibration photos."""
+    info: ModelInfo = ModelInfo()
+    """Name, description, version, author and licence written in the standard TFLite metadata."""
 
     def __post_init__(self) -> None:
         if self.calibration_count < 1:

@@ -21,12 +21,14 @@ from catdog.edge.files import atomic_write_bytes
 from catdog.edge.metadata import embed_contract, read_embedded_contract
 from catdog.edge.runtime import find_runtime, load_interpreter
 from catdog.edge.signature import first_output, output_names
+from catdog.edge.std_metadata import ModelInfo, describe, read_standard_metadata
 
 from ._tf import import_tensorflow, quiet
 from .config import ExportConfig, ExportMode
 from .data import LoadedPhotos, load_for, scan_folder, stratified_sample
 from .errors import DataError
 from .keras_model import load_keras
+from .model import softmax_head
 from .parity import ParityReport, parity_on_photos
 from .recipe import photo_set_hash, portable_contract, portable_path, recorded_check
 from .scan import DataReport, check_data
@@ -160,7 +162,10 @@ def export(
     the same data checks (trainer.scan.check_data) from the settings the contract records (its folders
     found under config.data_root, their content hashes checked), so the validation accuracy recorded
     here is measured on the photos fit validated on.
-    The contract is embedded in the .tflite metadata (edge.metadata) and written beside it as JSON.
+    The contract is embedded in the .tflite metadata (edge.metadata) and written beside it as JSON, and
+    the standard TFLite metadata with the labels packed in the file (edge.std_metadata) lets other
+    readers (MediaPipe Tasks, the Task Library) name the classes. A two-class sigmoid head is turned
+    into the equivalent two-unit softmax head first (trainer.model.softmax_head), as that standard needs.
     Nothing is written at config.out_path unless conversion and the parity run both succeed.
 
     Args:
@@ -175,6 +180,8 @@ def export(
     """
     keras_model, contract = load_keras(config.model_path)
     contract = portable_contract(contract)  # a model fitted before paths were portable exports without them
+    if contract.activation == "sigmoid":  # one score per label, which the standard metadata can label: exact
+        keras_model, contract = softmax_head(keras_model), contract.replace(activation="softmax")
     calibrate = config.mode is ExportMode.int8
     recorded = None
     if config.parity_dir is None or (calibrate and config.calibration_dir is None):
@@ -229,6 +236,7 @@ def export(
         tflite_contract = tflite_contract.replace(metrics=metrics)
         tflite_contract.save(sidecar_path(tmp_model))
         _embed(tmp_model, tflite_contract, val.images[0], before=classifier.predict(val.images[0]))
+        _describe(tmp_model, tflite_contract, config.info, log)
         # Durably, the model first: a sidecar never describes a model that is not there yet.
         atomic_write_bytes(out, tmp_model.read_bytes())
         atomic_write_bytes(sidecar_path(out), sidecar_path(tmp_model).read_bytes())
@@ -257,3 +265,20 @@ def _embed(model_path: Path, contract: ModelContract, probe: np.ndarray, before:
     after = Classifier.load(model_path).predict(probe)
     if not np.array_equal(before, after):
         raise ModelError(f"{model_path}: embedding the contract changed the model's output; please report this")
+
+
+def _describe(model_path: Path, contract: ModelContract, info: ModelInfo, log: Callable[[str], None]) -> None:
+    """Add the standard TFLite metadata and the packed labels to the .tflite file in place (RGB models:
+    the standard cannot describe a grayscale input), then check that both it and the contract read back.
+
+    Raises:
+        ModelError: the rewritten file reads back different labels or a different contract.
+    """
+    if contract.color != "RGB":
+        log("grayscale model: no standard TFLite metadata (it describes RGB inputs only); the catdog contract is embedded")
+        return
+    extra = [contract.presence.output] if contract.presence is not None else []  # the outputs after the class scores
+    model_path.write_bytes(describe(model_path.read_bytes(), contract, info, output_names=extra))
+    standard = read_standard_metadata(model_path)
+    if standard is None or standard.labels != contract.labels or read_embedded_contract(model_path) != contract.to_dict():
+        raise ModelError(f"{model_path}: the standard metadata or the contract does not read back; please report this")

@@ -16,6 +16,9 @@ from ._tf import import_tensorflow, require_tensorflow
 def load_keras(path: Path) -> tuple[Any, ModelContract]:
     """Load a .keras model in Keras safe mode, with the contract beside it.
 
+    The .keras and the .tflite exported from it share that contract: when it says softmax, a sigmoid
+    head is returned as the two-unit softmax head export made of it (trainer.model.softmax_head).
+
     Raises:
         TensorFlowMissingError: TensorFlow is not installed (checked first).
         ModelError: file or contract missing, not a Keras model, or it holds unsafe (lambda) code.
@@ -33,6 +36,10 @@ def load_keras(path: Path) -> tuple[Any, ModelContract]:
         raise ModelError(f"{path}: cannot load the Keras model safely ({first})") from None
     except OSError as exc:
         raise ModelError(f"{path}: cannot read the Keras model ({exc})") from None
+    if contract.activation == "softmax":
+        from .model import softmax_head
+
+        model = softmax_head(model)
     return model, contract
 
 

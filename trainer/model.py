@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ._tf import import_tensorflow
 from .config import Arch
+from .presence import SCORES
 
 
 def build_model(
@@ -106,3 +109,34 @@ def multiply_adds(model: Any) -> int:
         elif isinstance(layer, layers.Dense):
             total += layer.input.shape[-1] * layer.units
     return int(total)
+
+
+def softmax_head(model: Any) -> Any:
+    """The same model with a two-class sigmoid head turned into the equivalent two-unit softmax head.
+
+    The first output's layer, Dense(1, sigmoid) "prob" computing sigmoid(z) with z = x.W + b, becomes
+    Dense(2, softmax) "probs" with weights [-W/2, W/2] and bias [-b/2, b/2]: its scores are
+    softmax([-z/2, z/2]) = [1 - sigmoid(z), sigmoid(z)], so nothing is retrained and the answers stay the
+    same (to float rounding). One score per label is what the standard TFLite metadata can label
+    (edge.std_metadata). Other outputs are kept as they are, after it. Any other model is returned as it is.
+
+    Args:
+        model: a keras.Model whose first output is the class scores, or whose outputs are {"scores", ...}.
+
+    Returns:
+        keras.Model, output 0 (N, 2) softmax when it was (N, 1) sigmoid.
+    """
+    _, keras = import_tensorflow()
+    named = model.output if isinstance(model.output, dict) else None  # {"scores", "presence"}: trainer.presence
+    outputs = list(model.outputs)
+    first = named[SCORES] if named is not None else outputs[0]
+    head = first._keras_history.operation
+    if not (isinstance(head, keras.layers.Dense) and head.units == 1 and head.activation is keras.activations.sigmoid):
+        return model
+    kernel, bias = head.get_weights()  # (features, 1), (1,)
+    two = keras.layers.Dense(2, activation="softmax", name="probs", dtype="float32")
+    scores = two(head.input)
+    two.set_weights([np.concatenate([-kernel / 2, kernel / 2], axis=1), np.concatenate([-bias / 2, bias / 2])])
+    if named is not None:
+        return keras.Model(model.inputs, {**named, SCORES: scores}, name=model.name)
+    return keras.Model(model.inputs, [scores, *outputs[1:]] if len(outputs) > 1 else scores, name=model.name)

@@ -90,10 +90,14 @@ def tflite_outputs(classifier: Classifier, images: np.ndarray) -> tuple[np.ndarr
 
 
 def parity_on_photos(keras_model: Any, classifier: Classifier, photos: LoadedPhotos) -> ParityReport:
-    """Run both models on the same prepared photos and compare (presence decisions included)."""
+    """Run both models on the same prepared photos and compare, presence decisions included (a sigmoid Keras
+    head is compared as the two-unit softmax head export turns it into)."""
     from .keras_model import keras_outputs
+    from .model import softmax_head
 
     contract = classifier.contract
+    if contract.activation == "softmax":
+        keras_model = softmax_head(keras_model)
     k_scores, k_presence = keras_outputs(keras_model, photos.images, contract)
     t_scores, t_presence = tflite_outputs(classifier, photos.images)
     return compare(k_scores, t_scores, photos.labels, contract, k_presence, t_presence)

@@ -101,7 +101,7 @@ def test_csv_output_has_a_header_and_a_row_per_photo(bundled_model, val_photos, 
     result = runner.invoke(app, ["classify", str(val_photos["cat"][6]), str(bad), "-m", str(bundled_model), "-f", "csv"])
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert result.exit_code == 1 and len(rows) == 2
-    assert rows[0]["label"] == Classifier.load(bundled_model).classify(val_photos["cat"][6]).label and abs(float(rows[0]["score_cat"]) + float(rows[0]["score_dog"]) - 1) < 1e-4
+    assert rows[0]["label"] == Classifier.load(bundled_model).classify(val_photos["cat"][6]).label and abs(float(rows[0]["score_cat"]) + float(rows[0]["score_dog"]) - 1) <= 2 / 256 + 1e-6  # two uint8 scores, each rounded to 1/256
     assert rows[1]["label"] == "" and "not an image" in rows[1]["error"]
 
 
@@ -127,8 +127,14 @@ def test_info_and_bench(bundled_model, compact_model, val_photos, tmp_path):
     record = json.loads(info.stdout)
     assert record["contract"]["labels"] == ["cat", "dog"]
     assert record["tensors"]["input"]["dtype"] == "uint8" and record["runtime"] in ("litert", "tflite-runtime")
+    standard = record["standard_metadata"]  # what MediaPipe Tasks and the Task Library read
+    assert standard["labels"] == ["cat", "dog"] and standard["outputs"][0]["label_file"] == "labels.txt"
+    assert standard["inputs"][0]["color"] == "RGB" and standard["inputs"][0]["mean"] == [0.0]
     text = runner.invoke(app, ["info", "-m", str(bundled_model)])
     assert "labels     0=cat, 1=dog" in text.stdout
+    assert "output is  softmax, threshold 0.5 for dog" in text.stdout
+    assert "           output probability, labels from labels.txt" in text.stdout
+    assert "           labels cat, dog" in text.stdout
     assert "recipe     catdog-train fit " in text.stdout  # the bundled model says how to retrain it
     top = _tree(tmp_path, val_photos)
     bench = runner.invoke(app, ["bench", "-m", str(compact_model), "--runs", "20", "--photos", str(top), "-f", "json",

@@ -113,6 +113,15 @@ def test_scores_and_decision_are_pure_contract_methods():
     assert softmax.decide(softmax.scores(np.array([[0.1, 0.7, 0.2]]))) == 1
 
 
+def test_the_threshold_decides_for_a_two_unit_softmax_as_for_a_sigmoid():
+    sigmoid = ModelContract(labels=("cat", "dog"), input_hw=(8, 8), threshold=0.6)
+    softmax = sigmoid.replace(activation="softmax")
+    for p in (0.3, 0.55, 0.6, 0.7):
+        two = softmax.scores(np.array([[1 - p, p]], dtype=np.float32))
+        assert softmax.decide(two) == sigmoid.decide(sigmoid.scores(np.array([[p]], dtype=np.float32))) == int(p >= 0.6)
+        assert softmax.decide(two, threshold=0.5) == int(p >= 0.5)  # --threshold still moves the decision
+
+
 # --- hostile contracts (issue 19): every field's type and range is checked, one ModelError each ---
 
 MINIMAL = {"labels": ["cat", "dog"], "input_hw": [96, 96]}

@@ -10,8 +10,11 @@ from typer.testing import CliRunner
 
 from catdog.edge.classify import Classifier
 from catdog.edge.contract import ModelContract
-from catdog.edge.metadata import read_embedded_contract
+from catdog.edge.errors import ModelError
+from catdog.edge.metadata import embed_contract, read_embedded_contract
+from catdog.edge.std_metadata import derive_contract, describe, read_standard_metadata
 from catdog.trainer.cli import app
+from catdog.trainer.keras_model import load_keras
 from tests.trainer.conftest import TINY_SIZE, copy_photos
 
 runner = CliRunner()
@@ -20,6 +23,12 @@ runner = CliRunner()
 def test_int8_export_embeds_the_contract_and_calibrates_by_class(tiny_model):
     sidecar = json.loads(tiny_model.contract.read_text())
     assert read_embedded_contract(tiny_model.tflite) == sidecar
+    # fit's one sigmoid unit became two softmax units, which the standard metadata labels; the .keras,
+    # which shares the contract, loads with that head too.
+    assert sidecar["activation"] == "softmax"
+    assert load_keras(tiny_model.keras)[0].output_shape == (None, 2)
+    standard = read_standard_metadata(tiny_model.tflite)
+    assert standard.labels == ("cat", "dog") and standard.inputs[0].size_hw == (TINY_SIZE, TINY_SIZE)
     assert sidecar["metrics"]["calibration_per_label"] == {"cat": 8, "dog": 8}
     assert "calibrating int8 on 16 photos" in tiny_model.export_output
 
@@ -49,6 +58,38 @@ def test_float_modes_keep_float_io_and_stay_close_to_keras(float_exports, mode, 
     assert parity["photos"] == 32 and parity["max_abs_diff"] <= max_diff, parity
     assert "parity on 32 validation photos" in result.stdout
     Classifier.load(out)  # the edge accepts it: tensors match the contract
+    assert read_standard_metadata(out).labels == ("cat", "dog")
+
+
+def test_float_models_with_model_makers_normalization_are_refused_in_one_line(float_exports):
+    """Model Maker's float models take (x - 127.5) / 127.5; catdog feeds float models raw 0..255 pixels."""
+    from tests.edge.test_std_metadata import model_maker_like
+
+    data = float_exports["none"][0].read_bytes()
+    with pytest.raises(ModelError, match=r"normalizes pixels as \(x - 127.5\) / 127.5; catdog feeds raw 0..255"):
+        derive_contract(model_maker_like(data, ["cat", "dog"]), "mm.tflite")
+    assert derive_contract(model_maker_like(data, ["cat", "dog"], mean=0.0, std=1.0), "mm.tflite").input_dtype == "float32"
+
+
+def test_every_output_is_described_the_class_scores_with_labels():
+    """Extra [1, 1] outputs (a presence score, say) are described by their tensor names, without labels."""
+    import keras
+
+    from catdog.trainer.config import ExportMode
+    from catdog.trainer.export import convert
+
+    inputs = keras.Input((16, 16, 3))
+    features = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
+    scores = keras.layers.Dense(2, activation="softmax", name="probs")(features)
+    presence = keras.layers.Dense(1, activation="sigmoid", name="presence")(features)
+    data = convert(keras.Model(inputs, [scores, presence]), ExportMode.none, None)
+    contract = ModelContract(labels=("cat", "dog"), input_hw=(16, 16), activation="softmax")
+    data = embed_contract(data, json.dumps(contract.to_dict()).encode())
+    standard = read_standard_metadata(describe(data, contract))
+    assert len(standard.outputs) == 2 and standard.outputs[0].label_file == "labels.txt"
+    assert standard.outputs[1].name and standard.outputs[1].label_file is None
+    named = read_standard_metadata(describe(data, contract, output_names=["presence"]))
+    assert [o.name for o in named.outputs] == ["probability", "presence"]
 
 
 def test_export_sizes_follow_the_mode(tiny_model, float_exports):

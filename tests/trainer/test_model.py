@@ -44,3 +44,35 @@ def test_three_classes_get_a_softmax_head():
     model = build_model(Arch.compact, (64, 64, 3), 3)
     out = model.predict(np.zeros((1, 64, 64, 3), dtype=np.float32), verbose=0)
     assert out.shape == (1, 3) and abs(out.sum() - 1.0) < 1e-5
+
+
+def test_softmax_head_is_the_sigmoid_head_exactly_and_leaves_other_models_alone():
+    from catdog.trainer.model import softmax_head
+
+    model = build_model(Arch.compact, (32, 32, 3), 2)
+    pixels = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
+    p = model.predict(pixels, verbose=0)[:, 0]
+    two = softmax_head(model)
+    assert two.output_shape == (None, 2) and two.layers[-1].activation.__name__ == "softmax"
+    scores = two.predict(pixels, verbose=0)
+    np.testing.assert_allclose(scores, np.stack([1 - p, p], axis=1), atol=1e-6)
+    assert softmax_head(two) is two
+    three = build_model(Arch.compact, (32, 32, 3), 3)
+    assert softmax_head(three) is three
+
+
+def test_softmax_head_keeps_further_outputs_after_the_class_scores():
+    import keras
+
+    from catdog.trainer.model import softmax_head
+
+    inputs = keras.Input((8,))
+    features = keras.layers.Dense(4, activation="relu")(inputs)
+    prob = keras.layers.Dense(1, activation="sigmoid", name="prob")(features)
+    presence = keras.layers.Dense(1, activation="sigmoid", name="presence")(features)
+    model = keras.Model(inputs, [prob, presence])
+    x = np.random.default_rng(1).normal(size=(3, 8)).astype(np.float32)
+    before = model.predict(x, verbose=0)
+    after = softmax_head(model).predict(x, verbose=0)
+    np.testing.assert_allclose(after[0][:, 1], before[0][:, 0], atol=1e-6)
+    np.testing.assert_array_equal(after[1], before[1])
