@@ -146,7 +146,8 @@ REVIEW_PAGE = """<!doctype html>
 <style>
 body { margin: 0; font: 15px/1.4 system-ui, sans-serif; background: #111; color: #eee; }
 a { color: #8cf; }
-header, main { display: flex; flex-wrap: wrap; gap: 16px; padding: 8px 12px; align-items: center; }
+header, main { display: flex; flex-wrap: wrap; gap: 16px; padding: 8px 12px; align-items: flex-start; }
+header { align-items: baseline; }
 h1 { font-size: 20px; margin: 0; }
 #frame { display: block; width: 480px; max-width: 100%; background: #000; min-height: 120px; }
 aside { flex: 1; min-width: 260px; }
