@@ -52,6 +52,25 @@ def _start_sinks(config):
         raise _fail(exc) from None
 
 
+def _start_collector(config, classifier, source: str):
+    """The running collector of a CollectConfig, or None without --collect (exit 2 when its inbox cannot be made)."""
+    if config is None:
+        return None
+    from .camera.collect import Collector
+
+    try:
+        return Collector(config, classifier, source, _sink_warning)
+    except CatDogError as exc:
+        raise _fail(exc) from None
+
+
+def _stop_collector(collector) -> None:
+    """Write the frames still queued and say what was dropped or lost over the run."""
+    if collector is not None:
+        for line in collector.warnings(collector.close()):
+            _sink_warning(line)
+
+
 def _stop_sinks(sinks, summary=None) -> None:
     """Send the summary, deliver what is spooled within the flush time, and say what is kept for the next run."""
     if sinks is None:
@@ -63,14 +82,21 @@ def _stop_sinks(sinks, summary=None) -> None:
             _sink_warning(f"{report.label}: {report.kept} event(s) kept in {report.spool}, sent on the next run")
 
 
-def _start_preview(config, classifier, source: str, save_dir: Optional[Path]):
-    """The running browser preview of a PreviewConfig, or None without --http (exit 2 when it cannot listen)."""
+def _start_preview(config, classifier, source: str, save_dir: Optional[Path], collect=None):
+    """The running browser preview of a PreviewConfig, or None without --http (exit 2 when it cannot listen);
+    with a CollectConfig, it also serves the review view of its folder."""
     if config is None:
         return None
     from .camera.preview import Preview, describe
+    from .camera.review import Review
 
+    review = None
+    if collect is not None:
+        none_label = classifier.presence.label if classifier.presence is not None else "none"
+        review = Review(collect.folder, classifier.contract.labels, none_label)
     try:
-        preview = Preview(config, describe(classifier.contract, classifier.model_path, source, classifier.answers), save_dir)
+        preview = Preview(config, describe(classifier.contract, classifier.model_path, source, classifier.answers),
+                          save_dir, review)
     except CatDogError as exc:
         raise _fail(exc) from None
     if config.loopback:
@@ -124,13 +150,18 @@ def _start_preview(config, classifier, source: str, save_dir: Optional[Path]):
               help="With --mqtt: announce the Home Assistant sensor catdog_NAME.")
 @click.option("--spool", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where events wait for --webhook/--mqtt (default: $XDG_STATE_HOME/catdog/spool).")
+@click.option("--collect", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
+              help="Keep frames worth labelling in DIR/inbox/ (label events, uncertain answers, a sample); label them "
+                   "in the --http preview's review view into DIR/<class>/.")
+@click.option("--collect-max", type=click.IntRange(min=1), default=500,
+              help="At most this many frames in the inbox; the oldest are dropped.")
 def camera(
     source: str, model: Optional[Path], format: EventFormat, every: int, smooth: int, min_confidence: float,
     heartbeat: Optional[float], save_dir: Optional[Path], max_frames: Optional[int], duration: Optional[float],
     max_retries: Optional[int], fps: float, realtime: bool, resolution: Optional[str], threshold: Optional[float],
     presence: bool, presence_threshold: Optional[float], runtime: RuntimeName, threads: Optional[int], xnnpack: bool, http: Optional[str], http_token: Optional[str],
     preview_fps: float, webhook: Optional[str], mqtt: Optional[str], mqtt_discovery: Optional[str],
-    spool: Optional[Path],
+    spool: Optional[Path], collect: Optional[Path], collect_max: int,
 ) -> None:
     """Watch a camera, video or stream and report when the label changes. Ctrl-C or SIGTERM stops cleanly
     (exit 0); a live source that cannot be reopened within --max-retries exits 1."""
@@ -155,12 +186,23 @@ def camera(
             host, port = parse_address(http)
             preview_config = PreviewConfig(host=host, port=port, token=http_token or None, preview_fps=preview_fps)
         sink_config = SinkConfig(webhook=webhook, mqtt=mqtt, mqtt_discovery=mqtt_discovery, spool=spool)
+        collect_config = None
+        if collect is not None:
+            from .camera.collect import CollectConfig
+
+            collect_config = CollectConfig(folder=collect, max_frames=collect_max)
     except CatDogError as exc:
         raise _fail(exc) from None
     classifier = _load(model, runtime, threads, threshold=threshold, xnnpack=xnnpack, presence=presence,
                        presence_threshold=presence_threshold)
-    preview = _start_preview(preview_config, classifier, source, save_dir)
+    collector = _start_collector(collect_config, classifier, source)
+    preview = _start_preview(preview_config, classifier, source, save_dir, collect_config)
     sinks = _start_sinks(sink_config)
+    observers = [hook for hook in (preview and preview.live.observe, collector and collector.observe) if hook]
+
+    def on_frame(frame, state) -> None:
+        for hook in observers:
+            hook(frame, state)
 
     def show(event) -> None:
         if preview is not None:
@@ -189,13 +231,14 @@ def camera(
         previous = {sig: signal.signal(sig, request_stop) for sig in handled}
     try:
         stream = open_stream(source_config)
-        summary = watch(classifier, stream, watch_config, show, stop, on_frame=preview and preview.live.observe)
+        summary = watch(classifier, stream, watch_config, show, stop, on_frame=on_frame if observers else None)
     except CatDogError as exc:
         _stop_sinks(sinks)
         raise _fail(exc) from None
     finally:
         if preview is not None:
             preview.close()
+        _stop_collector(collector)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if format is EventFormat.json:

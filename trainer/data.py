@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from catdog.edge.camera.collect import INBOX
 from catdog.edge.contract import ModelContract
 from catdog.edge.errors import ImageError
 
@@ -69,7 +70,8 @@ class LoadedPhotos:
 
 
 def scan_folder(root: Path, class_names: tuple[str, ...] | None = None) -> PhotoSet:
-    """List a class-per-folder photo tree: root/<label>/<photo>. Labels are the sorted folder names.
+    """List a class-per-folder photo tree: root/<label>/<photo>. Labels are the sorted folder names (hidden
+    folders and inbox/, the frames of catdog-edge camera --collect waiting for a label, are skipped).
 
     Args:
         root: the folder.
@@ -81,7 +83,8 @@ def scan_folder(root: Path, class_names: tuple[str, ...] | None = None) -> Photo
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: photo folder not found; expected {root}/<label>/<photo>.jpg, e.g. cat/ and dog/")
-    names = tuple(sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")))
+    # inbox/ holds frames collected by catdog-edge camera --collect that wait for a label: never a class.
+    names = tuple(sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != INBOX))
     if class_names is not None and names != tuple(class_names):
         raise DataError(f"{root}: class folders {list(names)} do not match the model's labels {list(class_names)}")
     if len(names) < 2:

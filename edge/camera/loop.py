@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..bench import latency_stats
-from ..classify import Classifier
+from ..classify import Classifier, Prediction
 from ..errors import CameraSetupError, SourceError
 from .frames import Frame
 from .smoothing import Smoother, check_smoothing
@@ -164,6 +164,8 @@ class LoopState:
     """Frames replaced by a newer one before the loop took them, so far."""
     latency_ms: float | None
     """Milliseconds from reading this frame to its decision; None when --every skipped it."""
+    prediction: Prediction | None = None
+    """This frame's own answer, before smoothing; None when --every skipped it."""
 
 
 def snapshot_name(frame: Frame, label: str, now: datetime | None = None) -> str:
@@ -258,7 +260,7 @@ def watch(
             received += 1
             if last_beat is None:
                 last_beat = frame.t
-            latency = None
+            latency = prediction = None
             if (received - 1) % config.every:
                 skipped += 1
             else:
@@ -284,7 +286,7 @@ def watch(
             if on_frame is not None:
                 now = smoother.current
                 on_frame(frame, LoopState(now and now.label, now and now.confidence, stream.frames, classified,
-                                          stream.frames - received, latency))
+                                          stream.frames - received, latency, prediction))
     finally:
         stream.close()
     notify()

@@ -1,5 +1,6 @@
-"""The preview's one page and its script: the MJPEG stream, the live state (server-sent events, or polling where
-EventSource is missing), the last label events with their snapshots, and the model's contract and source.
+"""The preview's pages and their scripts: the live page (the MJPEG stream, the live state by server-sent events, or
+polling where EventSource is missing, the last label events with their snapshots, the model's contract and source)
+and, with --collect, the review view (the inbox's frames, a button and a key per class, none, delete and undo).
 
 Everything from outside (labels from the model file, the source, events) reaches the page as escaped HTML or
 through textContent, never as markup."""
@@ -53,7 +54,7 @@ li img {{ height: 48px; }}
 </dl>
 <h2>Source</h2>
 <p id="source">{source}</p>
-</aside>
+{review}</aside>
 </main>
 <script src="preview.js"></script>
 </body>
@@ -120,14 +121,198 @@ stream.addEventListener("error", () => {
 """
 
 
-def render_page(info: dict[str, Any], events_kept: int) -> bytes:
-    """The page as UTF-8 bytes, with the model's contract and the source filled in (escaped)."""
+def render_page(info: dict[str, Any], events_kept: int, review: bool = False) -> bytes:
+    """The page as UTF-8 bytes, with the model's contract and the source filled in (escaped); review: link the
+    review view (frames are collected)."""
     height, width = info.get("input_hw", ("?", "?"))
     return PAGE.format(
         keep=int(events_kept),
+        review='<h2>Collected frames</h2>\n<p><a id="review" href="review">Label them</a></p>\n' if review else "",
         labels=escape(", ".join(str(label) for label in info.get("labels", ()))),
         input=escape(f"{height}x{width} {info.get('color', '')}, resize {info.get('resize', '')}"),
         crop=escape("the whole frame" if info.get("crop", 1) == 1 else f"the centre {info.get('crop')} of each side"),
         model=escape(str(info.get("model", ""))),
         source=escape(str(info.get("source", ""))),
     ).encode("utf-8")
+
+
+#: The review view: everything on it comes from /api/review as JSON and reaches the page through textContent.
+REVIEW_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>catdog review</title>
+<style>
+body { margin: 0; font: 15px/1.4 system-ui, sans-serif; background: #111; color: #eee; }
+a { color: #8cf; }
+header, main { display: flex; flex-wrap: wrap; gap: 16px; padding: 8px 12px; align-items: flex-start; }
+header { align-items: baseline; }
+h1 { font-size: 20px; margin: 0; }
+#frame { display: block; width: 480px; max-width: 100%; background: #000; min-height: 120px; }
+aside { flex: 1; min-width: 260px; }
+button { font: inherit; margin: 2px; padding: 6px 12px; background: #333; color: #eee; border: 1px solid #666;
+  border-radius: 4px; cursor: pointer; }
+button:disabled { opacity: 0.4; cursor: default; }
+#classes button { background: #264; }
+#delete { background: #622; }
+kbd { color: #fd8; font-family: inherit; }
+input { font: inherit; padding: 5px; width: 12em; }
+#about, #message { color: #bbb; min-height: 1.4em; }
+#inbox { list-style: none; display: flex; flex-wrap: wrap; gap: 6px; padding: 0 12px; margin: 0; }
+#inbox button { padding: 0; border: 3px solid transparent; background: none; }
+#inbox button[aria-current="true"] { border-color: #fd8; }
+#inbox img { display: block; height: 72px; }
+</style>
+</head>
+<body data-count="">
+<header><a href="/">live view</a><h1>Inbox: <span id="count">-</span> frame(s) to label</h1></header>
+<main>
+<section><img id="frame" alt="the frame to label"><p id="about"></p></section>
+<aside>
+<div id="classes"></div>
+<div><button type="button" id="none"><kbd>n</kbd> none</button>
+<button type="button" id="delete"><kbd>d</kbd> delete</button>
+<button type="button" id="undo"><kbd>u</kbd> undo</button></div>
+<form id="add"><input id="new-class" maxlength="64" placeholder="new class" aria-label="new class name">
+<button type="submit">add class</button></form>
+<p id="message" role="status"></p>
+</aside>
+</main>
+<ol id="inbox"></ol>
+<script src="review.js"></script>
+</body>
+</html>
+"""
+
+REVIEW_SCRIPT = """"use strict";
+const $ = (id) => document.getElementById(id);
+let state = {frames: [], classes: [], none: "none", undo: null, count: 0};
+let current = null;
+let queue = Promise.resolve();
+
+function kbd(text) {
+  const k = document.createElement("kbd");
+  k.textContent = text;
+  return k;
+}
+
+function select(name) {
+  current = name;
+  const frame = state.frames.find((f) => f.name === name);
+  $("frame").src = frame ? "inbox/" + encodeURIComponent(name) : "";
+  $("frame").alt = frame ? name : "the inbox is empty";
+  let about = "";
+  if (frame) {
+    about = name + ": the model said " + frame.label;
+    if (frame.confidence != null) about += " " + frame.confidence.toFixed(2);
+    if (frame.kept) about += ", kept as " + frame.kept;
+  }
+  $("about").textContent = about;
+  for (const b of $("inbox").querySelectorAll("button")) b.setAttribute("aria-current", String(b.dataset.name === name));
+}
+
+function show(s, prefer) {
+  const names = s.frames.map((f) => f.name);
+  const was = state.frames.findIndex((f) => f.name === current);
+  state = s;
+  $("count").textContent = String(s.count);
+  document.body.dataset.count = String(s.count);
+  const box = $("classes");
+  box.replaceChildren();
+  s.classes.forEach((c, i) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.dataset.class = c;
+    if (i < 9) b.append(kbd(String(i + 1)), " ");
+    b.append(c);
+    b.addEventListener("click", () => label(c));
+    box.append(b);
+  });
+  $("none").replaceChildren(kbd("n"), " " + s.none);
+  $("undo").disabled = !s.undo;
+  const list = $("inbox");
+  list.replaceChildren();
+  for (const f of s.frames) {
+    const item = document.createElement("li");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.dataset.name = f.name;
+    b.title = f.name;
+    const img = document.createElement("img");
+    img.loading = "lazy";
+    img.src = "inbox/" + encodeURIComponent(f.name);
+    img.alt = f.label == null ? f.name : f.label;
+    b.append(img);
+    b.addEventListener("click", () => select(f.name));
+    item.append(b);
+    list.append(item);
+  }
+  let next = prefer && names.includes(prefer) ? prefer : names.includes(current) ? current : null;
+  if (next == null && names.length) next = names[Math.min(Math.max(was, 0), names.length - 1)];
+  select(next);
+}
+
+function run(step) {
+  queue = queue.then(step).catch((error) => {
+    $("message").textContent = error.message;
+    return refresh();
+  });
+}
+
+function answer(r) {
+  if (!r.ok) return r.text().then((text) => { throw new Error(text.trim()); });
+  return r.json();
+}
+
+function post(action, fields, said, prefer) {
+  const query = new URLSearchParams(fields).toString();
+  return fetch("api/review/" + action + (query ? "?" + query : ""),
+               {method: "POST", headers: {"X-Catdog-Action": action}, credentials: "same-origin"})
+    .then(answer).then((s) => { $("message").textContent = said; show(s, prefer); });
+}
+
+function refresh() {
+  return fetch("api/review", {credentials: "same-origin"}).then(answer).then((s) => show(s));
+}
+
+function label(c) {
+  run(() => current && post("label", {frame: current, class: c}, current + " -> " + c));
+}
+
+function remove() {
+  run(() => current && post("delete", {frame: current}, current + " deleted"));
+}
+
+function undo() {
+  run(() => state.undo && post("undo", {}, "undone: " + state.undo.frame + " is back", state.undo.frame));
+}
+
+$("none").addEventListener("click", () => label(state.none));
+$("delete").addEventListener("click", remove);
+$("undo").addEventListener("click", undo);
+$("add").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const name = $("new-class").value.trim();
+  run(() => post("class", {class: name}, "class " + name + " added").then(() => { $("new-class").value = ""; }));
+});
+
+document.addEventListener("keydown", (e) => {
+  if (e.target instanceof HTMLInputElement || e.ctrlKey || e.metaKey || e.altKey) return;
+  const names = state.frames.map((f) => f.name);
+  const at = names.indexOf(current);
+  if (/^[1-9]$/.test(e.key)) {
+    const c = state.classes[Number(e.key) - 1];
+    if (c) label(c);
+  } else if (e.key === "n") label(state.none);
+  else if (e.key === "d" || e.key === "Delete") remove();
+  else if (e.key === "u") undo();
+  else if (e.key === "ArrowRight" && at + 1 < names.length) select(names[at + 1]);
+  else if (e.key === "ArrowLeft" && at > 0) select(names[at - 1]);
+  else return;
+  e.preventDefault();
+});
+
+run(refresh);
+setInterval(() => run(() => refresh()), 5000);
+"""

@@ -28,6 +28,7 @@ from .live import LiveView, public_source
 from .page import render_page
 from .preview_config import PreviewConfig
 from .preview_handler import HEAD_BYTES, Handler
+from .review import Review
 
 #: Answers sent by the head reader itself (a refusal always fits in the socket's empty send buffer).
 TIMED_OUT = (b"HTTP/1.0 408 Request Timeout\r\nContent-Type: text/plain\r\n\r\n"
@@ -71,9 +72,9 @@ class _Server(socketserver.TCPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
-    def __init__(self, config: PreviewConfig, live: LiveView, page: bytes):
+    def __init__(self, config: PreviewConfig, live: LiveView, page: bytes, review: Review | None = None):
         self.address_family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
-        self.config, self.live, self.page = config, live, page
+        self.config, self.live, self.page, self.review = config, live, page, review
         self.failures: deque[str] = deque(maxlen=20)
         """Unexpected errors of request handlers (a bug if any): kept for tests and the fuzz harness."""
         self._lock = threading.Lock()
@@ -221,8 +222,9 @@ class _Server(socketserver.TCPServer):
 class Preview:
     """A running preview: its server thread, its LiveView and its URL. Stop it with close() (or use it as a context manager)."""
 
-    def __init__(self, config: PreviewConfig, info: dict[str, Any], save_dir: Path | None = None):
-        """Listen on config.host:config.port and start serving.
+    def __init__(self, config: PreviewConfig, info: dict[str, Any], save_dir: Path | None = None,
+                 review: Review | None = None):
+        """Listen on config.host:config.port and start serving; with review (--collect), also the review view.
 
         Raises:
             CameraSetupError: the address cannot be listened on (in use, not this machine's, needs privileges).
@@ -230,7 +232,7 @@ class Preview:
         self.config = config
         self.live = LiveView(config, info, save_dir)
         try:
-            self.server = _Server(config, self.live, render_page(info, config.events_kept))
+            self.server = _Server(config, self.live, render_page(info, config.events_kept, review is not None), review)
         except OSError as exc:
             self.live.close()
             raise CameraSetupError(

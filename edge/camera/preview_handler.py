@@ -13,8 +13,10 @@ import socket
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from .page import SCRIPT
-from .routes import AFTER, COOKIE, Request, authorized, host_allowed, parse_request
+from .page import REVIEW_PAGE, REVIEW_SCRIPT, SCRIPT
+from .review import ReviewError
+from .routes import (AFTER, COOKIE, REVIEW_ROUTES, Request, authorized, host_allowed, parse_request,
+                     post_problem)
 
 #: Request line and headers together: a browser sends about 1 KiB; more is refused (414 or 431).
 HEAD_BYTES = 16 * 1024
@@ -171,15 +173,20 @@ class Handler(BaseHTTPRequestHandler):
         elif config.token is None and not host_allowed(self.headers.get("Host")):
             self._text(403, "without a token the preview answers only to localhost or 127.0.0.1")
         elif request.route is None:
-            self._text(request.status, request.reason, {"Allow": "GET, HEAD"} if request.status == 405 else None)
+            self._text(request.status, request.reason, {"Allow": request.allow} if request.status == 405 else None)
+        elif request.route in REVIEW_ROUTES and self.server.review is None:
+            self._text(404, "no frames are collected here; start the camera with --collect DIR to review them")
+        elif request.allow == "POST" and (problem := post_problem(self.headers)) is not None:
+            self._text(403, problem)
         else:
             self.accepted = request
 
     def _answer(self, request: Request) -> None:
         config, live = self.server.config, self.server.live
-        if request.token is not None and request.route == "page":  # keep the token in a cookie, not the address bar
+        if request.token is not None and request.route in ("page", "review"):  # the token in a cookie, not the address
             self._send(303, b"", "text/plain", {
-                "Location": "/", "Set-Cookie": f"{COOKIE}={config.token}; Path=/; HttpOnly; SameSite=Strict"})
+                "Location": "/" if request.route == "page" else "/review",
+                "Set-Cookie": f"{COOKIE}={config.token}; Path=/; HttpOnly; SameSite=Strict"})
         elif request.route == "page":
             self._send(200, self.server.page, "text/html; charset=utf-8")
         elif request.route == "script":
@@ -204,8 +211,44 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, path.read_bytes(), "image/jpeg")
         elif request.route == "stream":
             self._stream()
-        else:
+        elif request.route == "live":
             self._live_events()
+        else:
+            self._review(request)
+
+    def _review(self, request: Request) -> None:
+        """The review view (edge.camera.review): its page, its state, an inbox frame, or a change (POST)."""
+        review = self.server.review
+        if request.route == "review":
+            self._send(200, REVIEW_PAGE.encode(), "text/html; charset=utf-8")
+        elif request.route == "review-script":
+            self._send(200, REVIEW_SCRIPT.encode(), "text/javascript; charset=utf-8")
+        elif request.route == "review-state":
+            self._json(review.state())
+        elif request.route == "inbox-image":
+            path = review.image(request.frame)
+            try:
+                data = None if path is None else path.read_bytes()
+            except OSError:  # labelled or dropped since it was listed
+                data = None
+            if data is None:
+                self._text(404, "that frame is not in the inbox (labelled or dropped meanwhile?)")
+            else:
+                self._send(200, data, "image/jpeg")
+        else:
+            try:
+                if request.route == "label":
+                    review.label(request.frame, request.cls or "")
+                elif request.route == "delete":
+                    review.delete(request.frame)
+                elif request.route == "undo":
+                    review.undo()
+                else:
+                    review.add_class(request.cls or "")
+            except ReviewError as error:
+                self._text(error.status, str(error))
+                return
+            self._json(review.state())
 
     def _start_stream(self, content_type: str) -> bool:
         self.send_response(200)

@@ -47,3 +47,14 @@ def test_stratified_sample_keeps_class_shares_and_is_seeded():
     assert stratified_sample(photos, 7, seed=3).counts() == {"a": 1, "b": 2, "c": 4}
     assert sum(stratified_sample(photos, 2, seed=3).counts().values()) == 3  # every class keeps one photo
     assert len(stratified_sample(photos, 500, seed=3)) == 60
+
+
+def test_scan_skips_the_collect_inbox_and_hidden_folders(tmp_path):
+    from PIL import Image
+
+    for folder in ("cat", "dog", "inbox", ".trash"):  # the layout catdog-edge camera --collect leaves
+        (tmp_path / folder).mkdir()
+        Image.new("RGB", (40, 40)).save(tmp_path / folder / "frame.jpg")
+    photos = scan_folder(tmp_path)
+    assert photos.class_names == ("cat", "dog")
+    assert len(photos.paths) == 2 and all(p.parent.name in ("cat", "dog") for p in photos.paths)
