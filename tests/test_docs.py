@@ -22,7 +22,7 @@ BLOCK = re.compile(r"```(?:bash|sh)\n(.*?)```", re.DOTALL)
 FENCE = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 #: The README serves a user's first ten minutes; the record (tables, campaigns, platforms) lives in docs/.
-README_MAX_BYTES = 12 * 1024
+README_MAX_BYTES = 12_000
 
 
 def documented_commands() -> list[tuple[str, list[str]]]:

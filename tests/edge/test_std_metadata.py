@@ -51,8 +51,10 @@ def test_bundled_models_carry_standard_metadata_that_matches_their_contract(mode
     assert contract.activation == "softmax" and meta.min_parser_version == "1.0.0"
     (image,) = meta.inputs
     assert (image.color, image.size_hw, image.mean, image.std) == ("RGB", contract.input_hw, (0.0,), (1.0,))
-    (scores,) = meta.outputs
+    scores, *extra = meta.outputs
     assert (scores.name, scores.label_file) == ("probability", LABELS_FILE)
+    # every output after the class scores is described by the name the contract gives it (the presence score)
+    assert [(o.name, o.label_file) for o in extra] == ([(contract.presence.output, None)] if contract.presence else [])
     with zipfile.ZipFile(model) as archive:
         (member,) = archive.infolist()
         assert (member.filename, member.compress_type, member.date_time) == (LABELS_FILE, zipfile.ZIP_STORED, ZIP_DATE)
