@@ -28,7 +28,8 @@ def three_class(data_dir, tmp_path_factory):
 def test_mediapipe_names_three_classes_and_scores_as_catdog(mediapipe, three_class, mode, tmp_path):
     keras_model, val = three_class
     out = tmp_path / f"three-{mode}.tflite"
-    export = CliRunner().invoke(app, ["export", str(keras_model), "--mode", mode, "--calibration-count", "15", "--out", str(out)])
+    export = CliRunner().invoke(app, ["export", str(keras_model), "--mode", mode, "--calibration-count", "15", "--out", str(out),
+                                      "--data-root", str(val.parent)])
     assert export.exit_code == 0, export.output
     classifier = Classifier.load(out)
     assert classifier.contract.labels == ("cat", "dog", "mono")
