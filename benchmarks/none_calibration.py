@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from catdog.trainer.data import PhotoSet, load_for, scan_folder
-from catdog.trainer.head import search_head
+from catdog.edge.head import search_head
 from catdog.trainer.keras_model import load_keras
 from catdog.trainer.pretrained import imagenet_pth
 from catdog.trainer.pth import read_state_dict

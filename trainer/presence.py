@@ -9,7 +9,8 @@ describes how the edge reads the result):
   centroids of the training photos' features. Fitted, so its training scores are out-of-fold (each photo
   scored by centroids fitted without it): in-sample scores are higher than any new photo's.
 
-Each part is rescaled so that 0 is its threshold, PERCENTILE of its training scores, and ln(99) (a soft
+Each part is rescaled (catdog.edge.familiarity.rescaling) so that 0 is its threshold, PERCENTILE of its
+training scores, and ln(99) (a soft
 confidence of 0.99) its training median: score = (raw - threshold) / width. The model's score is the
 largest part, so a photo counts as present when either part accepts it. The two fail on different
 photos: on val/ the ImageNet part alone keeps 98.4% of the cats and dogs, familiarity 97.7%, and either
@@ -24,12 +25,14 @@ part's rescaling is folded into its Dense layer, then one max; all TFLite builti
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from catdog.edge.familiarity import (  # the numpy k-means and rescaling, shared with catdog-edge learn
+    PERCENTILE, fit_familiarity, rescaling, unit,
+)
 from catdog.edge.presence import Presence
 
 from .errors import DataError
@@ -37,17 +40,6 @@ from .errors import DataError
 #: ImageNet class indices each label stands for: the 118 dog breeds (151-268) and the 5 domestic cats
 #: (281 tabby, 282 tiger cat, 283 Persian, 284 Siamese, 285 Egyptian cat).
 IMAGENET_ROWS = {"cat": tuple(range(281, 286)), "dog": tuple(range(151, 269))}
-#: Each part's threshold: this percentile of its training scores (out-of-fold for familiarity). A part
-#: alone then answers "none" for about 1% of new photos like the training ones; either part keeping a
-#: photo keeps it.
-PERCENTILE = 1.0
-#: Centroids of the familiarity part: at most this many, and at least PHOTOS_PER_CENTROID photos each.
-CENTROIDS = 64
-PHOTOS_PER_CENTROID = 8
-FOLDS = 5
-KMEANS_ITERATIONS = 25
-#: A part's score at its training median: ln(99), where the soft confidence (Presence.probability) is 0.99.
-AT_MEDIAN = math.log(99.0)
 
 OUTPUT = "presence"
 SCORES = "scores"
@@ -72,7 +64,7 @@ class Part:
 
     def raw(self, features: np.ndarray) -> np.ndarray:
         """Raw scores of pooled features (N, D) -> (N,)."""
-        x = _unit(features) if self.method == "familiarity" else np.asarray(features, np.float64)
+        x = unit(features) if self.method == "familiarity" else np.asarray(features, np.float64)
         return (x @ self.kernel + self.bias).max(axis=1)
 
     def score(self, raw: np.ndarray) -> np.ndarray:
@@ -133,15 +125,7 @@ def familiarity_part(features: np.ndarray, labels: np.ndarray, seed: int) -> Par
         labels: int (N,) their classes (each class is spread over the folds).
         seed: seeds k-means.
     """
-    x = _unit(features)
-    folds = min(FOLDS, len(x))
-    fold_of = np.empty(len(x), np.int64)
-    fold_of[np.argsort(np.asarray(labels), kind="stable")] = np.arange(len(x)) % folds
-    oof = np.empty(len(x))
-    for fold in range(folds):
-        held = fold_of == fold
-        oof[held] = familiarity(x[held], kmeans(x[~held], centroid_count(int(np.sum(~held))), seed))
-    centroids = kmeans(x, centroid_count(len(x)), seed)
+    centroids, oof = fit_familiarity(features, labels, seed)
     return _part("familiarity", centroids.T.astype(np.float32), np.zeros(len(centroids), np.float32), oof)
 
 
@@ -186,42 +170,6 @@ def scores_of(fit: PresenceFit, features: np.ndarray) -> np.ndarray:
     return np.max([part.score(part.raw(features)) for part in fit.parts], axis=0)
 
 
-def centroid_count(photos: int) -> int:
-    """How many centroids the familiarity part uses for this many training photos."""
-    return max(1, min(CENTROIDS, photos // PHOTOS_PER_CENTROID))
-
-
-def familiarity(unit_features: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    """Largest cosine similarity of each unit feature row to the unit centroids (k, D) -> (N,)."""
-    return (np.asarray(unit_features, np.float64) @ np.asarray(centroids, np.float64).T).max(axis=1)
-
-
-def kmeans(unit_features: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Spherical k-means (cosine similarity) of unit rows: (k, D) unit centroids, deterministic for a seed.
-
-    Seeded by k-means++ on cosine distance; an emptied cluster takes the row least like its centroid.
-    """
-    x = np.asarray(unit_features, np.float64)
-    rng = np.random.default_rng(seed)
-    centres = [x[rng.integers(len(x))]]
-    distance = 1.0 - x @ centres[0]
-    for _ in range(1, k):
-        weights = np.clip(distance, 0, None)
-        total = weights.sum()
-        index = rng.choice(len(x), p=weights / total) if total > 0 else rng.integers(len(x))
-        centres.append(x[index])
-        distance = np.minimum(distance, 1.0 - x @ x[index])
-    c = np.stack(centres)
-    for _ in range(KMEANS_ITERATIONS):
-        similarity = x @ c.T
-        assign = similarity.argmax(axis=1)
-        for j in range(k):
-            members = x[assign == j]
-            c[j] = members.sum(axis=0) if len(members) else x[int(np.argmin(similarity[:, j]))]
-        c = _unit(c)
-    return c.astype(np.float32)
-
-
 def with_presence(model: Any, fit: PresenceFit) -> Any:
     """The model with a second output: {"scores": its output, "presence": (N, 1) score} from its pooled features.
 
@@ -250,11 +198,5 @@ def with_presence(model: Any, fit: PresenceFit) -> Any:
 
 
 def _part(method: str, kernel: np.ndarray, bias: np.ndarray, raw: np.ndarray) -> Part:
-    threshold = float(np.percentile(raw, PERCENTILE))
-    width = max((float(np.median(raw)) - threshold) / AT_MEDIAN, 1e-6)
+    threshold, width = rescaling(raw)
     return Part(method, kernel, bias, threshold, width, np.asarray(raw, np.float64))
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)

@@ -3,7 +3,7 @@
 The photos go through the backbone once (edge preprocessing, the contract's size and crop), a batch
 at a time from the photo cache (or memory with --no-cache), so memory does not grow with them; the head
 is then a logistic regression on the pooled features, its L2 strength chosen by cross-validation on
-the training photos (trainer.head). The validation photos are only measured, never used to choose.
+the training photos (catdog.edge.head, which catdog-edge learn uses too). The validation photos are only measured, never used to choose.
 Fine-tuning the backbone itself is left out: on cat/dog it gained nothing in our probe (see
 docs/model.md), and without it a fit takes a couple of minutes on 2 CPU cores.
 """
@@ -16,13 +16,13 @@ from typing import Any, Callable
 import numpy as np
 
 from catdog.edge.contract import ModelContract
+from catdog.edge.head import HeadSearch, search_head
 
 from .batches import Photos
 from .config import FitConfig, PresenceMethod
 from .data import LoadedPhotos
 from .efficientnet import Weights, backbone, build_lite0
 from .errors import DataError
-from .head import HeadSearch, search_head
 from .presence import (
     PERCENTILE, PresenceFit, calibrate_with_none, combine, familiarity_part, imagenet_part, imagenet_rows, scores_of,
     with_presence,

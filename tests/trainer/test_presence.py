@@ -16,7 +16,6 @@ from catdog.trainer.presence import (
     familiarity_part,
     imagenet_part,
     imagenet_rows,
-    kmeans,
     scores_of,
 )
 
@@ -25,19 +24,6 @@ def _clusters(rng, centres: int, per: int, dim: int = 32, spread: float = 0.05) 
     means = rng.normal(size=(centres, dim))
     x = np.concatenate([m + spread * rng.normal(size=(per, dim)) for m in means])
     return x.astype(np.float32), np.repeat(np.arange(centres), per)
-
-
-def test_kmeans_is_deterministic_and_finds_separated_clusters():
-    rng = np.random.default_rng(0)
-    x, which = _clusters(rng, 4, 30)
-    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
-    a, b = kmeans(unit, 4, seed=3), kmeans(unit, 4, seed=3)
-    assert np.array_equal(a, b)
-    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
-    assigned = (unit @ a.T).argmax(axis=1)
-    for cluster in range(4):  # every true cluster maps to one centroid, and no two share one
-        assert len(set(assigned[which == cluster])) == 1
-    assert len(set(assigned)) == 4
 
 
 def test_familiarity_threshold_comes_from_out_of_fold_scores():

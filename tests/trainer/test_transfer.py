@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from catdog.edge import Classifier
 from catdog.edge.cli import app as edge_app  # a click group: click's CliRunner runs it
 from catdog.trainer.cli import app
-from catdog.trainer.head import L2_GRID
+from catdog.edge.head import L2_GRID
 from tests.trainer.conftest import copy_photos
 from tests.trainer.test_pretrained import installed_imagenet_weights
 from tests.trainer.test_pth import _FakeStorage, _FakeTensor, fake_torch, write_legacy  # noqa: F401 (fixture)

@@ -1,11 +1,11 @@
-"""The linear head: a logistic regression that is right where the answer is known, and a
+"""edge.head: the logistic regression is right where the answer is known, and a
 cross-validated strength chosen on training features only."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from catdog.trainer.head import L2_GRID, fit_head, search_head
+from catdog.edge.head import L2_GRID, fit_head, search_head
 
 
 def _blobs(n: int, classes: int, dims: int, shift: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -4,6 +4,7 @@ chosen by cross-validation on the training photos (never on the validation photo
 Transfer learning trains only this layer on the frozen backbone's pooled features, computed once:
 a convex problem, so plain numpy solves it exactly enough in well under a second, deterministically.
 The result is the weights of the model's last Dense layer (sigmoid for 2 classes, softmax for more).
+The one implementation: catdog-train fit (trainer.transfer) and catdog-edge learn (edge.learn) both use it.
 """
 
 from __future__ import annotations
