@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import ModelError
+from .features import Features
 from .presence import Presence
 from .quantization import Quantization
 
@@ -68,6 +69,16 @@ def _presence(name: str, value: Any) -> Presence | None:
     return Presence(**{key: read(f"{name}.{key}", value[key]) for key, read in _PRESENCE_FIELDS.items() if key in value})
 
 
+def _features(name: str, value: Any) -> Features | None:
+    if value is None:
+        return None
+    _typed(name, value, isinstance(value, dict) and "output" in value, '{"output": ..., "size": ..., "dtype": ...}')
+    if "size" in value:
+        _typed(f"{name}.size", value["size"], _is_int(value["size"]), "a whole number")
+    reads = {"output": _string, "size": lambda _, v: v, "dtype": _string, "quantization": _quantization}
+    return Features(**{key: read(f"{name}.{key}", value[key]) for key, read in reads.items() if key in value})
+
+
 def _free_form(name: str, value: Any) -> dict[str, Any]:
     _typed(name, value, isinstance(value, dict), "a JSON object")
     return value
@@ -84,5 +95,5 @@ FIELD_TYPES = {
     "input_dtype": _string, "input_quantization": _quantization, "output_dtype": _string,
     "output_quantization": _quantization, "activation": _string, "threshold": _number, "mode": _string,
     "training": _free_form, "metrics": _free_form, "format_version": _version,
-    "output_name": _optional_string, "presence": _presence,
+    "output_name": _optional_string, "presence": _presence, "features": _features,
 }

@@ -132,6 +132,9 @@ class Classifier:
         self.presence_detail = None
         if self.presence is not None:
             self.presence_detail = _output(outputs, named_outputs, self.presence.output, self.model_path)
+        self.features_detail = None
+        if contract.features is not None:
+            self.features_detail = _output(outputs, named_outputs, contract.features.output, self.model_path)
         if presence_threshold is not None:
             if contract.presence is None:
                 raise ModelError(f"{self.model_path}: the model has no presence score, so --presence-threshold does not apply")
@@ -194,7 +197,7 @@ class Classifier:
             check_model(content, contract, str(model_path))  # every offset and index the runtime follows
         interpreter = load_interpreter(model_path, rt, threads, xnnpack=xnnpack, content=content)
         named = None
-        if contract.output_name is not None or contract.presence is not None:
+        if contract.output_name is not None or contract.presence is not None or contract.features is not None:
             named = output_names(model_path if content is None else content, str(model_path))
         classifier = cls(interpreter, contract, rt, model_path, threshold=threshold, draft=draft, threads=threads,
                          xnnpack=xnnpack, flip=flip, named_outputs=named, presence=presence,
@@ -202,6 +205,8 @@ class Classifier:
         contract.check_tensors(classifier.input_detail, classifier.output_detail, str(model_path))
         if classifier.presence_detail is not None:
             contract.check_presence_tensor(classifier.presence_detail, str(model_path))
+        if classifier.features_detail is not None:
+            contract.check_features_tensor(classifier.features_detail, str(model_path))
         return classifier
 
     def preprocess(self, source: ImageSource) -> np.ndarray:
@@ -233,6 +238,18 @@ class Classifier:
         mirror = self._invoke(np.ascontiguousarray(pixels[:, ::-1]))
         presence = None if out.presence is None else (out.presence + mirror.presence) / 2.0
         return Outputs((out.scores + mirror.scores) / np.float32(2.0), presence)
+
+    def features(self, pixels: np.ndarray) -> np.ndarray:
+        """The model's pooled backbone features of prepared pixels (no flip): float32 (size,), dequantized.
+
+        Raises:
+            ModelError: the model exposes no features (its contract records none; re-export it).
+        """
+        if self.features_detail is None:
+            raise ModelError(f"{self.model_path}: the model exposes no backbone features; re-export a pretrained "
+                             "model (catdog-train fit --arch efficientnet-lite0, then export) to learn from it")
+        self._invoke(pixels)
+        return self.contract.features.values(self.interpreter.get_tensor(self.features_detail["index"]))
 
     def _invoke(self, pixels: np.ndarray) -> Outputs:
         c = self.contract

@@ -14,6 +14,7 @@ from .errors import ModelError
 from .files import atomic_write_bytes  # the sidecar is written whole or not at all
 from ._contract_json import FIELD_TYPES
 from .metadata import MAX_CONTRACT_BYTES, parse_contract_json, read_embedded_contract
+from .features import Features
 from .presence import Presence
 from .quantization import Quantization
 
@@ -87,6 +88,9 @@ class ModelContract:
     presence: Presence | None = None
     """The presence score that lets the model answer "none" (edge.presence); None: the model always
     answers one of its labels."""
+    features: Features | None = None
+    """The output carrying the pooled backbone features, which catdog-edge learn fits a new head on
+    (edge.features); None: the model exposes none (models that are not pretrained, or exported before)."""
 
     def __post_init__(self) -> None:
         if not 2 <= len(self.labels) <= MAX_LABELS:
@@ -118,6 +122,8 @@ class ModelContract:
                     f"expected an integer dtype ({', '.join(INT_RANGES)}) and a zero_point in its range"
                 )
         check_threshold(self.threshold, "the model contract's threshold")
+        if self.features is not None and self.features.dtype not in DTYPES:
+            raise ModelError(f"the model contract has features.dtype={self.features.dtype!r}; expected one of {DTYPES}")
         if self.presence is not None and self.presence.label in self.labels:
             raise ModelError(
                 f"the model contract's presence label {self.presence.label!r} is also a class label; "
@@ -212,27 +218,26 @@ class ModelContract:
         Raises:
             ModelError: shape, dtype or quantization differ.
         """
-        presence = self.presence
-        if presence is None:
-            return
-        got = np.dtype(detail["dtype"]).name
-        quant = presence.quantization
-        scale, zero_point = detail["quantization"]
-        if int(np.prod(detail["shape"])) != 1 or got != presence.dtype or (
-            quant is not None and (not np.isclose(scale, quant.scale, rtol=1e-5) or zero_point != quant.zero_point)
-        ):
-            raise ModelError(
-                f"{source}: the presence output {presence.output!r} is {tuple(int(x) for x in detail['shape'])} "
-                f"{got} ({scale}, {zero_point}), the contract says one {presence.dtype} value"
-                + (f" ({quant.scale}, {quant.zero_point})" if quant else "") + "; re-export the model"
-            )
+        if self.presence is not None:
+            _check_extra_output(detail, "presence", self.presence.output, 1, self.presence.dtype,
+                                self.presence.quantization, source)
+
+    def check_features_tensor(self, detail: dict, source: str) -> None:
+        """Check that the interpreter's features output has the size, dtype and quantization recorded.
+
+        Raises:
+            ModelError: shape, dtype or quantization differ.
+        """
+        if self.features is not None:
+            _check_extra_output(detail, "features", self.features.output, self.features.size, self.features.dtype,
+                                self.features.quantization, source)
 
     # --- JSON -------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of this contract."""
         data = asdict(self)
-        for name in ("output_name", "presence"):  # absent rather than null: older catdog-edge releases read these files
+        for name in ("output_name", "presence", "features"):  # absent rather than null: older catdog-edge releases read these files
             if data[name] is None:
                 del data[name]
         data["labels"] = list(self.labels)
@@ -296,6 +301,21 @@ class ModelContract:
         return cls.from_dict(parse_contract_json(raw, str(path)), source=str(path))
 
 
+def _check_extra_output(detail: dict, what: str, name: str, size: int, dtype: str, quant: Quantization | None,
+                        source: str) -> None:
+    """Check an output beside the class scores (presence, features) against its record."""
+    got = np.dtype(detail["dtype"]).name
+    scale, zero_point = detail["quantization"]
+    if int(np.prod(detail["shape"])) != size or got != dtype or (
+        quant is not None and (not np.isclose(scale, quant.scale, rtol=1e-5) or zero_point != quant.zero_point)
+    ):
+        raise ModelError(
+            f"{source}: the {what} output {name!r} is {tuple(int(x) for x in detail['shape'])} "
+            f"{got} ({scale}, {zero_point}), the contract says {size} {dtype} value(s)"
+            + (f" ({quant.scale}, {quant.zero_point})" if quant else "") + "; re-export the model"
+        )
+
+
 def sidecar_path(model_path: Path) -> Path:
     """The JSON contract that sits beside a model: models/catdog.tflite -> models/catdog.json."""
     return Path(model_path).with_suffix(".json")
@@ -304,7 +324,7 @@ def sidecar_path(model_path: Path) -> Path:
 #: Contract fields that decide how a model is fed and read; the sidecar must agree on these.
 _BEHAVIOUR_FIELDS = (
     "labels", "input_hw", "color", "resize", "crop", "input_dtype", "input_quantization", "output_dtype",
-    "output_quantization", "activation", "threshold", "output_name", "presence",
+    "output_quantization", "activation", "threshold", "output_name", "presence", "features",
 )
 
 

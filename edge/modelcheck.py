@@ -112,7 +112,8 @@ def check_model(content: bytes, contract: ModelContract, source: str) -> None:
         inputs = _indices(reader, subgraph, _SUBGRAPH_INPUTS, len(tensors))
         outputs = _indices(reader, subgraph, _SUBGRAPH_OUTPUTS, len(tensors))
         if number == 0:
-            expected = 1 if contract.presence is None else 2  # the class scores (first), the presence score
+            # the class scores (first), the presence score, the features
+            expected = 1 + (contract.presence is not None) + (contract.features is not None)
             if len(inputs) != 1 or len(outputs) != expected:
                 raise ModelError(
                     f"{source}: the model has {len(inputs)} input(s) and {len(outputs)} output(s); its contract "

@@ -93,3 +93,15 @@ def first_output(model: bytes, name: str, source: str = "model") -> bytes:
     data = bytearray(model)
     struct.pack_into(f"<{len(order)}i", data, slots.start, *order)
     return bytes(data)
+
+
+def ordered_output_names(model: bytes, source: str = "model") -> list[str]:
+    """The signature's names of subgraph 0's outputs, in the subgraph's order (an output the signature does
+    not name is left out).
+
+    Raises:
+        ModelError: the bytes are not a TFLite model.
+    """
+    reader, root = open_model(model, source)
+    by_tensor = {tensor: name for name, tensor in output_names(model, source).items()}
+    return [by_tensor[t] for t in (reader.i32(pos) for pos in _subgraph_outputs(reader, root)) if t in by_tensor]

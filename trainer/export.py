@@ -20,7 +20,7 @@ from catdog.edge.errors import ModelError
 from catdog.edge.files import atomic_write_bytes
 from catdog.edge.metadata import embed_contract, read_embedded_contract
 from catdog.edge.runtime import find_runtime, load_interpreter
-from catdog.edge.signature import first_output, output_names
+from catdog.edge.signature import first_output, ordered_output_names, output_names
 from catdog.edge.std_metadata import ModelInfo, describe, read_standard_metadata
 
 from ._tf import import_tensorflow, quiet
@@ -28,7 +28,7 @@ from .config import ExportConfig, ExportMode
 from .data import LoadedPhotos, load_for, scan_folder, stratified_sample
 from .errors import DataError
 from .keras_model import load_keras
-from .model import softmax_head
+from .model import softmax_head, with_features
 from .parity import ParityReport, parity_on_photos
 from .recipe import photo_set_hash, portable_contract, portable_path, recorded_check
 from .scan import DataReport, check_data
@@ -140,9 +140,11 @@ def _contract_for(tflite_path: Path, base: ModelContract, mode: ExportMode) -> M
     values: dict[str, Any] = {"mode": mode.stored_as}
     for name, detail in details.items():
         values[f"{name}_dtype"], values[f"{name}_quantization"] = _dtype_and_quantization(detail)
-    if base.presence is not None:
-        dtype, quantization = _dtype_and_quantization(by_index[named[base.presence.output]])
-        values["presence"] = dataclasses.replace(base.presence, dtype=dtype, quantization=quantization)
+    for name in ("presence", "features"):
+        record = getattr(base, name)
+        if record is not None:
+            dtype, quantization = _dtype_and_quantization(by_index[named[record.output]])
+            values[name] = dataclasses.replace(record, dtype=dtype, quantization=quantization)
     return base.replace(**values)
 
 
@@ -182,6 +184,7 @@ def export(
     contract = portable_contract(contract)  # a model fitted before paths were portable exports without them
     if contract.activation == "sigmoid":  # one score per label, which the standard metadata can label: exact
         keras_model, contract = softmax_head(keras_model), contract.replace(activation="softmax")
+    keras_model, contract = with_features(keras_model, contract)  # pretrained: what catdog-edge learn fits on
     calibrate = config.mode is ExportMode.int8
     recorded = None
     if config.parity_dir is None or (calibrate and config.calibration_dir is None):
@@ -277,7 +280,7 @@ def _describe(model_path: Path, contract: ModelContract, info: ModelInfo, log: C
     if contract.color != "RGB":
         log("grayscale model: no standard TFLite metadata (it describes RGB inputs only); the catdog contract is embedded")
         return
-    extra = [contract.presence.output] if contract.presence is not None else []  # the outputs after the class scores
+    extra = ordered_output_names(model_path.read_bytes(), str(model_path))[1:] if contract.output_name else []
     model_path.write_bytes(describe(model_path.read_bytes(), contract, info, output_names=extra))
     standard = read_standard_metadata(model_path)
     if standard is None or standard.labels != contract.labels or read_embedded_contract(model_path) != contract.to_dict():

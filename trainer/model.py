@@ -6,6 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from catdog.edge.contract import ModelContract
+from catdog.edge.features import OUTPUT as FEATURES, Features
+
 from ._tf import import_tensorflow
 from .config import Arch
 from .presence import SCORES
@@ -140,3 +143,28 @@ def softmax_head(model: Any) -> Any:
     if named is not None:
         return keras.Model(model.inputs, {**named, SCORES: scores}, name=model.name)
     return keras.Model(model.inputs, [scores, *outputs[1:]] if len(outputs) > 1 else scores, name=model.name)
+
+
+def with_features(model: Any, contract: ModelContract) -> tuple[Any, ModelContract]:
+    """The model with its pooled backbone features as one more output, "features", for catdog-edge learn.
+
+    Only a pretrained model has them (the layer trainer.efficientnet.BACKBONE_OUTPUT, (N, 1280)); any other
+    model and its contract are returned as they are. The outputs become a dict {"scores", ..., "features"} and
+    the contract names the class scores and the features (edge.features); its dtype and quantization are
+    filled in from the converted model.
+
+    Args:
+        model: a keras.Model whose first output is the class scores, or whose outputs are {"scores", ...}.
+        contract: its contract.
+    """
+    from .efficientnet import BACKBONE_OUTPUT
+
+    _, keras = import_tensorflow()
+    try:
+        layer = model.get_layer(BACKBONE_OUTPUT)
+    except ValueError:
+        return model, contract
+    named = dict(model.output) if isinstance(model.output, dict) else {SCORES: model.outputs[0]}
+    named[FEATURES] = layer.output
+    record = Features(output=FEATURES, size=int(layer.output.shape[-1]))
+    return keras.Model(model.inputs, named, name=model.name), contract.replace(output_name=SCORES, features=record)

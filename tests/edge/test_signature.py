@@ -7,14 +7,15 @@ import pytest
 from catdog.edge.classify import Classifier
 from catdog.edge.errors import ModelError
 from catdog.edge.runtime import find_runtime, load_interpreter
-from catdog.edge.signature import first_output, output_names
+from catdog.edge.signature import ordered_output_names, first_output, output_names
 from tests.conftest import copy_model_with_contract
 
 
 def test_the_default_model_names_its_outputs_and_keeps_the_class_scores_first(bundled_model):
     names = output_names(bundled_model.read_bytes())
-    assert set(names) == {"scores", "presence"}
+    assert set(names) == {"scores", "presence", "features"}
     assert output_names(bundled_model, str(bundled_model)) == names  # mapped from the path: the same
+    assert ordered_output_names(bundled_model.read_bytes())[0] == "scores"
     outputs = load_interpreter(bundled_model, find_runtime()).get_output_details()
     # A catdog-edge release from before named outputs reads output 0: it must be the class scores.
     assert [d["index"] for d in outputs][0] == names["scores"]
@@ -33,8 +34,8 @@ def test_outputs_are_found_by_name_whatever_their_order(bundled_model, val_photo
 
 
 def test_an_output_the_signature_lacks_is_a_clear_error(bundled_model, tmp_path):
-    with pytest.raises(ModelError, match="no output 'features'"):
-        first_output(bundled_model.read_bytes(), "features")
+    with pytest.raises(ModelError, match="no output 'embeddings'"):
+        first_output(bundled_model.read_bytes(), "embeddings")
     wrong = copy_model_with_contract(bundled_model, tmp_path / "wrong.tflite", {"output_name": "logits"})
     with pytest.raises(ModelError, match="names the output 'logits'"):
         Classifier.load(wrong)

@@ -53,8 +53,9 @@ def test_bundled_models_carry_standard_metadata_that_matches_their_contract(mode
     assert (image.color, image.size_hw, image.mean, image.std) == ("RGB", contract.input_hw, (0.0,), (1.0,))
     scores, *extra = meta.outputs
     assert (scores.name, scores.label_file) == ("probability", LABELS_FILE)
-    # every output after the class scores is described by the name the contract gives it (the presence score)
-    assert [(o.name, o.label_file) for o in extra] == ([(contract.presence.output, None)] if contract.presence else [])
+    # every output after the class scores is described by the name the contract gives it (presence, features)
+    named = [record.output for record in (contract.presence, contract.features) if record is not None]
+    assert sorted((o.name, o.label_file) for o in extra) == sorted((name, None) for name in named)
     with zipfile.ZipFile(model) as archive:
         (member,) = archive.infolist()
         assert (member.filename, member.compress_type, member.date_time) == (LABELS_FILE, zipfile.ZIP_STORED, ZIP_DATE)
