@@ -291,6 +291,44 @@ def bench(
                    f"with {result.workers} decoding thread(s)")
 
 
+@app.command()
+@click.argument("data_dir", metavar="DIR", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--model", "-m", type=click.Path(path_type=Path), default=None,
+              help="The base: an int8 pretrained .tflite (catdog-train export), or a bundled model's name. Default: the bundled default.")
+@click.option("--out", "-o", "out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="The .tflite to write (its contract beside it, .json).")
+@click.option("--seed", type=int, default=1337, help="Seeds the cross-validation folds and k-means.")
+@click.option("--presence/--no-presence", default=True, help="Fit a familiarity presence score, so the model can answer 'none'.")
+@threads_option
+def learn(data_dir: Path, model: Optional[Path], out: Path, seed: int, presence: bool, threads: Optional[int]) -> None:
+    """Fit a new head on the base model's own features of DIR/<class>/ photos, on this device, and write MODEL.
+
+    The classes are DIR's folders (not inbox/, hidden folders or none/); they may differ from the base's.
+    No TensorFlow: the base computes the features, numpy fits the head (as catdog-train fit does).
+    """
+    from .learn import LearnConfig, learn as run_learn
+
+    config = LearnConfig(data_dir=data_dir, out_path=out, model=model, seed=seed, presence=presence, threads=threads)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = run_learn(config, log=lambda line: click.echo(visible(line), err=True))
+    except CatDogError as exc:
+        raise _fail(exc) from None
+    except OSError as exc:
+        click.echo(f"error: cannot write {visible(str(out))} ({visible(exc.strerror or str(exc))}); check the folder", err=True)
+        raise Exit(1) from None
+    for warning in caught:
+        click.echo(f"warning: {visible(warning.message)}", err=True)
+    for line in result.skipped:
+        click.echo(f"warning: skipped {visible(line)}", err=True)
+    _say(f"wrote {result.out_path} and {result.contract_path.name}: {', '.join(result.labels)}")
+    _say(f"photos {sum(result.photos.values())} {result.photos}, cross-validated accuracy "
+         f"{result.cv_accuracy[result.l2]:.3f} (L2 {result.l2:g}), model agrees with the numpy head on "
+         f"{result.agreement:.0%} of the photos checked")
+    _say(f"features {result.features_seconds:.1f} s, fit {result.fit_seconds:.1f} s")
+
+
 def run(argv: Optional[list[str]] = None) -> None:
     """The catdog-edge entry point."""
     app.main(args=argv, prog_name="catdog-edge")

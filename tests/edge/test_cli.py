@@ -303,7 +303,7 @@ def test_help_and_suggestions_know_every_command(val_photos, capsys):
     listing = capsys.readouterr().out
     assert done.value.code == 0
     assert [line.split()[0] for line in listing.split("Commands:")[1].strip().splitlines()] == [
-        "classify", "info", "bench", "camera"]
+        "classify", "info", "bench", "learn", "camera"]
     for typo, meant in (("clasify", "classify"), ("camra", "camera")):
         with pytest.raises(SystemExit) as done:
             run([typo, str(val_photos["cat"][0])])
