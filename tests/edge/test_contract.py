@@ -32,6 +32,18 @@ def test_json_round_trip(tmp_path):
     assert json.loads(path.read_text())["input_hw"] == [128, 96]
 
 
+def test_the_features_output_round_trips_and_is_absent_when_none(tmp_path):
+    from catdog.edge.features import Features
+
+    record = Features(output="features", size=1280, dtype="uint8", quantization=Quantization(0.02, 0))
+    contract = make_contract(output_name="scores", features=record)
+    path = tmp_path / "m.json"
+    contract.save(path)
+    assert ModelContract.load(path) == contract
+    assert record.values(np.array([[0, 50]], np.uint8)).tolist() == pytest.approx([0.0, 1.0])
+    assert "features" not in make_contract().to_dict()  # older readers see no new field
+
+
 def test_crop_round_trips_and_defaults_to_the_whole_photo(tmp_path):
     path = tmp_path / "m.json"
     make_contract(crop=0.83).save(path)
@@ -157,6 +169,10 @@ MINIMAL = {"labels": ["cat", "dog"], "input_hw": [96, 96]}
         ({"training": []}, "a JSON object"),
         ({"format_version": "1"}, "format_version"),
         ({"format_version": 0}, "format_version"),
+        ({"features": {"size": 1280}}, '"output"'),
+        ({"features": {"output": "features", "size": "1280"}}, "whole number"),
+        ({"features": {"output": "features", "size": 0}}, "1 to 65536"),
+        ({"features": {"output": "features", "dtype": "int4"}}, "features.dtype"),
     ],
 )
 def test_wrong_types_and_ranges_are_one_clear_model_error(changes, message):
