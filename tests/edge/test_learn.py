@@ -20,6 +20,7 @@ from catdog.edge.learn import LearnConfig, LearnError, learn, softmax_kernel
 from catdog.edge.modelcheck import check_model
 from catdog.edge.std_metadata import read_standard_metadata
 from tests.conftest import ROOT
+from tests.edge.test_runtimes_agree import legacy_edge  # noqa: F401 (a fixture: tflite-runtime 2.14's catdog-edge)
 from tests.photo_trees import three_class_tree
 
 PER_CLASS = 12
@@ -87,6 +88,21 @@ def test_the_learned_presence_score_is_the_familiarity_of_new_centroids(learned,
     assert all(s is not None and np.isfinite(s) for s in scores)
     # photos like the training ones score higher than empty scenes, on average
     assert np.mean(scores[:5]) > np.mean(scores[5:])
+
+
+def test_tflite_runtime_2_14_reads_a_learned_model_and_answers_alike(learned, legacy_edge, val_photos):
+    import json
+
+    photos = val_photos["cat"][:4] + val_photos["dog"][:4]
+    result = subprocess.run([str(legacy_edge), "classify", *map(str, photos), "-m", str(learned.out_path), "-f", "json",
+                             "--runtime", "tflite-runtime"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    legacy = [json.loads(line) for line in result.stdout.splitlines()]
+    here = Classifier.load(learned.out_path)
+    for photo, other in zip(photos, legacy, strict=True):
+        mine = here.classify(photo)
+        assert other["label"] == mine.label
+        assert max(abs(other["scores"][k] - v) for k, v in mine.scores.items()) <= 0.02
 
 
 def test_a_learned_model_can_be_the_base_of_the_next_learn(learned, three_classes, tmp_path):
