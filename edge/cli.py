@@ -221,6 +221,9 @@ def info(model: Optional[Path], format: OutputFormat, runtime: RuntimeName) -> N
         how = p.calibration.get("rule") or f"percentile {p.calibration.get('percentile', '?')} of the training photos' scores"
         _say(f"presence   {p.method} score (output {p.output!r}): a label at >= {p.threshold:g}, else {p.label!r} "
              f"({how})")
+    if c.features is not None:
+        _say(f"features   {c.features.size} pooled backbone features (output {c.features.output!r}): "
+             "catdog-edge learn fits a new head on them")
     if standard is None:
         _say("standard   none (no TFLITE_METADATA: other TFLite readers see unnamed scores)")
     else:
@@ -243,9 +246,9 @@ def info(model: Optional[Path], format: OutputFormat, runtime: RuntimeName) -> N
     if metrics:
         _say("measured   " + json.dumps(metrics))
     if c.training:
-        _say(f"trained    {c.training.get('arch', '?')} on {c.training.get('train_photos', '?')} photos, "
-             f"saved epoch {c.training.get('saved_epoch', c.training.get('best_epoch', '?'))} "
-             f"of {c.training.get('epochs_run', '?')}")
+        epochs = (f", saved epoch {c.training.get('saved_epoch', c.training.get('best_epoch', '?'))} of "
+                  f"{c.training['epochs_run']}") if "epochs_run" in c.training else ""
+        _say(f"trained    {c.training.get('arch', '?')} on {c.training.get('train_photos', '?')} photos{epochs}")
         if c.training.get("command"):
             _say(f"recipe     {c.training['command']}")
 
@@ -306,6 +309,9 @@ def learn(data_dir: Path, model: Optional[Path], out: Path, seed: int, presence:
     The classes are DIR's folders (not inbox/, hidden folders or none/); they may differ from the base's.
     No TensorFlow: the base computes the features, numpy fits the head (as catdog-train fit does).
     """
+    # The fit is thousands of small matrix products: OpenBLAS's threads cost more than they give there (20x
+    # slower on 2 busy cores), and the interpreter has threads of its own. Before numpy is first imported.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from .learn import LearnConfig, learn as run_learn
 
     config = LearnConfig(data_dir=data_dir, out_path=out, model=model, seed=seed, presence=presence, threads=threads)

@@ -194,9 +194,10 @@ def learn(config: LearnConfig, log: Callable[[str], None] = lambda _: None,
         content = embed_contract(content, json.dumps(contract.to_dict(), separators=(",", ":")).encode())
         if contract.color == "RGB":  # the standard metadata describes RGB inputs only
             from .signature import ordered_output_names
-            from .std_metadata import describe
+            from .std_metadata import ModelInfo, describe
 
-            content = describe(content, contract, output_names=ordered_output_names(content, str(out))[1:])
+            content = describe(content, contract, ModelInfo(author="catdog-edge learn"),
+                               output_names=ordered_output_names(content, str(out))[1:])
         model_path.write_bytes(content)
         contract.save(sidecar_path(model_path))
         check_model(content, contract, str(out))
@@ -242,7 +243,8 @@ def _contract(base: ModelContract, labels: tuple[str, ...], presence: dict | Non
     record = None if presence is None else Presence(output="presence", threshold=0.0, scale=1.0, method="familiarity",
                                                     label=label, calibration=presence)
     training = {
-        "command": "catdog-edge learn", "base_model": base_path.name, "base_labels": list(base.labels),
+        "command": "catdog-edge learn", "arch": base.training.get("arch", "?"), "train_photos": sum(counts.values()),
+        "multiply_adds": base.training.get("multiply_adds"), "base_model": base_path.name, "base_labels": list(base.labels),
         "data_dir": Path(config.data_dir).name, "photos_per_label": counts, "seed": config.seed,
         "head_l2": search.l2, "head_cv_accuracy": {f"{k:g}": round(v, 4) for k, v in search.cv_accuracy.items()},
         "l2_grid": list(L2_GRID), "folds": search.folds,

@@ -4,6 +4,7 @@ cross-validated strength chosen on training features only."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from catdog.edge.head import L2_GRID, fit_head, search_head
 
@@ -47,3 +48,17 @@ def test_cross_validation_picks_from_the_grid_deterministically_and_prefers_the_
 def test_folds_shrink_to_the_smallest_class():
     features, labels = _blobs(9, 3, 8, shift=5.0, seed=5)  # 3 photos per class
     assert search_head(features, labels, 3, seed=0).folds == 3
+
+
+@pytest.mark.parametrize("n, dims", [(300, 40), (60, 200)])  # more photos than features, and fewer (the dual form)
+def test_the_fit_reaches_the_regularised_optimum_either_way(n, dims):
+    features, labels = _blobs(n, 3, dims, shift=1.0, seed=5)
+    l2 = 1e-2
+    head = fit_head(features, labels, 3, l2=l2, steps=2000)
+    x = features.astype(np.float64)
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
+    z = (x - mean) / std
+    w = head.kernel.astype(np.float64) * std[:, None]  # the weights on standardised features
+    gradient = z.T @ (head.probabilities(features) - np.eye(3)[labels]) / n + l2 * w
+    start = z.T @ (np.full((n, 3), 1 / 3) - np.eye(3)[labels]) / n  # at w = 0
+    assert np.linalg.norm(gradient) < 1e-3 * np.linalg.norm(start)
