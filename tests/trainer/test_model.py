@@ -76,3 +76,22 @@ def test_softmax_head_keeps_further_outputs_after_the_class_scores():
     after = softmax_head(model).predict(x, verbose=0)
     np.testing.assert_allclose(after[0][:, 1], before[0][:, 0], atol=1e-6)
     np.testing.assert_array_equal(after[1], before[1])
+
+
+def test_with_features_adds_the_pooled_features_output_to_pretrained_models_only():
+    import keras
+
+    from catdog.edge.contract import ModelContract
+    from catdog.trainer.model import with_features
+
+    inputs = keras.Input((8,))
+    pooled = keras.layers.Dense(6, activation="relu", name="features")(inputs)  # the pretrained backbone's layer name
+    scores = keras.layers.Dense(2, activation="softmax", name="probs")(pooled)
+    contract = ModelContract(labels=("cat", "dog"), input_hw=(8, 8), activation="softmax")
+    model, record = with_features(keras.Model(inputs, scores), contract)
+    x = np.random.default_rng(2).normal(size=(3, 8)).astype(np.float32)
+    out = model.predict(x, verbose=0)
+    assert set(out) == {"scores", "features"} and out["features"].shape == (3, 6)
+    assert record.output_name == "scores" and record.features.output == "features" and record.features.size == 6
+    compact = build_model(Arch.compact, (32, 32, 3), 2)
+    assert with_features(compact, contract) == (compact, contract)
