@@ -201,3 +201,12 @@ def test_a_convolution_with_a_zero_stride_is_refused():
             break
     with pytest.raises(ModelError, match="operator 3 has option 2 = 0"):
         check_model(_edit(stride_h, 0, "<i"), CONTRACT, "m.tflite")
+
+
+def test_the_features_output_counts_among_the_outputs_the_contract_describes(bundled_model):
+    content = bundled_model.read_bytes()
+    contract = contract_for_model(bundled_model, content)
+    assert contract.features is not None
+    check_model(content, contract, "m.tflite")  # scores, presence and features
+    with pytest.raises(ModelError, match="3 output\\(s\\); its contract describes 1 input and 2 output"):
+        check_model(content, contract.replace(features=None), "m.tflite")
