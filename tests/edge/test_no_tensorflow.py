@@ -15,6 +15,7 @@ def test_edge_runs_without_importing_tensorflow(bundled_model, val_photos):
         f"""
         import sys
         import catdog.edge, catdog.edge.cli, catdog.edge.classify, catdog.edge.contract, catdog.edge.preprocess, catdog.edge.runtime, catdog.edge.inputs
+        import catdog.edge.learn, catdog.edge.graft, catdog.edge.head, catdog.edge.familiarity
         prediction = catdog.edge.Classifier.load({str(bundled_model)!r}).classify({str(val_photos['cat'][0])!r})
         heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras') or m.startswith('catdog.trainer'))
         print(prediction.label, heavy)
