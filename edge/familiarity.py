@@ -97,3 +97,23 @@ def rescaling(raw: np.ndarray) -> tuple[float, float]:
     score, so that (raw - threshold) / width is 0 at the threshold and AT_MEDIAN at their median."""
     threshold = float(np.percentile(raw, PERCENTILE))
     return threshold, max((float(np.median(raw)) - threshold) / AT_MEDIAN, 1e-6)
+
+
+def threshold_with_none(train_scores: np.ndarray, none_scores: np.ndarray) -> tuple[float, str]:
+    """A presence threshold moved by the user's own photos of the empty scene, and the rule that chose it.
+
+    The middle of the gap between the empty photos' high scores (their 100 - PERCENTILE percentile) and
+    the training photos' low ones (their PERCENTILE percentile), so each side keeps the same margin; when
+    the two overlap, the threshold that makes the fewest errors on both, counted as fractions of each group.
+
+    Args:
+        train_scores: float (N,) the training photos' rescaled presence scores (out-of-fold where fitted).
+        none_scores: float (M,) the empty-scene photos' rescaled presence scores.
+    """
+    pos, neg = np.asarray(train_scores, np.float64), np.asarray(none_scores, np.float64)
+    low, high = float(np.percentile(pos, PERCENTILE)), float(np.percentile(neg, 100 - PERCENTILE))
+    if high < low:
+        return (low + high) / 2, "middle of the gap"
+    candidates = np.unique(np.concatenate([pos, neg]))
+    errors = [np.mean(pos < t) + np.mean(neg >= t) for t in candidates]
+    return float(candidates[int(np.argmin(errors))]), "fewest errors (the groups overlap)"

@@ -8,7 +8,8 @@ edge.features) on each photo, and fits on those features:
 - the class head: L2-regularised logistic regression, its strength chosen by cross-validation on the
   photos, the same code and grid as catdog-train fit (edge.head);
 - the presence score "familiarity": spherical k-means centroids of the features, its threshold from
-  out-of-fold scores, as catdog-train fit's familiarity part (edge.familiarity).
+  out-of-fold scores, as catdog-train fit's familiarity part (edge.familiarity); photos of the empty
+  scene in DIR/none/ (the review view's "none") move the threshold as catdog-train fit --none does.
 
 The classes may differ from the base's (new ones, fewer). MODEL is the base's graph with the new head
 grafted onto its int8 features (edge.graft): the class scores, the presence score and the features are all
@@ -35,7 +36,7 @@ from .camera.collect import INBOX
 from .classify import Classifier
 from .contract import ModelContract, sidecar_path
 from .errors import CatDogError, ImageError, ModelError
-from .familiarity import PERCENTILE, familiarity, fit_familiarity, rescaling, unit
+from .familiarity import PERCENTILE, familiarity, fit_familiarity, rescaling, threshold_with_none, unit
 from .files import atomic_write_bytes
 from .graft import Dense, graft
 from .head import L2_GRID, LinearHead, search_head
@@ -140,8 +141,7 @@ def learn(config: LearnConfig, log: Callable[[str], None] = lambda _: None,
                          "(catdog-train fit --arch efficientnet-lite0, then catdog-train export --quantize) to learn from it")
     none_label = base.contract.presence.label if base.contract.presence is not None else NONE_LABEL
     folders = class_folders(config.data_dir, skip=(none_label,))
-    photos = [(path, label) for label, folder in enumerate(folders) for path in sorted(folder.iterdir())
-              if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES]
+    photos = [(path, label) for label, folder in enumerate(folders) for path in _photos(folder)]
     if len(folders) < 2:
         raise LearnError(f"{config.data_dir}: {len(folders)} class folder(s); learning needs at least 2 "
                          "(DIR/<class>/ with photos in each)")
@@ -175,7 +175,8 @@ def learn(config: LearnConfig, log: Callable[[str], None] = lambda _: None,
     head = softmax_kernel(search.head)
     presence_dense, presence_record = (None, None)
     if config.presence:
-        presence_dense, presence_record = _familiarity(x, y, config.seed)
+        none_x = _none_features(base, Path(config.data_dir) / none_label, skipped)
+        presence_dense, presence_record = _familiarity(x, y, config.seed, none_x, none_label)
     fit_seconds = time.perf_counter() - start
     logits = x.astype(np.float64) @ head.kernel + head.bias
     margin = RANGE_MARGIN * float(np.ptp(logits))
@@ -221,18 +222,46 @@ def softmax_kernel(head: LinearHead) -> LinearHead:
                       np.concatenate([-head.bias / 2, head.bias / 2]))
 
 
-def _familiarity(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[Dense, dict]:
-    """The familiarity presence score as a dense layer on unit features (rescaling folded in) and its record."""
+def _photos(folder: Path) -> list[Path]:
+    """The photo files of a folder, sorted (not hidden files)."""
+    if not folder.is_dir():
+        return []
+    return [path for path in sorted(folder.iterdir())
+            if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES]
+
+
+def _none_features(base: Classifier, folder: Path, skipped: list[str]) -> np.ndarray:
+    """Features (M, D) of the user's photos of the empty scene (DIR/none/, which the review view fills)."""
+    rows = []
+    for path in _photos(folder):
+        try:
+            rows.append(base.features(base.preprocess(path)))
+        except ImageError as exc:
+            skipped.append(f"{path}: {exc}")
+    return np.stack(rows) if rows else np.zeros((0, base.contract.features.size), np.float32)
+
+
+def _familiarity(x: np.ndarray, y: np.ndarray, seed: int, none_x: np.ndarray, none_dir: str) -> tuple[Dense, dict]:
+    """The familiarity presence score as a dense layer on unit features (rescaling folded in) and its record.
+
+    With photos of the empty scene (none_x, M > 0, from the folder named none_dir) the threshold moves as catdog-train fit --none moves it
+    (edge.familiarity.threshold_with_none); the record's "threshold" is then not 0.
+    """
     centroids, oof = fit_familiarity(x, y, seed)
     threshold, width = rescaling(oof)
     kernel = centroids.T.astype(np.float64) / width
     bias = np.full(len(centroids), -threshold / width)
     train = (familiarity(unit(x), centroids) - threshold) / width
+    record = {"photos": int(len(x)), "percentile": PERCENTILE, "threshold": 0.0, "parts": [
+        {"method": "familiarity", "raw_threshold": round(threshold, 6), "width": round(width, 6), "units": len(centroids)}]}
     low = min(float(train.min()), -threshold / width)  # a photo unlike any training photo: cosine near 0
+    if len(none_x):
+        none = (familiarity(unit(none_x), centroids) - threshold) / width
+        moved, rule = threshold_with_none((oof - threshold) / width, none)
+        record.update(threshold=round(moved, 6), none_photos=len(none), none_dir=none_dir, rule=rule)
+        low = min(low, float(none.min()))
     high = float(train.max())
     margin = RANGE_MARGIN * (high - low)
-    record = {"photos": int(len(x)), "percentile": PERCENTILE, "parts": [
-        {"method": "familiarity", "raw_threshold": round(threshold, 6), "width": round(width, 6), "units": len(centroids)}]}
     return Dense(kernel, bias, low - margin, high + margin), record
 
 
@@ -240,8 +269,9 @@ def _contract(base: ModelContract, labels: tuple[str, ...], presence: dict | Non
               counts: dict[str, int], search, train_accuracy: float) -> ModelContract:
     """The new model's contract before its tensor details are read back (edge.learn._tensor_details)."""
     label = base.presence.label if base.presence is not None else NONE_LABEL
-    record = None if presence is None else Presence(output="presence", threshold=0.0, scale=1.0, method="familiarity",
-                                                    label=label, calibration=presence)
+    record = None if presence is None else Presence(
+        output="presence", threshold=presence.pop("threshold"), scale=1.0, method="familiarity", label=label,
+        calibration=presence)
     training = {
         "command": "catdog-edge learn", "arch": base.training.get("arch", "?"), "train_photos": sum(counts.values()),
         "multiply_adds": base.training.get("multiply_adds"), "base_model": base_path.name, "base_labels": list(base.labels),

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from catdog.edge.familiarity import (  # the numpy k-means and rescaling, shared with catdog-edge learn
-    PERCENTILE, fit_familiarity, rescaling, unit,
+    PERCENTILE, fit_familiarity, rescaling, threshold_with_none, unit,
 )
 from catdog.edge.presence import Presence
 
@@ -151,15 +151,8 @@ def calibrate_with_none(fit: PresenceFit, none_scores: np.ndarray, none_photos: 
         none_scores: float (M,) the presence scores of the empty-scene photos.
         none_photos: how to name them in the record (a folder name, never an absolute path).
     """
-    pos, neg = np.asarray(fit.train_scores, np.float64), np.asarray(none_scores, np.float64)
-    low, high = float(np.percentile(pos, PERCENTILE)), float(np.percentile(neg, 100 - PERCENTILE))
-    if high < low:
-        threshold, how = (low + high) / 2, "middle of the gap"
-    else:
-        candidates = np.unique(np.concatenate([pos, neg]))
-        errors = [np.mean(pos < t) + np.mean(neg >= t) for t in candidates]
-        threshold, how = float(candidates[int(np.argmin(errors))]), "fewest errors (the groups overlap)"
-    calibration = {**fit.presence.calibration, "none_photos": len(neg), "none_dir": none_photos, "rule": how}
+    threshold, how = threshold_with_none(fit.train_scores, none_scores)
+    calibration = {**fit.presence.calibration, "none_photos": len(none_scores), "none_dir": none_photos, "rule": how}
     presence = Presence(output=OUTPUT, threshold=round(threshold, 6), scale=1.0, method=fit.presence.method,
                         calibration=calibration)
     return PresenceFit(presence, fit.parts, fit.train_scores)

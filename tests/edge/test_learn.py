@@ -127,6 +127,22 @@ def test_tflite_runtime_2_14_reads_a_learned_model_and_answers_alike(learned, le
         assert max(abs(other["scores"][k] - v) for k, v in mine.scores.items()) <= 0.02
 
 
+def test_empty_scene_photos_in_none_move_the_presence_threshold(three_classes, bundled_model, nothing_photos, tmp_path):
+    data = tmp_path / "photos"
+    for folder in ("cat", "dog"):
+        (data / folder).mkdir(parents=True)
+        for path in sorted((three_classes / folder).iterdir()):
+            (data / folder / path.name).write_bytes(path.read_bytes())
+    (data / "none").mkdir()
+    for path in nothing_photos[:8]:
+        (data / "none" / path.name).write_bytes(path.read_bytes())
+    result = learn(LearnConfig(data_dir=data, out_path=tmp_path / "m.tflite", model=bundled_model, seed=3))
+    assert result.labels == ("cat", "dog")  # none/ is not a class
+    presence = Classifier.load(result.out_path).contract.presence
+    assert presence.calibration["none_photos"] == 8 and presence.calibration["none_dir"] == "none"
+    assert presence.threshold != 0.0 and presence.calibration["rule"]
+
+
 def test_a_learned_model_can_be_the_base_of_the_next_learn(learned, three_classes, tmp_path):
     again = learn(LearnConfig(data_dir=three_classes, out_path=tmp_path / "again.tflite", model=learned.out_path,
                               seed=3, presence=False))
