@@ -51,6 +51,8 @@ from .signature import output_names
 MIN_PER_CLASS = 2
 #: Margin added on each side of the training outputs' range when choosing an output's int8 scale.
 RANGE_MARGIN = 0.1
+#: Fraction of the checked photos on which the written model must answer as the numpy head (near-ties may differ).
+MIN_AGREEMENT = 0.9
 #: Training photos the written model is run on to check it answers as the numpy head does.
 CHECK_PHOTOS = 32
 
@@ -129,7 +131,8 @@ def learn(config: LearnConfig, log: Callable[[str], None] = lambda _: None,
 
     Raises:
         LearnError: fewer than 2 classes, or a class with fewer than MIN_PER_CLASS readable photos.
-        ModelError: the base model cannot be loaded or exposes no features (re-export it).
+        ModelError: the base model cannot be loaded or exposes no features (re-export it), or the written model
+            does not answer as the numpy head (MIN_AGREEMENT).
         OSError: MODEL cannot be written (nothing is left at MODEL).
     """
     from .models import resolve_model
@@ -206,6 +209,9 @@ def learn(config: LearnConfig, log: Callable[[str], None] = lambda _: None,
         expected = search.head.predict(x[[row for _, row in pixels_kept]])
         got = np.array([int(np.argmax(learned.predict(pixels))) for pixels, _ in pixels_kept])
         agreement = float(np.mean(got == expected))
+        if agreement < MIN_AGREEMENT:
+            raise ModelError(f"the learned model answers as its numpy head on only {agreement:.0%} of the photos checked; "
+                             "nothing was written, please report this")
         atomic_write_bytes(out, content)  # the model first: a sidecar never describes a model that is not there
         atomic_write_bytes(sidecar_path(out), sidecar_path(model_path).read_bytes())
     log(f"wrote {out}: {', '.join(names)}; L2 {search.l2:g}, cross-validated accuracy {search.cv_accuracy[search.l2]:.3f}")
