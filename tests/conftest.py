@@ -16,14 +16,18 @@ BUNDLED = ROOT / "models" / "catdog.tflite"
 COMPACT = ROOT / "models" / "catdog-compact.tflite"
 
 
+def missing_data(reason: str) -> None:
+    """A data set the tests need is absent: skip with the reason, or fail under CI=true."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI must provide ../shared beside the clone")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """../shared/datasets/catdog: skipped when absent, a failure under CI=true."""
     if not (DATA / "train").is_dir() or not (DATA / "val").is_dir():
-        reason = f"photo data set not found at {DATA} (expected train/ and val/ with cat/ and dog/ inside)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI must provide ../shared beside the clone")
-        pytest.skip(reason)
+        missing_data(f"photo data set not found at {DATA} (expected train/ and val/ with cat/ and dog/ inside)")
     return DATA
 
 
@@ -33,10 +37,7 @@ def nothing_photos() -> list[Path]:
     failure under CI=true."""
     photos = sorted(NOTHING.glob("*.jpg")) if NOTHING.is_dir() else []
     if not photos:
-        reason = f"photos of empty scenes not found at {NOTHING} (expected the nothing/ data set beside catdog/)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI must provide ../shared beside the clone")
-        pytest.skip(reason)
+        missing_data(f"photos of empty scenes not found at {NOTHING} (expected the nothing/ data set beside catdog/)")
     return photos
 
 
