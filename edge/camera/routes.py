@@ -26,17 +26,17 @@ PATHS = {
     "/review.js": "review-script",
     "/api/review": "review-state",
 }
-#: The changes (the review's, and reloading the model): POST only, their fields in the query (a POST here has no
-#: body); GET changes nothing.
-ACTIONS = {
+#: The review's changes: POST only, their fields in the query (a POST here has no body); GET changes nothing.
+REVIEW_ACTIONS = {
     "/api/review/label": "label",
     "/api/review/delete": "delete",
     "/api/review/undo": "undo",
     "/api/review/class": "add-class",
-    "/api/model/reload": "reload",
 }
+#: Every change: the review's, and reading the camera's model file again (edge.camera.swap); POST only.
+ACTIONS = {**REVIEW_ACTIONS, "/api/model/reload": "reload"}
 #: Routes that exist only while frames are collected (--collect).
-REVIEW_ROUTES = frozenset({"review", "review-script", "review-state", "inbox-image", *ACTIONS.values()})
+REVIEW_ROUTES = frozenset({"review", "review-script", "review-state", "inbox-image", *REVIEW_ACTIONS.values()})
 #: A POST must carry this header (any value): a page of another site cannot send it without asking first (a CORS
 #: preflight, which is refused), so it cannot make a browser change the review or the model, even on loopback
 #: without a token.
