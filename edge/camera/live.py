@@ -45,7 +45,8 @@ class LiveView:
         self.save_dir = None if save_dir is None else save_dir.resolve()
         self.started = time.time()
         self.model: Callable[[], Any] | None = None
-        """Which model runs now (edge.camera.swap.ModelSwitch.running), shown as "model" in /api/state; None: not shown."""
+        """Which model runs now (edge.camera.swap.ModelSwitch.running), shown as "model" in /api/state; None: not
+        shown."""
         self._latest: tuple[Frame, LoopState] | None = None  # replaced whole by the loop: one atomic assignment
         self._latency_ms: float | None = None
         self._samples: deque[tuple[float, int]] = deque(maxlen=_FPS_SAMPLES)
@@ -103,8 +104,8 @@ class LiveView:
 
     def state(self) -> dict[str, Any]:
         """/api/state: {"label", "confidence", "since", "fps", "frames", "classified", "dropped", "latency_ms",
-        "viewers", "last_event"} (and "model": {"file", "labels", "since"} when known); since is Unix time of the label's
-        event."""
+        "viewers", "last_event"} (and "model": {"file", "labels", "since"} when known); since is Unix time of the
+        label's event."""
         latest, fps, latency = self._latest, self.fps(), self._latency_ms
         state = latest[1] if latest is not None else None
         with self._changed:

@@ -96,7 +96,8 @@ if (reload) {
     reload.disabled = true;
     $("reload-result").textContent = "loading the model file...";
     fetch("api/model/reload", {method: "POST", headers: {"X-Catdog-Action": "reload"}, credentials: "same-origin"})
-      .then((r) => r.headers.get("Content-Type") === "application/json" ? r.json() : r.text().then((t) => ({message: t.trim()})))
+      .then((r) => r.headers.get("Content-Type") === "application/json" ? r.json()
+                                                                        : r.text().then((t) => ({message: t.trim()})))
       .then((d) => { $("reload-result").textContent = d.message; })
       .catch((error) => { $("reload-result").textContent = error.message; })
       .finally(() => { reload.disabled = false; });

@@ -152,8 +152,9 @@ def host_allowed(host_header: str | None) -> bool:
 
 
 def post_problem(headers: dict[str, str | None]) -> str | None:
-    """Why a POST (a review change or a model reload) is refused (403), or None: it must carry ACTION_HEADER, come from this page (an Origin
-    header, when sent, names the same host and port as Host) and have no body (its fields are in the query)."""
+    """Why a POST (a review change or a model reload) is refused (403), or None: it must carry ACTION_HEADER, come
+    from this page (an Origin header, when sent, names the same host and port as Host) and have no body (its fields
+    are in the query)."""
     if headers.get(ACTION_HEADER) is None:
         return f"a change needs the {ACTION_HEADER} header (the review page sends it)"
     origin, host = headers.get("Origin"), headers.get("Host")

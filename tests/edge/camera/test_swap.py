@@ -66,7 +66,8 @@ def test_new_labels_restart_smoothing_and_the_events_after_the_swap_are_the_new_
     assert "renamed.tflite" in notices[0].message and "kitty, puppy" in notices[0].message
     assert "restarts" in notices[0].message
     # the notice comes between the last old event and the first new one
-    kinds = [e.label if isinstance(e, LabelEvent) else "swap" for e in events if isinstance(e, (LabelEvent, ModelNotice))]
+    kinds = [e.label if isinstance(e, LabelEvent) else "swap" for e in events
+             if isinstance(e, (LabelEvent, ModelNotice))]
     assert kinds == ["cat", "dog", "swap", "kitty"]
     assert switch.running() == ModelInfo("renamed.tflite", ("kitty", "puppy"), switch.running().since)
 
