@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,10 +128,16 @@ class ModelSwitch:
             return self._failed("no model file to reload: this camera was given its model in code")
         with self._loading:
             try:
-                classifier = self.options.load()
+                # One load at a time, so these never nest: the warnings (e.g. a contract written by a newer catdog)
+                # reach the loop as Notices, one line each, as at the start.
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    classifier = self.options.load()
             except Exception as exc:  # any failure (a damaged file can fail inside the runtime): the old model stays
                 text = str(exc) or type(exc).__name__
                 return self._failed(f"model not reloaded, the old one keeps running: {text}")
+        with self._lock:
+            self._messages.extend(str(warning.message) for warning in caught)
         self.swap(classifier)
         info = ModelInfo.of(classifier)
         return ReloadResult(True, f"model: loaded {info.file} (answers {', '.join(info.answers)}); "
@@ -167,7 +174,8 @@ class ModelSwitch:
             return classifier
 
     def drain_messages(self) -> list[str]:
-        """Why reloads failed since the last call (one line each), for the loop's Notices."""
+        """Why reloads failed, and the warnings of those that worked, since the last call (one line each), for the
+        loop's Notices."""
         with self._lock:
             messages, self._messages = self._messages, []
             return messages

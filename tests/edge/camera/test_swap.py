@@ -5,6 +5,7 @@ why. Swaps happen at chosen frames (the loop's on_frame hook), never at a time."
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from catdog.edge.camera.streams import open_stream
 from catdog.edge.camera.swap import ModelInfo, ModelOptions, ModelSwitch
 from catdog.edge.classify import Classifier
 from tests.conftest import copy_model_with_contract
-from tests.edge.camera.helpers import RUN, cat_dog_cat, write_folder
+from tests.edge.camera.helpers import PATIENCE_S, RUN, cat_dog_cat, write_folder
 
 SMOOTH = 5
 #: With --smooth 5 a label needs 4 of the last 5 votes: it is reported on the 4th frame of a run.
@@ -157,3 +158,51 @@ def test_request_reload_loads_on_the_switchs_thread(classifier, renamed):
         switch.close()  # joins the thread: the load asked for is done
     taken = switch.take()
     assert taken is not None and taken.answers == ("kitty", "puppy")
+
+
+def test_the_loop_keeps_classifying_while_a_model_loads(classifier, renamed, cat_dog_cat_folder):
+    """The load waits for frames the loop handles after the reload was asked for (it would never end if it ran on
+    the loop's thread); the loop is then held until the model is handed over, so the switch lands at a known frame."""
+    gate, handed = threading.Event(), threading.Event()
+    asked = RUN
+
+    class GatedOptions(ModelOptions):
+        def load(self):
+            assert gate.wait(PATIENCE_S), "the loop never got past the reload"
+            return super().load()
+
+    class Switch(ModelSwitch):
+        def swap(self, new) -> None:
+            super().swap(new)
+            handed.set()
+
+    switch = Switch(classifier, GatedOptions(path=renamed)).start()
+    handled: list[int] = []
+    events: list = []
+
+    def on_frame(frame, _state) -> None:
+        handled.append(frame.index)
+        if frame.index == asked:
+            switch.request_reload()
+        elif frame.index == asked + 3:
+            gate.set()
+        elif frame.index == asked + 4:
+            assert handed.wait(PATIENCE_S), "the model was never handed over"
+
+    try:
+        watch(classifier, open_stream(SourceConfig(str(cat_dog_cat_folder))), WatchConfig(smooth=SMOOTH),
+              events.append, on_frame=on_frame, switch=switch)
+    finally:
+        switch.close()
+    assert handled == list(range(3 * RUN))
+    # smoothing restarts at frame asked + 5: four of the last dog frames, then four cats
+    assert _labels(events) == [(REPORTED_AFTER, "cat"), (RUN + REPORTED_AFTER, "dog"),
+                               (asked + 5 + REPORTED_AFTER, "puppy"), (2 * RUN + REPORTED_AFTER, "kitty")], events
+
+
+def test_a_reloads_warnings_reach_the_loop_one_line_each(classifier, camera_model, tmp_path):
+    newer = copy_model_with_contract(camera_model, tmp_path / "newer.tflite", {"from_the_future": 1}, sidecar=False)
+    switch = ModelSwitch(classifier, ModelOptions(path=newer))
+    assert switch.reload().ok
+    messages = switch.drain_messages()
+    assert len(messages) == 1 and "from_the_future" in messages[0] and "\n" not in messages[0], messages
