@@ -196,11 +196,10 @@ def camera(
     from .camera.loop import ModelNotice
     from .camera.swap import ModelOptions, ModelSwitch
 
-    model_options = ModelOptions(path=model, runtime=runtime, threads=threads, threshold=threshold, xnnpack=xnnpack,
-                                 presence=presence, presence_threshold=presence_threshold)
-    classifier = _load(model, runtime, threads, threshold=threshold, xnnpack=xnnpack, presence=presence,
-                       presence_threshold=presence_threshold)
-    switch = ModelSwitch(classifier, model_options).start()
+    loading = dict(threshold=threshold, xnnpack=xnnpack, presence=presence, presence_threshold=presence_threshold)
+    classifier = _load(model, runtime, threads, **loading)
+    # SIGHUP and the preview's button read --model again with the same options (edge.camera.swap)
+    switch = ModelSwitch(classifier, ModelOptions(path=model, runtime=runtime, threads=threads, **loading))
     collector = _start_collector(collect_config, classifier, source)
     preview = _start_preview(preview_config, classifier, source, save_dir, collect_config, switch)
     sinks = _start_sinks(sink_config)
@@ -240,6 +239,7 @@ def camera(
 
     handled = (signal.SIGINT, signal.SIGTERM)
     previous = {}
+    switch.start()
     if threading.current_thread() is threading.main_thread():
         previous = {sig: signal.signal(sig, request_stop) for sig in handled}
         if hasattr(signal, "SIGHUP"):  # not on Windows
