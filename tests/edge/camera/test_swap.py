@@ -206,3 +206,20 @@ def test_a_reloads_warnings_reach_the_loop_one_line_each(classifier, camera_mode
     assert switch.reload().ok
     messages = switch.drain_messages()
     assert len(messages) == 1 and "from_the_future" in messages[0] and "\n" not in messages[0], messages
+
+
+def test_switching_to_a_model_with_a_presence_score_makes_an_empty_scene_none(classifier, bundled_model,
+                                                                              nothing_photos, tmp_path):
+    """The compact model (cat, dog) must call an empty porch one of them; the default model, switched to mid-run,
+    has a presence score and answers none: the events after the switch are its answers."""
+    from tests.edge.camera.helpers import to_frame
+
+    default = Classifier.load(bundled_model)
+    empty = [f for f in map(to_frame, nothing_photos[:8 * SMOOTH]) if default.classify(f).label == "none"]
+    assert len(empty) >= 2 * SMOOTH, f"only {len(empty)} empty frames answered none"
+    folder = write_folder(tmp_path / "porch", empty[:2 * SMOOTH])
+    events, _ = _run_swapping(classifier, folder, SMOOTH - 1, default)
+    at = next(i for i, e in enumerate(events) if isinstance(e, ModelNotice))
+    assert "answers cat, dog, none" in events[at].message and not events[at].carried
+    assert all(e.label in ("cat", "dog") for e in events[:at] if isinstance(e, LabelEvent))
+    assert _labels(events[at:]) == [(SMOOTH + REPORTED_AFTER, "none")], events
