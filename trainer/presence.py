@@ -45,6 +45,10 @@ PERCENTILE = 1.0
 CENTROIDS = 64
 PHOTOS_PER_CENTROID = 8
 FOLDS = 5
+#: Training photos from which the familiarity part joins the imagenet one (--presence auto): enough for all
+#: CENTROIDS at PHOTOS_PER_CENTROID each. With fewer its centroids are coarse and its out-of-fold threshold
+#: low, so it lets empty scenes through that the imagenet part alone refuses (a 40-photo fit: most of them).
+BOTH_FROM_PHOTOS = CENTROIDS * PHOTOS_PER_CENTROID
 KMEANS_ITERATIONS = 25
 #: A part's score at its training median: ln(99), where the soft confidence (Presence.probability) is 0.99.
 AT_MEDIAN = math.log(99.0)
