@@ -149,6 +149,9 @@ class Classifier:
             # file is refused here, before the runtime sees it (tflite-runtime 2.14 segfaults on some).
             contract = contract_for_model(model_path, content)
             check_model(content, contract, str(model_path))  # every offset and index the runtime follows
+            from .modelprobe import check_survives  # what the check misses can still crash the runtime: try it once
+
+            check_survives(content, rt, xnnpack, str(model_path))  # in a child; remembered by content hash
         interpreter = load_interpreter(model_path, rt, threads, xnnpack=xnnpack, content=content)
         contract.check_tensors(interpreter.get_input_details()[0], interpreter.get_output_details()[0], str(model_path))
         return cls(interpreter, contract, rt, model_path, threshold=threshold, draft=draft, threads=threads, xnnpack=xnnpack,
