@@ -1,13 +1,34 @@
-"""Check a .tflite file's structure and its contract in Python before the TFLite runtime sees it.
+"""A best-effort check of a .tflite file's structure and its contract, in Python, before the TFLite runtime sees it.
 
-The runtimes trust the flatbuffer: tflite-runtime 2.14 (and at times ai-edge-litert) crash the whole
-process on some damaged files, and a crash in C++ cannot be caught. So every offset, index and size
-the runtime will follow is checked here first, with edge._flatbuffer's bounded reads (schema:
-tensorflow/compiler/mlir/lite/schema/schema.fbs): buffers lie inside the file, tensors name
-existing buffers and have sizes that fit them, operators name existing operator codes and tensors
-and have their first inputs, signatures name existing tensors, names and tables lie inside the
-file, and the first subgraph's input and output tensors are the ones the contract describes. (The
-fields inside an operator's options table are not read: only the table's extent is checked.)
+The runtimes trust the flatbuffer, and tflite-runtime 2.14 and ai-edge-litert crash the whole process
+on some damaged files (a crash in C++ cannot be caught). This check refuses, with one ModelError, the
+damage fuzz/mutate_models.py has found to crash them, and every offset it follows, with
+edge._flatbuffer's bounded reads (schema: tensorflow/compiler/mlir/lite/schema/schema.fbs). Exactly:
+
+- the file: the TFL3 identifier; every table, vector and string read below lies inside the file;
+  the model's description, the metadata names and every buffer's data (inline, or by offset and
+  size) too; metadata and metadata_buffer name existing buffers;
+- operator codes: their custom names lie in the file; the builtin code is read (max of the two fields);
+- tensors, in every subgraph: a type TFLite knows; no negative dimension; at most MAX_TENSOR_BYTES;
+  an existing buffer; a tensor without data (computed) has a type some catdog export computes; a
+  tensor with data has exactly shape x type-size bytes of it (unless sparse or of no fixed size);
+  quantization has as many zero points as scales, and per-channel scales match their dimension;
+- operators: an existing operator code; input, output and intermediate tensors exist (-1, "none",
+  only for inputs after the required ones); the first input is present, and the first two for
+  ADD, CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, MUL, PAD, MEAN, SUB and DIV; custom options
+  and the options table lie in the file; the options' fields are read for four operators only:
+  CONV_2D, DEPTHWISE_CONV_2D, AVERAGE_POOL_2D and MAX_POOL_2D (strides, dilations, filter sizes and
+  depth multiplier 1..4096, padding SAME or VALID); input and weight shapes agree for CONV_2D,
+  DEPTHWISE_CONV_2D and FULLY_CONNECTED; the two inputs of ADD, MUL, SUB and DIV broadcast to the
+  output;
+- subgraphs: their input and output tensors exist; the first has one input and one output, whose
+  type, shape and quantization are the contract's;
+- signatures: key and names lie in the file; they name an existing subgraph and its tensors.
+
+Everything else is not checked: other operators' options and shapes, what any operator computes,
+control flow between subgraphs, custom operators, the weights' values. So passing this check does not
+prove the runtime survives the file: that is edge.modelprobe's job (every model that is not bundled is
+loaded and run once in a child process first; a crash there is one line and exit 2).
 """
 
 from __future__ import annotations
