@@ -179,6 +179,36 @@ def test_a_convolution_with_a_zero_stride_is_refused():
         check_model(_edit(stride_h, 0, "<i"), CONTRACT, "m.tflite")
 
 
+def _first_convolution_scales() -> tuple[float, float, int]:
+    """(input scale, output scale, position of the weights' first scale) of the compact model's first CONV_2D."""
+    r, root = open_model(COMPACT, "compact")
+    subgraph = r.deref(r.vector(root, 2)[0])
+    tensors = [r.deref(t) for t in r.vector(subgraph, 0)]
+    first_scale = lambda tensor: r.vector(r.deref(r.field_pos(tensor, 4)), 2)[0]  # noqa: E731
+    for slot in r.vector(subgraph, 3):
+        op = r.deref(slot)
+        if list(r.vector(op, 1))[:2] == _operator_inputs(3)[:2]:
+            data, weights = (tensors[r.i32(p)] for p in list(r.vector(op, 1))[:2])
+            output = tensors[r.i32(r.vector(op, 2)[0])]
+            return r.f32(first_scale(data)), r.f32(first_scale(output)), first_scale(weights)
+    raise AssertionError("no CONV_2D in the compact model")
+
+
+@pytest.mark.parametrize("requantization, refused", [(250.0, False), (300.0, True), (float("nan"), True)])
+def test_a_weight_scale_past_xnnpacks_requantization_range_is_refused(requantization, refused):
+    """Regression (fuzz/mutate_models.py recipes (5240, "flip") and (5941, "flip_tables") on the default
+    model, issue 28): one flipped exponent bit of a CONV_2D's per-channel weight scale made its
+    requantization scale (input x weight / output) about 1e35; ai-edge-litert's XNNPACK kernels then
+    abort the process with glibc's "double free or corruption (!prev)" (from 256 up, measured)."""
+    data_scale, output_scale, pos = _first_convolution_scales()
+    damaged = _edit(pos, requantization * output_scale / data_scale, "<f")
+    if refused:
+        with pytest.raises(ModelError, match="operator 3 has a requantization scale of .*, at least 256"):
+            check_model(damaged, CONTRACT, "m.tflite")
+    else:
+        check_model(damaged, CONTRACT, "m.tflite")
+
+
 def _refused_or_survived(model: bytes) -> None:
     """check_model held to its promise on a damaged copy: a refusal is one line, and a file it accepts does
     not crash or hang the runtime (loaded and invoked once in a child process by edge.modelprobe.probe)."""

@@ -3,8 +3,11 @@ remembered by content hash, so each file is probed once; bundled models are neve
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +17,8 @@ from catdog.edge.classify import Classifier
 from catdog.edge.errors import ModelError
 from catdog.edge.modelprobe import cache_dir, check_survives
 from catdog.edge.runtime import find_runtime
-from tests.conftest import COMPACT
+from fuzz.mutate_models import mutate
+from tests.conftest import BUNDLED, COMPACT
 
 RUNTIME = find_runtime()
 CONTENT = COMPACT.read_bytes()
@@ -98,3 +102,32 @@ def test_a_model_the_probe_refuses_is_never_loaded_in_process(tmp_path, monkeypa
     monkeypatch.setattr("catdog.edge.classify.load_interpreter", lambda *a, **k: pytest.fail("loaded in process"))
     with pytest.raises(ModelError, match="crashed"):
         Classifier.load(copy)
+
+
+#: Recipes of fuzz/mutate_models.py, (seed, operation), that made catdog-edge info and classify abort
+#: (glibc's "double free or corruption (!prev)" in ai-edge-litert) on the default model as shipped at
+#: efb06f2, whose SHA-256 is RECIPE_BASE; edge.modelcheck let both through then.
+CRASHING_RECIPES = [(5240, "flip"), (5941, "flip_tables")]
+RECIPE_BASE = "ed6528326a463614245827306aa2808137801930fd902ce70781b1099a49a61e"
+
+
+@pytest.mark.parametrize("seed, operation", CRASHING_RECIPES)
+def test_damaged_default_models_that_crashed_catdog_edge_are_one_line_and_exit_2(tmp_path, seed, operation):
+    """Each recipe applied to models/catdog.tflite, through the real console script: exit 2 and one
+    `error:` line, never a signal. (Once the default model is re-exported the recipes damage other
+    bytes: then any exit but a signal passes, and fuzz/mutate_models.py finds new ones.)"""
+    from PIL import Image
+
+    base = BUNDLED.read_bytes()
+    model = tmp_path / "catdog.tflite"
+    model.write_bytes(mutate(base, seed, operation))
+    shutil.copy(BUNDLED.with_suffix(".json"), model.with_suffix(".json"))
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(photo)
+    edge = Path(sys.executable).with_name("catdog-edge")
+    for command in (["info"], ["classify", str(photo)]):
+        done = subprocess.run([str(edge), *command, "-m", str(model)], capture_output=True, text=True, timeout=600)
+        assert done.returncode >= 0, f"{command[0]} died of signal {-done.returncode}: {done.stderr[-300:]}"
+        if hashlib.sha256(base).hexdigest() == RECIPE_BASE or done.returncode != 0:
+            lines = done.stderr.strip().splitlines()
+            assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), (command, done.stderr)
