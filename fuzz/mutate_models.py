@@ -23,6 +23,10 @@ each Python are forks of one worker that has imported catdog-edge and its runtim
 code as the console script, without a new interpreter's start-up per run).
 
     .venv/bin/python fuzz/mutate_models.py --count 600 --python .venv/bin/python --python .venv-legacy/bin/python
+
+`make test` builds .venv-legacy from the wheel; by hand: python3.11 -m venv .venv-legacy &&
+.venv-legacy/bin/pip install 'numpy<2' 'tflite-runtime==2.14.*' pillow 'click>=8.4' &&
+.venv-legacy/bin/pip install --no-deps -e .
 """
 
 from __future__ import annotations
