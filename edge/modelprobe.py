@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +108,9 @@ def probe(content: bytes, module: str, xnnpack: bool, timeout: float = PROBE_TIM
         xnnpack: use the XNNPACK delegate (the runtime's default kernels) or the built-in kernels.
         timeout: seconds before the child is killed and counted as hung.
     """
+    import signal
+    import subprocess  # here, not at the top: a remembered verdict needs neither (~3 ms of every start)
+
     # glibc writes its fatal messages ("double free or corruption") to the terminal, not to stderr,
     # unless told otherwise; here they are the reason given.
     env = {**os.environ, "LIBC_FATAL_STDERR_": "1"}
