@@ -23,7 +23,8 @@ from pathlib import Path
 
 from .errors import ModelError
 from .files import atomic_write_bytes
-from .runtime import Runtime
+from ._quiet import Captured
+from .runtime import Runtime, not_a_model
 from .safe_text import visible
 
 #: Seconds the child may take to load and run a model once: far above any model catdog runs (the
@@ -31,20 +32,25 @@ from .safe_text import visible
 PROBE_TIMEOUT_S = 120.0
 
 #: The child: loads the model's bytes (stdin) with the interpreter module argv[1], XNNPACK if argv[2]
-#: is "1", allocates, sets every input to zeros, invokes, reads every output. Exit 0: it survived.
+#: is "1", allocates, sets every input to zeros, invokes, reads every output. Exit 0: it survived;
+#: exit 3: the runtime raised, and the first line of its error is on stdout.
 _CHILD = """
 import importlib, sys
 import numpy as np
 module = importlib.import_module(sys.argv[1])
 resolver = module.OpResolverType
-interpreter = module.Interpreter(model_content=sys.stdin.buffer.read(),
-    experimental_op_resolver_type=resolver.AUTO if sys.argv[2] == "1" else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-interpreter.allocate_tensors()
-for detail in interpreter.get_input_details():
-    interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
-interpreter.invoke()
-for detail in interpreter.get_output_details():
-    interpreter.get_tensor(detail["index"])
+try:
+    interpreter = module.Interpreter(model_content=sys.stdin.buffer.read(),
+        experimental_op_resolver_type=resolver.AUTO if sys.argv[2] == "1" else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter.allocate_tensors()
+    for detail in interpreter.get_input_details():
+        interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
+    interpreter.invoke()
+    for detail in interpreter.get_output_details():
+        interpreter.get_tensor(detail["index"])
+except (ValueError, RuntimeError) as exc:
+    print((str(exc).strip().splitlines() or [type(exc).__name__])[0])
+    sys.exit(3)
 """
 
 
@@ -59,9 +65,11 @@ class ProbeResult:
     """What happened when a child process loaded and ran a model once."""
 
     outcome: str
-    """"survived", "crashed" (a signal), "hung" (no exit within the timeout) or "failed" (a Python error)."""
+    """"survived", "crashed" (a signal), "hung" (no exit within the timeout), "refused" (the runtime raised
+    an error, as it would in this process) or "failed" (the child failed otherwise)."""
     detail: str
-    """The signal's name and the child's last line of stderr, or the error's last line; "" when it survived."""
+    """crashed: the signal's name and the child's last line of stderr; refused: the runtime's reason, as
+    edge.runtime.load_interpreter gives it; failed: the child's last line of stderr; "" when it survived."""
 
 
 def check_survives(content: bytes, runtime: Runtime, xnnpack: bool, source: str, timeout: float = PROBE_TIMEOUT_S) -> None:
@@ -85,6 +93,8 @@ def check_survives(content: bytes, runtime: Runtime, xnnpack: bool, source: str,
     if verdict.is_file():
         return
     result = probe(content, module, xnnpack, timeout)
+    if result.outcome == "refused":
+        raise not_a_model(source, result.detail)
     if result.outcome != "survived":
         what = {
             "crashed": f"the TFLite runtime crashed loading and running the model ({result.detail})",
@@ -115,13 +125,15 @@ def probe(content: bytes, module: str, xnnpack: bool, timeout: float = PROBE_TIM
     # unless told otherwise; here they are the reason given.
     env = {**os.environ, "LIBC_FATAL_STDERR_": "1"}
     try:
-        child = subprocess.run(_command(module, xnnpack), input=content, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, env=env, timeout=timeout)
+        child = subprocess.run(_command(module, xnnpack), input=content, capture_output=True, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
         return ProbeResult("hung", "")
     said = _last_line(child.stderr)
     if child.returncode == 0:
         return ProbeResult("survived", "")
+    if child.returncode == 3:  # the reason as load_interpreter gives it: the error, then the runtime's ERROR line
+        error = RuntimeError(visible(child.stdout.decode(errors="replace").strip()[:300]))
+        return ProbeResult("refused", Captured(text=child.stderr.decode(errors="replace")).reason(error))
     if child.returncode > 0:
         return ProbeResult("failed", said or f"exit {child.returncode}")
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from catdog.edge import modelprobe
 from catdog.edge.classify import Classifier
 from catdog.edge.errors import ModelError
 from catdog.edge.modelprobe import cache_dir, check_survives
-from catdog.edge.runtime import find_runtime
+from catdog.edge.runtime import find_runtime, load_interpreter
 from fuzz.mutate_models import mutate
 from tests.conftest import BUNDLED, COMPACT
 
@@ -65,10 +66,24 @@ def test_a_child_that_hangs_is_refused_after_the_timeout(own_cache, monkeypatch)
     assert not own_cache.exists()
 
 
-def test_a_runtime_error_in_the_child_is_refused_with_its_last_line(own_cache):
-    with pytest.raises(ModelError, match=r"failed to load and run the model \(ValueError: .*\)") as refused:
-        check_survives(CONTENT[: len(CONTENT) // 2], RUNTIME, True, "m.tflite")
-    assert "\n" not in str(refused.value) and "\x1b" not in str(refused.value)
+def test_a_model_the_runtime_refuses_in_the_child_reads_as_a_refusal_in_this_process(own_cache, tmp_path):
+    """The runtime's own error (here: a well-formed file whose Model table is empty) gives the same line
+    as loading it here would."""
+    empty = struct.pack("<I4sHHi", 12, b"TFL3", 4, 4, 4)
+    with pytest.raises(ModelError) as in_child:
+        check_survives(empty, RUNTIME, True, "m.tflite")
+    with pytest.raises(ModelError) as in_process:
+        load_interpreter(Path("m.tflite"), RUNTIME, content=empty)
+    assert str(in_child.value) == str(in_process.value)
+    assert str(in_child.value).startswith("m.tflite: not a valid TFLite model (") and "\n" not in str(in_child.value)
+    assert not own_cache.exists()
+
+
+def test_a_child_that_fails_otherwise_is_refused_with_its_last_line(own_cache, monkeypatch):
+    _child(monkeypatch, "import sys; print('Traceback (most recent call last):', file=sys.stderr); "
+                        "sys.exit('ModuleNotFoundError: No module named numpy')")
+    with pytest.raises(ModelError, match=r"failed to load and run the model \(ModuleNotFoundError: No module named numpy\)"):
+        check_survives(CONTENT, RUNTIME, True, "m.tflite")
 
 
 def test_an_unwritable_cache_only_means_probing_again(tmp_path, monkeypatch):
