@@ -5,8 +5,8 @@ best effort). What it misses can still kill the process from C++, where Python c
 damaged copy of the default model made ai-edge-litert abort with glibc's "double free or corruption"
 (issue 28). So a model that is not bundled is first loaded, allocated and invoked once, every input
 set to zeros and every output read, by the same interpreter package in a child process of the same
-Python. A crash, an abort, a Python error or no answer within the timeout becomes a ModelError
-(one line; the CLIs exit 2). A model that survives is remembered by the SHA-256 of its bytes, the
+Python. A crash, an abort, an error or no answer within the timeout becomes a ModelError (one
+line; the CLIs exit 2; an error the runtime raises reads as when it raises it in this process). A model that survives is remembered by the SHA-256 of its bytes, the
 runtime and its version, and the XNNPACK choice, in $XDG_CACHE_HOME/catdog/models (else
 ~/.cache/catdog/models), so each file pays for the child once. Only survival is remembered: a
 refusal is probed again next time, so a busy machine's timeout is never kept. When the cache
