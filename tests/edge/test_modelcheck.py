@@ -184,7 +184,10 @@ def _first_convolution_scales() -> tuple[float, float, int]:
     r, root = open_model(COMPACT, "compact")
     subgraph = r.deref(r.vector(root, 2)[0])
     tensors = [r.deref(t) for t in r.vector(subgraph, 0)]
-    first_scale = lambda tensor: r.vector(r.deref(r.field_pos(tensor, 4)), 2)[0]  # noqa: E731
+
+    def first_scale(tensor: int) -> int:
+        return r.vector(r.deref(r.field_pos(tensor, 4)), 2)[0]
+
     for slot in r.vector(subgraph, 3):
         op = r.deref(slot)
         if list(r.vector(op, 1))[:2] == _operator_inputs(3)[:2]:
@@ -240,8 +243,8 @@ def _last_buffer_end() -> int:
 
 RUNTIME_MODULE = find_runtime().interpreter_class.__module__
 #: Edits that crash ai-edge-litert when nothing refuses them (the LOGISTIC output's type int8 ->
-#: float16: glibc's "double free or corruption (!prev)", the abort of issue 28; a CONV_2D's weights
-#: -1: SIGSEGV), tried first by the property tests below, so that a checker which lets them through fails.
+#: float16: glibc's "double free or corruption (!prev)", the message of issue 28's abort; a CONV_2D's
+#: weights -1: SIGSEGV), tried first by the property tests below, so that a checker which lets them through fails.
 CRASHERS = [(_tensor_field(b"_1:01", 1), b"\x01"), (_operator_inputs(3)[1], b"\xff\xff\xff\xff")]
 
 
