@@ -22,8 +22,9 @@ edge._flatbuffer's bounded reads (schema: tensorflow/compiler/mlir/lite/schema/s
   DEPTHWISE_CONV_2D and FULLY_CONNECTED, and when quantized their requantization scale (input scale
   x largest weight scale / output scale) is finite and below MAX_REQUANTIZATION_SCALE; the two
   inputs of ADD, MUL, SUB and DIV broadcast to the output;
-- subgraphs: their input and output tensors exist; the first has one input and one output, whose
-  type, shape and quantization are the contract's;
+- subgraphs: their input and output tensors exist; the first has one input and as many outputs as
+  its contract describes, and its input and first output have the contract's type, shape and
+  quantization;
 - signatures: key and names lie in the file; they name an existing subgraph and its tensors.
 
 Everything else is not checked: other operators' options and shapes, what any operator computes,
