@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -14,6 +15,20 @@ NOTHING = Path(os.environ.get("CATDOG_NOTHING", DATA.parent / "nothing" / "photo
 BUNDLED = ROOT / "models" / "catdog.tflite"
 #: The small bundled model (--model compact, 96x96, about 1/9 of the default's multiply-adds).
 COMPACT = ROOT / "models" / "catdog-compact.tflite"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """catdog's caches ($XDG_CACHE_HOME/catdog: fit's photos, the model probe's verdicts) in a folder of this
+    test session, never the user's; the commands the tests start inherit it."""
+    home = tmp_path_factory.mktemp("xdg-cache")
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(home)
+    yield home
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
 
 
 def missing_data(reason: str) -> None:
