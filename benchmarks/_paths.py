@@ -11,3 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("CATDOG_DATA", ROOT.parent / "shared" / "datasets" / "catdog"))
 #: Photos with no cat and no dog: $CATDOG_NOTHING as for the tests, else beside the cat/dog set.
 NOTHING = Path(os.environ.get("CATDOG_NOTHING", DATA.parent / "nothing" / "photos"))
+
+
+def scene_kind(path: Path) -> str:
+    """The kind of scene of a nothing/ photo, from its name SOURCE-KIND_ORIGINALNAME.jpg (its README)."""
+    return path.name.split("_", 1)[0].split("-", 1)[1]

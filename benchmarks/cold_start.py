@@ -5,12 +5,14 @@ and peak resident memory of N runs and the ratios the goals are stated in (catdo
 script, >= 20x faster than Keras). The bare script does the same work as catdog: decode, RGB, the
 contract's centre crop, bilinear resize, invoke, print. Both ratios are measured, each in its own
 installed environment: ai-edge-litert (.venv-edge) and tflite-runtime with numpy < 2 (.venv-legacy,
-older Raspberry Pi OS). catdog runs twice: as a user types it, with the bundled model (the default,
-or `-m compact`), and with the same model as a file of the user's own (`-m models/x.tflite`), which
-catdog checks structurally before the runtime loads it. The runs of one environment take turns (bare,
-catdog, catdog with a file, bare, ...), so a machine that slows down or speeds up during the
-measurement moves all three alike. A last row classifies the photo's whole split folder (the 1,000
-val photos) in one process: its peak memory shows memory stays flat over many photos.
+older Raspberry Pi OS). catdog runs as a user types it, with the bundled model (the default,
+or `-m compact`), and with the same model copied to a file of the user's own, which catdog checks
+structurally and, on its first load only, loads and runs once in a child process (edge.modelprobe):
+a first run (the probe's cache emptied before it) and a run after it (the verdict remembered). The
+runs of one environment take turns (bare, catdog, first run, again, bare, ...), so a machine that
+slows down or speeds up during the measurement moves all four alike. A last row classifies the
+photo's whole split folder (the 1,000 val photos) in one process: its peak memory shows memory stays
+flat over many photos.
 
     .venv/bin/python benchmarks/cold_start.py [--runs 7] [--photo P] [--model catdog-compact]
 """
@@ -21,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -65,11 +68,11 @@ KERAS = textwrap.dedent(
 )
 
 
-def run_once(cmd: list[str]) -> tuple[float, float]:
+def run_once(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """Wall seconds and peak resident memory (MiB, from the kernel's rusage of that one child)."""
     with tempfile.TemporaryFile() as stderr:  # a file, not a pipe: a chatty child cannot block on it
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr, cwd=ROOT)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr, cwd=ROOT, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4: tell Popen
@@ -79,12 +82,18 @@ def run_once(cmd: list[str]) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024.0  # ru_maxrss is in KiB on Linux
 
 
-def median_runs(cmds: dict[str, list[str]], runs: int) -> dict[str, tuple[float, float]]:
-    """Median wall seconds and median peak memory (MiB) of `runs` fresh processes of each command, taking turns."""
+def median_runs(cmds: dict[str, list[str]], runs: int, cache: Path | None = None, fresh: str = "") -> dict[str, tuple[float, float]]:
+    """Median wall seconds and median peak memory (MiB) of `runs` fresh processes of each command, taking turns.
+
+    With cache, every command runs with it as $XDG_CACHE_HOME, emptied before each run of the command named fresh.
+    """
+    env = None if cache is None else {**os.environ, "XDG_CACHE_HOME": str(cache)}
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cmds}
     for _ in range(runs):
         for name, cmd in cmds.items():
-            samples[name].append(run_once(cmd))
+            if name == fresh and cache is not None:
+                shutil.rmtree(cache, ignore_errors=True)
+            samples[name].append(run_once(cmd, env))
     return {name: (statistics.median(s for s, _ in got), statistics.median(m for _, m in got)) for name, got in samples.items()}
 
 
@@ -110,17 +119,26 @@ def main() -> None:
     print("|---|---|---|---|---|")
     bundled = [] if args.model == "catdog" else ["-m", args.model.removeprefix("catdog-")]  # a bundled model's name
     catdog_litert = None
+    # One's own file: a copy outside the bundled folder (so an editable install checks it too), probed in a
+    # child process on its first load (the cache emptied before each "first" run) and not again after.
+    own_dir = Path(tempfile.mkdtemp(prefix="cold-start-"))
+    own = own_dir / "own" / tflite.name
+    own.parent.mkdir()
+    shutil.copy(tflite, own)
+    shutil.copy(tflite.with_suffix(".json"), own.with_suffix(".json"))
     for name, (bin_dir, module) in found.items():
         edge = str(bin_dir / "catdog-edge")
         got = median_runs({
             "bare": [str(bin_dir / "python"), "-c", BARE.format(module=module), str(tflite), str(args.photo), str(crop)],
             "catdog": [edge, "classify", str(args.photo), *bundled],
-            "file": [edge, "classify", str(args.photo), "-m", str(tflite)],
-        }, args.runs)
+            "first": [edge, "classify", str(args.photo), "-m", str(own)],
+            "file": [edge, "classify", str(args.photo), "-m", str(own)],
+        }, args.runs, cache=own_dir / "cache", fresh="first")
         bare, bare_mb = got["bare"]
         print(f"| bare 10-line script | {name} | {bare:.3f} | 1.00x | {bare_mb:.0f} |")
         for key, what in (("catdog", f"catdog-edge classify {' '.join(bundled)}".rstrip()),
-                          ("file", f"catdog-edge classify -m models/{tflite.name}")):
+                          ("first", f"catdog-edge classify -m own/{tflite.name}, first run (probed)"),
+                          ("file", f"catdog-edge classify -m own/{tflite.name}, again (probe remembered)")):
             seconds, mb = got[key]
             print(f"| {what} | {name} | {seconds:.3f} | {seconds / bare:.2f}x of the bare script | {mb:.0f} |")
         catdog_litert = catdog_litert or (got["catdog"][0], bin_dir)
@@ -128,6 +146,7 @@ def main() -> None:
     print(f"| Keras + TensorFlow script | {BIN.parent.name} | {keras:.3f} | catdog is {keras / catdog_litert[0]:.1f}x faster | {keras_mb:.0f} |")
     folder = args.photo.parent.parent
     many, many_mb = run_once([str(catdog_litert[1] / "catdog-edge"), "classify", "-r", str(folder), "--format", "csv", "-m", str(tflite)])
+    shutil.rmtree(own_dir)
     print(f"| catdog-edge classify -r {folder.name}/ (whole folder, once) | {catdog_litert[1].parent.name} | {many:.3f} | | {many_mb:.0f} |")
 
 

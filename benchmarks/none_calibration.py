@@ -25,13 +25,9 @@ from catdog.trainer.pth import read_state_dict
 from catdog.trainer.presence import calibrate_with_none, combine, familiarity_part, imagenet_part, scores_of
 from catdog.trainer.transfer import features
 
-from _paths import DATA, NOTHING, ROOT
+from _paths import DATA, NOTHING, ROOT, scene_kind
 
 DOOR_KINDS = ("doorstep", "front", "street")
-
-
-def _kind(path: Path) -> str:
-    return path.name.split("_", 1)[0].split("-", 1)[1]
 
 
 def main() -> None:
@@ -42,9 +38,9 @@ def main() -> None:
     model, contract = load_keras(ROOT / "models" / "catdog.keras")
     train, val = scan_folder(args.data / "train"), scan_folder(args.data / "val")
     empty = sorted(args.nothing.glob("*.jpg"))
-    door = [p for p in empty if _kind(p) in DOOR_KINDS]
+    door = [p for p in empty if scene_kind(p) in DOOR_KINDS]
     users, held_door = door[::2], door[1::2]
-    held_other = [p for p in empty if _kind(p) not in DOOR_KINDS]
+    held_other = [p for p in empty if scene_kind(p) not in DOOR_KINDS]
 
     def feats(photos: PhotoSet):
         return features(model, load_for(photos, contract))

@@ -38,7 +38,7 @@ from catdog.edge.camera.loop import LabelEvent, WatchConfig, watch
 from catdog.edge.camera.streams import open_stream
 from catdog.trainer.data import scan_folder
 
-from _paths import DATA, NOTHING
+from _paths import DATA, NOTHING, scene_kind
 
 FPS = 10
 FRAMES_PER_SCENE = 5  # half a second at 10 fps
@@ -81,7 +81,7 @@ def main() -> None:
     empty_answers = [model.classify(p) for p in empty]
     kinds = collections.defaultdict(list)
     for path, a in zip(empty, empty_answers):
-        kinds[path.name.split("_", 1)[0].split("-", 1)[1]].append(a.label != "none")
+        kinds[scene_kind(path)].append(a.label != "none")
 
     print(f"model {model.model_path} ({model.model_path.stat().st_size / 1e6:.2f} MB), presence "
           f"{model.presence.method} >= {model.presence_threshold:g}; {platform.machine()} ({os.cpu_count()} cores), "
@@ -107,7 +107,7 @@ def main() -> None:
 
     cat = next(p for p, i in zip(found.paths, found.labels) if labels[i] == "cat")
     dog = next(p for p, i in zip(found.paths, found.labels) if labels[i] == "dog")
-    door = [p for p in empty if p.name.split("_", 1)[0].split("-", 1)[1] in DOOR_KINDS]
+    door = [p for p in empty if scene_kind(p) in DOOR_KINDS]
     scenes = door[:: max(1, len(door) // 60)][:60]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

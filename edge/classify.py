@@ -195,6 +195,9 @@ class Classifier:
             # file is refused here, before the runtime sees it (tflite-runtime 2.14 segfaults on some).
             contract = contract_for_model(model_path, content)
             check_model(content, contract, str(model_path))  # every offset and index the runtime follows
+            from .modelprobe import check_survives  # what the check misses can still crash the runtime: try it once
+
+            check_survives(content, rt, xnnpack, str(model_path))  # in a child; remembered by content hash
         interpreter = load_interpreter(model_path, rt, threads, xnnpack=xnnpack, content=content)
         named = None
         if contract.output_name is not None or contract.presence is not None or contract.features is not None:

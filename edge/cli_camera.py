@@ -82,9 +82,9 @@ def _stop_sinks(sinks, summary=None) -> None:
             _sink_warning(f"{report.label}: {report.kept} event(s) kept in {report.spool}, sent on the next run")
 
 
-def _start_preview(config, classifier, source: str, save_dir: Optional[Path], collect=None):
+def _start_preview(config, classifier, source: str, save_dir: Optional[Path], collect=None, switch=None):
     """The running browser preview of a PreviewConfig, or None without --http (exit 2 when it cannot listen);
-    with a CollectConfig, it also serves the review view of its folder."""
+    with a CollectConfig, it also serves the review view of its folder; with a ModelSwitch, its reload action."""
     if config is None:
         return None
     from .camera.preview import Preview, describe
@@ -96,7 +96,7 @@ def _start_preview(config, classifier, source: str, save_dir: Optional[Path], co
         review = Review(collect.folder, classifier.contract.labels, none_label)
     try:
         preview = Preview(config, describe(classifier.contract, classifier.model_path, source, classifier.answers),
-                          save_dir, review)
+                          save_dir, review, switch)
     except CatDogError as exc:
         raise _fail(exc) from None
     if config.loopback:
@@ -193,10 +193,15 @@ def camera(
             collect_config = CollectConfig(folder=collect, max_frames=collect_max)
     except CatDogError as exc:
         raise _fail(exc) from None
-    classifier = _load(model, runtime, threads, threshold=threshold, xnnpack=xnnpack, presence=presence,
-                       presence_threshold=presence_threshold)
+    from .camera.loop import ModelNotice
+    from .camera.swap import ModelOptions, ModelSwitch
+
+    loading = dict(threshold=threshold, xnnpack=xnnpack, presence=presence, presence_threshold=presence_threshold)
+    classifier = _load(model, runtime, threads, **loading)
+    # SIGHUP and the preview's button read --model again with the same options (edge.camera.swap)
+    switch = ModelSwitch(classifier, ModelOptions(path=model, runtime=runtime, threads=threads, **loading))
     collector = _start_collector(collect_config, classifier, source)
-    preview = _start_preview(preview_config, classifier, source, save_dir, collect_config)
+    preview = _start_preview(preview_config, classifier, source, save_dir, collect_config, switch)
     sinks = _start_sinks(sink_config)
     observers = [hook for hook in (preview and preview.live.observe, collector and collector.observe) if hook]
 
@@ -209,7 +214,11 @@ def camera(
             preview.live.on_event(event)
         if sinks is not None and isinstance(event, LabelEvent):
             sinks.emit(event.to_dict())
-        if not isinstance(event, LabelEvent):
+        if isinstance(event, ModelNotice):
+            if collector is not None:
+                collector.use(event.classifier)
+            click.echo(visible(event.message), err=True)
+        elif not isinstance(event, LabelEvent):
             click.echo(f"warning: {visible(event.message)}", err=True)
         elif format is EventFormat.json:
             click.echo(json.dumps(event.to_dict(), ensure_ascii=True))
@@ -225,22 +234,31 @@ def camera(
         stop.set()
         signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)  # 2nd = force
 
+    def request_reload(_signum, _frame) -> None:
+        switch.request_reload()  # loaded on the switch's thread: the loop never waits for it
+
     handled = (signal.SIGINT, signal.SIGTERM)
     previous = {}
+    switch.start()
     if threading.current_thread() is threading.main_thread():
         previous = {sig: signal.signal(sig, request_stop) for sig in handled}
+        if hasattr(signal, "SIGHUP"):  # not on Windows
+            previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, request_reload)
     try:
         stream = open_stream(source_config)
-        summary = watch(classifier, stream, watch_config, show, stop, on_frame=on_frame if observers else None)
+        summary = watch(classifier, stream, watch_config, show, stop, on_frame=on_frame if observers else None,
+                        switch=switch)
     except CatDogError as exc:
         _stop_sinks(sinks)
         raise _fail(exc) from None
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        previous = {}
+        switch.close()
         if preview is not None:
             preview.close()
         _stop_collector(collector)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     if format is EventFormat.json:
         click.echo(json.dumps(summary.to_dict()))
     else:

@@ -1,13 +1,36 @@
-"""Check a .tflite file's structure and its contract in Python before the TFLite runtime sees it.
+"""A best-effort check of a .tflite file's structure and its contract, in Python, before the TFLite runtime sees it.
 
-The runtimes trust the flatbuffer: tflite-runtime 2.14 (and at times ai-edge-litert) crash the whole
-process on some damaged files, and a crash in C++ cannot be caught. So every offset, index and size
-the runtime will follow is checked here first, with edge._flatbuffer's bounded reads (schema:
-tensorflow/compiler/mlir/lite/schema/schema.fbs): buffers lie inside the file, tensors name
-existing buffers and have sizes that fit them, operators name existing operator codes and tensors
-and have their first inputs, signatures name existing tensors, names and tables lie inside the
-file, and the first subgraph's input and output tensors are the ones the contract describes. (The
-fields inside an operator's options table are not read: only the table's extent is checked.)
+The runtimes trust the flatbuffer, and tflite-runtime 2.14 and ai-edge-litert crash the whole process
+on some damaged files (a crash in C++ cannot be caught). This check refuses, with one ModelError, the
+damage fuzz/mutate_models.py has found to crash them, and every offset it follows, with
+edge._flatbuffer's bounded reads (schema: tensorflow/compiler/mlir/lite/schema/schema.fbs). Exactly:
+
+- the file: the TFL3 identifier; every table, vector and string read below lies inside the file;
+  the model's description, the metadata names and every buffer's data (inline, or by offset and
+  size) too; metadata and metadata_buffer name existing buffers;
+- operator codes: their custom names lie in the file; the builtin code is read (max of the two fields);
+- tensors, in every subgraph: a type TFLite knows; no negative dimension; at most MAX_TENSOR_BYTES;
+  an existing buffer; a tensor without data (computed) has a type some catdog export computes; a
+  tensor with data has exactly shape x type-size bytes of it (unless sparse or of no fixed size);
+  quantization has as many zero points as scales, and per-channel scales match their dimension;
+- operators: an existing operator code; input, output and intermediate tensors exist (-1, "none",
+  only for inputs after the required ones); the first input is present, and the first two for
+  ADD, CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, MUL, PAD, MEAN, SUB and DIV; custom options
+  and the options table lie in the file; the options' fields are read for four operators only:
+  CONV_2D, DEPTHWISE_CONV_2D, AVERAGE_POOL_2D and MAX_POOL_2D (strides, dilations, filter sizes and
+  depth multiplier 1..4096, padding SAME or VALID); input and weight shapes agree for CONV_2D,
+  DEPTHWISE_CONV_2D and FULLY_CONNECTED, and when quantized their requantization scale (input scale
+  x largest weight scale / output scale) is finite and below MAX_REQUANTIZATION_SCALE; the two
+  inputs of ADD, MUL, SUB and DIV broadcast to the output;
+- subgraphs: their input and output tensors exist; the first has one input and as many outputs as
+  its contract describes, and its input and first output have the contract's type, shape and
+  quantization;
+- signatures: key and names lie in the file; they name an existing subgraph and its tensors.
+
+Everything else is not checked: other operators' options and shapes, what any operator computes,
+control flow between subgraphs, custom operators, the weights' values. So passing this check does not
+prove the runtime survives the file: that is edge.modelprobe's job (every model that is not bundled is
+loaded and run once in a child process first; a crash there is one line and exit 2).
 """
 
 from __future__ import annotations
@@ -85,7 +108,8 @@ def check_model(content: bytes, contract: ModelContract, source: str) -> None:
     for number, slot in enumerate(subgraphs):
         subgraph = reader.table(slot)
         _optional_string(reader, subgraph, _SUBGRAPH_NAME)
-        tensors = [_tensor(reader, reader.table(t), buffers) for t in reader.vector(subgraph, _SUBGRAPH_TENSORS)]
+        tables = [reader.table(t) for t in reader.vector(subgraph, _SUBGRAPH_TENSORS)]
+        tensors = [_tensor(reader, table, buffers) for table in tables]
         n_tensors.append(len(tensors))
         for op_slot in reader.vector(subgraph, _SUBGRAPH_OPERATORS):
             op = reader.table(op_slot)
@@ -104,6 +128,9 @@ def check_model(content: bytes, contract: ModelContract, source: str) -> None:
                 raise reader.fail(f"operator {builtins[opcode]} lacks one of its first {required} input(s)")
             _check_weights(reader, builtins[opcode], [tensors[i][1] for i in op_inputs[:2]])
             op_outputs = _indices(reader, op, _OP_OUTPUTS, len(tensors))
+            if builtins[opcode] in (3, 4, 9) and op_outputs:
+                _check_requantization(reader, builtins[opcode], [tensors[i][2] for i in (op_inputs[0], op_outputs[0])],
+                                      tables[op_inputs[1]])
             if options is not None:
                 _check_window(reader, builtins[opcode], options)
             if builtins[opcode] in _ELEMENTWISE and len(op_inputs) == 2 and op_outputs:
@@ -180,6 +207,31 @@ def _check_weights(reader: Reader, builtin: int, shapes: list[tuple[int, ...]]) 
         )
     if not fits:
         raise reader.fail(f"operator {builtin} takes an input of shape {data[:8]} with weights of shape {weights[:8]}")
+
+
+#: XNNPACK (ai-edge-litert's default kernels) takes a quantized convolution's or fully connected layer's
+#: requantization scale, input scale x weight scale / output scale, only below this; at or above it
+#: ai-edge-litert 2.x aborts the process ("double free or corruption (!prev)"): one flipped exponent bit
+#: of a weight's scale in the default model (issue 28).
+MAX_REQUANTIZATION_SCALE = 256.0
+
+
+def _check_requantization(reader: Reader, builtin: int, quant: list[tuple[float, int] | None], weights: int) -> None:
+    """Check that a quantized CONV_2D's, DEPTHWISE_CONV_2D's or FULLY_CONNECTED's requantization scale is
+    finite and below MAX_REQUANTIZATION_SCALE for every channel of its weights."""
+    (data, output), table = quant, reader.field_pos(weights, _TENSOR_QUANTIZATION)
+    if data is None or output is None or table is None:
+        return  # not quantized (a float model, or float activations with int8 weights)
+    scales = reader.vector(reader.table(table), _QUANT_SCALE)
+    if not scales:
+        return
+    import numpy as np  # already loaded by edge.classify; one vectorised max over thousands of channels
+
+    largest = float(np.frombuffer(reader.data, "<f4", count=len(scales), offset=scales.start).max())
+    requantization = data[0] * largest / output[0] if output[0] else math.inf
+    if not requantization < MAX_REQUANTIZATION_SCALE:  # also refuses NaN
+        raise reader.fail(f"operator {builtin} has a requantization scale of {requantization:.3g} "
+                          f"(input scale x weight scale / output scale), at least {MAX_REQUANTIZATION_SCALE:g}")
 
 
 def _builtin_code(reader: Reader, opcode: int) -> int:

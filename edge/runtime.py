@@ -135,7 +135,10 @@ def load_interpreter(
             )
             interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
-        raise ModelError(
-            f"{model_path}: not a valid TFLite model ({printed.reason(exc)}); export one with catdog-train export"
-        ) from None
+        raise not_a_model(model_path, printed.reason(exc)) from None
     return interpreter
+
+
+def not_a_model(model_path: Path | str, reason: str) -> ModelError:
+    """The error for a file the runtime refuses to load (or, in edge.modelprobe's child, to run), with its reason."""
+    return ModelError(f"{model_path}: not a valid TFLite model ({reason}); export one with catdog-train export")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -16,14 +17,32 @@ BUNDLED = ROOT / "models" / "catdog.tflite"
 COMPACT = ROOT / "models" / "catdog-compact.tflite"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """catdog's caches ($XDG_CACHE_HOME/catdog: fit's photos, the model probe's verdicts) in a folder of this
+    test session, never the user's; the commands the tests start inherit it."""
+    home = tmp_path_factory.mktemp("xdg-cache")
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(home)
+    yield home
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
+def missing_data(reason: str) -> None:
+    """A data set the tests need is absent: skip with the reason, or fail under CI=true."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI must provide ../shared beside the clone")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """../shared/datasets/catdog: skipped when absent, a failure under CI=true."""
     if not (DATA / "train").is_dir() or not (DATA / "val").is_dir():
-        reason = f"photo data set not found at {DATA} (expected train/ and val/ with cat/ and dog/ inside)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI must provide ../shared beside the clone")
-        pytest.skip(reason)
+        missing_data(f"photo data set not found at {DATA} (expected train/ and val/ with cat/ and dog/ inside)")
     return DATA
 
 
@@ -33,10 +52,7 @@ def nothing_photos() -> list[Path]:
     failure under CI=true."""
     photos = sorted(NOTHING.glob("*.jpg")) if NOTHING.is_dir() else []
     if not photos:
-        reason = f"photos of empty scenes not found at {NOTHING} (expected the nothing/ data set beside catdog/)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI must provide ../shared beside the clone")
-        pytest.skip(reason)
+        missing_data(f"photos of empty scenes not found at {NOTHING} (expected the nothing/ data set beside catdog/)")
     return photos
 
 

@@ -59,8 +59,9 @@ class PresenceMethod(str, Enum):
     """The presence score a pretrained fit adds, so the model can answer "none" (trainer.presence)."""
 
     auto = "auto"
-    """both when every label is one the ImageNet head knows (cat, dog) and the weights carry that head,
-    else familiarity; off for the architectures trained from scratch."""
+    """When every label is one the ImageNet head knows (cat, dog) and the weights carry that head: both
+    from 512 training photos on, imagenet below (trainer.presence.BOTH_FROM_PHOTOS); else familiarity;
+    off for the architectures trained from scratch."""
     both = "both"
     """The larger of the imagenet and familiarity parts: a photo either accepts counts as present."""
     imagenet = "imagenet"

@@ -41,8 +41,9 @@ class ParityReport:
     """Fraction of these photos the .tflite model answers "none"."""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, rounded."""
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        """JSON-ready form, rounded; the presence figures only for a model with a presence score."""
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()
+                if v is not None or not (k.startswith("presence") or k.endswith("none_rate"))}
 
 
 def compare(

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from catdog.edge.familiarity import (  # the numpy k-means and rescaling, shared with catdog-edge learn
-    PERCENTILE, fit_familiarity, rescaling, threshold_with_none, unit,
+    CENTROIDS, PERCENTILE, PHOTOS_PER_CENTROID, fit_familiarity, rescaling, threshold_with_none, unit,
 )
 from catdog.edge.presence import Presence
 
@@ -40,6 +40,10 @@ from .errors import DataError
 #: ImageNet class indices each label stands for: the 118 dog breeds (151-268) and the 5 domestic cats
 #: (281 tabby, 282 tiger cat, 283 Persian, 284 Siamese, 285 Egyptian cat).
 IMAGENET_ROWS = {"cat": tuple(range(281, 286)), "dog": tuple(range(151, 269))}
+#: Training photos from which the familiarity part joins the imagenet one (--presence auto): enough for all
+#: CENTROIDS at PHOTOS_PER_CENTROID each. With fewer its centroids are coarse and its out-of-fold threshold
+#: low, so it lets empty scenes through that the imagenet part alone refuses (a 40-photo fit: most of them).
+BOTH_FROM_PHOTOS = CENTROIDS * PHOTOS_PER_CENTROID
 
 OUTPUT = "presence"
 SCORES = "scores"

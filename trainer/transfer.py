@@ -24,8 +24,8 @@ from .data import LoadedPhotos
 from .efficientnet import Weights, backbone, build_lite0
 from .errors import DataError
 from .presence import (
-    PERCENTILE, PresenceFit, calibrate_with_none, combine, familiarity_part, imagenet_part, imagenet_rows, scores_of,
-    with_presence,
+    BOTH_FROM_PHOTOS, PERCENTILE, PresenceFit, calibrate_with_none, combine, familiarity_part, imagenet_part,
+    imagenet_rows, scores_of, with_presence,
 )
 
 #: Photos per backbone batch when computing features (memory holds one batch's float32 pixels; the speed barely changes).
@@ -120,8 +120,9 @@ def fit_presence(
 ) -> PresenceFit | None:
     """The presence score config.presence asks for, fitted on the training features; None when off.
 
-    auto: both parts when the ImageNet head knows every label and the weights carry that head, else
-    familiarity alone (trainer.presence).
+    auto: when the ImageNet head knows every label and the weights carry that head, both parts from
+    BOTH_FROM_PHOTOS training photos on and the imagenet part alone below; else familiarity alone
+    (trainer.presence).
 
     Raises:
         DataError: --presence imagenet or both with labels or weights that have no ImageNet classes.
@@ -129,7 +130,10 @@ def fit_presence(
     method = config.presence
     has_head = isinstance(weights, dict) and "_fc.weight" in weights and "_fc.bias" in weights
     if method is PresenceMethod.auto:
-        method = PresenceMethod.both if has_head and imagenet_rows(contract.labels) else PresenceMethod.familiarity
+        if has_head and imagenet_rows(contract.labels):
+            method = PresenceMethod.both if len(labels) >= BOTH_FROM_PHOTOS else PresenceMethod.imagenet
+        else:
+            method = PresenceMethod.familiarity
     if method is PresenceMethod.off:
         return None
     parts = []

@@ -149,6 +149,11 @@ class Collector:
 
     # --- the camera loop's side: decide, hand over, never wait ---
 
+    def use(self, classifier: "Classifier") -> None:
+        """The loop switched to another model (edge.camera.swap): judge and record frames with it from now on."""
+        self.classifier = classifier
+        self.model = Path(classifier.model_path).name
+
     def observe(self, frame: "Frame", state: "LoopState") -> None:
         """The loop's on_frame hook: queue the frame for the writer when it is worth labelling."""
         prediction = state.prediction

@@ -9,7 +9,7 @@ import time
 from collections import deque
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 from .frames import Frame
@@ -44,6 +44,9 @@ class LiveView:
         self.info = info
         self.save_dir = None if save_dir is None else save_dir.resolve()
         self.started = time.time()
+        self.model: Callable[[], Any] | None = None
+        """Which model runs now (edge.camera.swap.ModelSwitch.running), shown as "model" in /api/state; None: not
+        shown."""
         self._latest: tuple[Frame, LoopState] | None = None  # replaced whole by the loop: one atomic assignment
         self._latency_ms: float | None = None
         self._samples: deque[tuple[float, int]] = deque(maxlen=_FPS_SAMPLES)
@@ -101,13 +104,14 @@ class LiveView:
 
     def state(self) -> dict[str, Any]:
         """/api/state: {"label", "confidence", "since", "fps", "frames", "classified", "dropped", "latency_ms",
-        "viewers", "last_event"}; since is Unix time of the label's event."""
+        "viewers", "last_event"} (and "model": {"file", "labels", "since"} when known); since is Unix time of the
+        label's event."""
         latest, fps, latency = self._latest, self.fps(), self._latency_ms
         state = latest[1] if latest is not None else None
         with self._changed:
             last = self._events[-1]["id"] if self._events else 0
             since = self._since
-        return {
+        record = {
             "label": state and state.label,
             "confidence": None if state is None or state.confidence is None else round(state.confidence, 4),
             "since": since,
@@ -119,6 +123,9 @@ class LiveView:
             "viewers": self._viewers,
             "last_event": last,
         }
+        if self.model is not None:
+            record["model"] = self.model().to_dict()
+        return record
 
     def events_after(self, after: int) -> list[dict[str, Any]]:
         """The kept label events with an id above after, oldest first."""

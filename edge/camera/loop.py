@@ -16,6 +16,7 @@ from ..errors import CameraSetupError, SourceError
 from .frames import Frame
 from .smoothing import Smoother, check_smoothing
 from .streams import FrameStream
+from .swap import ModelInfo, ModelSwitch
 
 #: Latency percentiles cover at most this many recent frames, so a loop left running for weeks
 #: keeps a fixed memory footprint.
@@ -96,6 +97,16 @@ class Notice:
 
     message: str
     """What happened and what is being done about it."""
+
+
+@dataclass(frozen=True)
+class ModelNotice(Notice):
+    """The loop switched to another model between two frames (edge.camera.swap); a Notice, but not a warning."""
+
+    classifier: Any = field(default=None, repr=False, compare=False)
+    """The classifier now running (for observers that use it on the loop's thread, such as the collector)."""
+    carried: bool = True
+    """True when the smoothed label carried on (the same answers); False when smoothing restarted."""
 
 
 @dataclass(frozen=True)
@@ -195,6 +206,7 @@ def watch(
     on_event: Callable[[Event], None],
     stop: threading.Event | None = None,
     on_frame: Callable[[Frame, LoopState], None] | None = None,
+    switch: ModelSwitch | None = None,
 ) -> WatchSummary:
     """Classify frames from stream until it ends, a limit is reached, stop is set, or the source is lost.
 
@@ -211,6 +223,9 @@ def watch(
         stop: set it (e.g. from a signal handler) to end the loop cleanly.
         on_frame: called on this thread after each frame is handled (classified or skipped), after its
             events; it must return at once (keep a reference, never encode or send here).
+        switch: hands over a new model (edge.camera.swap), taken before the next frame and reported as a
+            ModelNotice; a reload that failed is reported as a Notice. The smoothed label carries on when the
+            new model has the same answers; otherwise smoothing restarts with the new ones.
 
     Returns:
         The run's WatchSummary; a lost source ends the run with stopped="source-lost" and its error.
@@ -236,10 +251,28 @@ def watch(
     def notify() -> None:
         for message in stream.drain_warnings():
             on_event(Notice(message))
+        if switch is not None:
+            for message in switch.drain_messages():
+                on_event(Notice(message))
+
+    def take_model() -> None:
+        nonlocal classifier, smoother
+        new = switch.take() if switch is not None else None
+        if new is None:
+            return
+        carried = tuple(new.answers) == tuple(classifier.answers)
+        classifier = new
+        if not carried:
+            smoother = Smoother(classifier.answers, config.smooth, config.agree, config.min_confidence)
+        info = ModelInfo.of(classifier)
+        how = ("the same answers: the smoothed label carries on" if carried
+               else "new answers: smoothing restarts")
+        on_event(ModelNotice(f"model: now {info.file} (answers {', '.join(info.answers)}; {how})", classifier, carried))
 
     try:
         while True:
             notify()
+            take_model()
             if stop.is_set():
                 stopped = "stopped"
                 break

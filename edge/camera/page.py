@@ -1,5 +1,6 @@
 """The preview's pages and their scripts: the live page (the MJPEG stream, the live state by server-sent events, or
-polling where EventSource is missing, the last label events with their snapshots, the model's contract and source)
+polling where EventSource is missing, the last label events with their snapshots, the model's contract and source,
+and the "Reload model" button)
 and, with --collect, the review view (the inbox's frames, a button and a key per class, none, delete and undo).
 
 Everything from outside (labels from the model file, the source, events) reaches the page as escaped HTML or
@@ -28,6 +29,7 @@ h2 {{ font-size: 15px; color: #999; margin: 16px 0 4px; }}
 ol {{ list-style: none; padding: 0; margin: 0; }}
 li {{ display: flex; gap: 8px; align-items: center; margin: 4px 0; }}
 li img {{ height: 48px; }}
+button {{ font: inherit; padding: 4px 12px; }}
 </style>
 </head>
 <body data-label="">
@@ -47,12 +49,13 @@ li img {{ height: 48px; }}
 <ol id="events" data-keep="{keep}"></ol>
 <h2>Model</h2>
 <dl>
-<dt>labels</dt><dd>{labels}</dd>
+<dt>labels</dt><dd id="model-labels">{labels}</dd>
 <dt>input</dt><dd>{input}</dd>
 <dt>crop</dt><dd>{crop}</dd>
-<dt>file</dt><dd>{model}</dd>
+<dt>file</dt><dd id="model-file">{model}</dd>
+<dt>loaded</dt><dd id="model-since">-</dd>
 </dl>
-<h2>Source</h2>
+{reload}<h2>Source</h2>
 <p id="source">{source}</p>
 {review}</aside>
 </main>
@@ -80,6 +83,25 @@ function showState(s) {
   $("frames").textContent = String(s.frames);
   $("dropped").textContent = String(s.dropped);
   $("latency").textContent = s.latency_ms == null ? "-" : s.latency_ms.toFixed(1) + " ms";
+  if (s.model) {
+    $("model-file").textContent = s.model.file;
+    $("model-labels").textContent = s.model.labels.join(", ");
+    $("model-since").textContent = clock(s.model.since);
+  }
+}
+
+const reload = $("reload");
+if (reload) {
+  reload.addEventListener("click", () => {
+    reload.disabled = true;
+    $("reload-result").textContent = "loading the model file...";
+    fetch("api/model/reload", {method: "POST", headers: {"X-Catdog-Action": "reload"}, credentials: "same-origin"})
+      .then((r) => r.headers.get("Content-Type") === "application/json" ? r.json()
+                                                                        : r.text().then((t) => ({message: t.trim()})))
+      .then((d) => { $("reload-result").textContent = d.message; })
+      .catch((error) => { $("reload-result").textContent = error.message; })
+      .finally(() => { reload.disabled = false; });
+  });
 }
 
 function addEvent(e) {
@@ -121,12 +143,18 @@ stream.addEventListener("error", () => {
 """
 
 
-def render_page(info: dict[str, Any], events_kept: int, review: bool = False) -> bytes:
+#: The reload action (edge.camera.swap): a button, and the answer of its POST in a status line.
+RELOAD = ('<p><button type="button" id="reload">Reload model</button></p>\n'
+          '<p id="reload-result" role="status"></p>\n')
+
+
+def render_page(info: dict[str, Any], events_kept: int, review: bool = False, reload: bool = False) -> bytes:
     """The page as UTF-8 bytes, with the model's contract and the source filled in (escaped); review: link the
-    review view (frames are collected)."""
+    review view (frames are collected); reload: offer the "Reload model" button (the model file is read again)."""
     height, width = info.get("input_hw", ("?", "?"))
     return PAGE.format(
         keep=int(events_kept),
+        reload=RELOAD if reload else "",
         review='<h2>Collected frames</h2>\n<p><a id="review" href="review">Label them</a></p>\n' if review else "",
         labels=escape(", ".join(str(label) for label in info.get("labels", ()))),
         input=escape(f"{height}x{width} {info.get('color', '')}, resize {info.get('resize', '')}"),

@@ -29,6 +29,7 @@ from .page import render_page
 from .preview_config import PreviewConfig
 from .preview_handler import HEAD_BYTES, Handler
 from .review import Review
+from .swap import ModelSwitch
 
 #: Answers sent by the head reader itself (a refusal always fits in the socket's empty send buffer).
 TIMED_OUT = (b"HTTP/1.0 408 Request Timeout\r\nContent-Type: text/plain\r\n\r\n"
@@ -72,9 +73,10 @@ class _Server(socketserver.TCPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
-    def __init__(self, config: PreviewConfig, live: LiveView, page: bytes, review: Review | None = None):
+    def __init__(self, config: PreviewConfig, live: LiveView, page: bytes, review: Review | None = None,
+                 switch: ModelSwitch | None = None):
         self.address_family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
-        self.config, self.live, self.page, self.review = config, live, page, review
+        self.config, self.live, self.page, self.review, self.switch = config, live, page, review, switch
         self.failures: deque[str] = deque(maxlen=20)
         """Unexpected errors of request handlers (a bug if any): kept for tests and the fuzz harness."""
         self._lock = threading.Lock()
@@ -223,16 +225,20 @@ class Preview:
     """A running preview: its server thread, its LiveView and its URL. Stop it with close() (or use it as a context manager)."""
 
     def __init__(self, config: PreviewConfig, info: dict[str, Any], save_dir: Path | None = None,
-                 review: Review | None = None):
-        """Listen on config.host:config.port and start serving; with review (--collect), also the review view.
+                 review: Review | None = None, switch: ModelSwitch | None = None):
+        """Listen on config.host:config.port and start serving; with review (--collect), also the review view; with
+        switch, the model's reload action (POST /api/model/reload) and the running model in /api/state.
 
         Raises:
             CameraSetupError: the address cannot be listened on (in use, not this machine's, needs privileges).
         """
         self.config = config
         self.live = LiveView(config, info, save_dir)
+        if switch is not None:
+            self.live.model = switch.running
         try:
-            self.server = _Server(config, self.live, render_page(info, config.events_kept, review is not None), review)
+            self.server = _Server(config, self.live, render_page(info, config.events_kept, review is not None,
+                                                                 switch is not None), review, switch)
         except OSError as exc:
             self.live.close()
             raise CameraSetupError(

@@ -176,6 +176,8 @@ class Handler(BaseHTTPRequestHandler):
             self._text(request.status, request.reason, {"Allow": request.allow} if request.status == 405 else None)
         elif request.route in REVIEW_ROUTES and self.server.review is None:
             self._text(404, "no frames are collected here; start the camera with --collect DIR to review them")
+        elif request.route == "reload" and self.server.switch is None:
+            self._text(404, "this preview cannot reload its model (it is not run by catdog-edge camera)")
         elif request.allow == "POST" and (problem := post_problem(self.headers)) is not None:
             self._text(403, problem)
         else:
@@ -213,6 +215,8 @@ class Handler(BaseHTTPRequestHandler):
             self._stream()
         elif request.route == "live":
             self._live_events()
+        elif request.route == "reload":
+            self._reload()
         else:
             self._review(request)
 
@@ -249,6 +253,12 @@ class Handler(BaseHTTPRequestHandler):
                 self._text(error.status, str(error))
                 return
             self._json(review.state())
+
+    def _reload(self) -> None:
+        """Load the camera's model file again, on this thread (edge.camera.swap): 200 with what was loaded (the loop
+        takes it at its next frame), or 422 with why not (the old model keeps running)."""
+        result = self.server.switch.reload()
+        self._send(200 if result.ok else 422, json.dumps(result.to_dict()).encode(), "application/json")
 
     def _start_stream(self, content_type: str) -> bool:
         self.send_response(200)

@@ -27,16 +27,19 @@ PATHS = {
     "/api/review": "review-state",
 }
 #: The review's changes: POST only, their fields in the query (a POST here has no body); GET changes nothing.
-ACTIONS = {
+REVIEW_ACTIONS = {
     "/api/review/label": "label",
     "/api/review/delete": "delete",
     "/api/review/undo": "undo",
     "/api/review/class": "add-class",
 }
+#: Every change: the review's, and reading the camera's model file again (edge.camera.swap); POST only.
+ACTIONS = {**REVIEW_ACTIONS, "/api/model/reload": "reload"}
 #: Routes that exist only while frames are collected (--collect).
-REVIEW_ROUTES = frozenset({"review", "review-script", "review-state", "inbox-image", *ACTIONS.values()})
+REVIEW_ROUTES = frozenset({"review", "review-script", "review-state", "inbox-image", *REVIEW_ACTIONS.values()})
 #: A POST must carry this header (any value): a page of another site cannot send it without asking first (a CORS
-#: preflight, which is refused), so it cannot make a browser change the review, even on loopback without a token.
+#: preflight, which is refused), so it cannot make a browser change the review or the model, even on loopback
+#: without a token.
 ACTION_HEADER = "X-Catdog-Action"
 #: An inbox frame: /inbox/<file name>.jpg, the name checked against the inbox's listing before it is read.
 INBOX_IMAGE = re.compile(r"/inbox/([^/]{1,210})")
@@ -82,7 +85,7 @@ def parse_request(method: str, target: str) -> Request:
     path, _, query = target.partition("?")
     action = ACTIONS.get(path)
     if action is not None and method != "POST":
-        return Request(None, 405, "the review changes only by POST", allow="POST")
+        return Request(None, 405, "this changes only by POST", allow="POST")
     if action is None and method not in ("GET", "HEAD"):
         return Request(None, 405, "only GET and HEAD are served")
     if not path.startswith("/") or path.startswith("//"):
@@ -149,8 +152,9 @@ def host_allowed(host_header: str | None) -> bool:
 
 
 def post_problem(headers: dict[str, str | None]) -> str | None:
-    """Why a review POST is refused (403), or None: it must carry ACTION_HEADER, come from this page (an Origin
-    header, when sent, names the same host and port as Host) and have no body (its fields are in the query)."""
+    """Why a POST (a review change or a model reload) is refused (403), or None: it must carry ACTION_HEADER, come
+    from this page (an Origin header, when sent, names the same host and port as Host) and have no body (its fields
+    are in the query)."""
     if headers.get(ACTION_HEADER) is None:
         return f"a change needs the {ACTION_HEADER} header (the review page sends it)"
     origin, host = headers.get("Origin"), headers.get("Host")

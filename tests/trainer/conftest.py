@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from typer.testing import CliRunner
@@ -15,19 +13,6 @@ from tests.photo_trees import copy_photos, three_class_tree  # noqa: F401 (fixtu
 
 TINY_SIZE = 64
 TINY_PER_CLASS = 16
-
-
-@pytest.fixture(scope="session", autouse=True)
-def photo_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """fit's default photo cache ($XDG_CACHE_HOME/catdog/photos) in a folder of this test session, never the user's."""
-    home = tmp_path_factory.mktemp("xdg-cache")
-    before = os.environ.get("XDG_CACHE_HOME")
-    os.environ["XDG_CACHE_HOME"] = str(home)
-    yield home
-    if before is None:
-        os.environ.pop("XDG_CACHE_HOME", None)
-    else:
-        os.environ["XDG_CACHE_HOME"] = before
 
 
 @dataclass(frozen=True)

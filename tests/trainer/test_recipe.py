@@ -110,7 +110,8 @@ def test_the_record_is_flat_and_rebuilds_the_data_checks(tmp_path):
     config = FitConfig(data_dir=tmp_path / "train", val_dir=None, val_split=0.3, limit_per_class=20, min_side=40,
                        imbalance_ratio=2.0, strict=True, seed=9, epochs=3)
     record = json.loads(json.dumps(config_record(config)))  # as the contract stores it
-    assert set(record) == {f.name for f in fields(FitConfig)} - set(NOT_RECORDED) - {"weights"}
+    # a compact fit starts from no weights and has no presence score
+    assert set(record) == {f.name for f in fields(FitConfig)} - set(NOT_RECORDED) - {"weights", "presence", "none_dir"}
     assert record["image_hw"] == [96, 96] and record["keep"] == "best" and record["epochs"] == 3
     assert record["data_dir"] == "train"  # outside the working directory: its name only
     contract = ModelContract(labels=("cat", "dog"), input_hw=(96, 96), training={"config": record})

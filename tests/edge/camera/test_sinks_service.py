@@ -32,6 +32,7 @@ def test_restarts_on_failure_not_on_usage_errors_and_stops_on_sigterm():
     unit = service()
     assert unit["Restart"] == "on-failure" and unit["RestartPreventExitStatus"] == "2"
     assert unit["KillSignal"] == "SIGTERM" and int(unit["TimeoutStopSec"]) > SinkConfig().flush_s
+    assert unit["ExecReload"] == "/bin/kill -HUP $MAINPID"  # systemctl reload: the camera reloads its model
 
 
 def test_the_command_line_is_one_the_camera_accepts():
