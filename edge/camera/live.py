@@ -47,6 +47,9 @@ class LiveView:
         self.model: Callable[[], Any] | None = None
         """Which model runs now (edge.camera.swap.ModelSwitch.running), shown as "model" in /api/state; None: not
         shown."""
+        self.retrain: Callable[[], Any] | None = None
+        """The last retrain's progress or result (edge.camera.retrain.Retrainer.status), shown as "retrain" in
+        /api/state; None: not shown."""
         self._latest: tuple[Frame, LoopState] | None = None  # replaced whole by the loop: one atomic assignment
         self._latency_ms: float | None = None
         self._samples: deque[tuple[float, int]] = deque(maxlen=_FPS_SAMPLES)
@@ -104,8 +107,8 @@ class LiveView:
 
     def state(self) -> dict[str, Any]:
         """/api/state: {"label", "confidence", "since", "fps", "frames", "classified", "dropped", "latency_ms",
-        "viewers", "last_event"} (and "model": {"file", "labels", "since"} when known); since is Unix time of the
-        label's event."""
+        "viewers", "last_event"} (and "model": {"file", "labels", "since"} when known, "retrain": {"state",
+        "message", "started", "finished"} when the page can retrain); since is Unix time of the label's event."""
         latest, fps, latency = self._latest, self.fps(), self._latency_ms
         state = latest[1] if latest is not None else None
         with self._changed:
@@ -125,6 +128,8 @@ class LiveView:
         }
         if self.model is not None:
             record["model"] = self.model().to_dict()
+        if self.retrain is not None:
+            record["retrain"] = self.retrain().to_dict()
         return record
 
     def events_after(self, after: int) -> list[dict[str, Any]]:

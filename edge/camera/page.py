@@ -205,6 +205,8 @@ input { font: inherit; padding: 5px; width: 12em; }
 <form id="add"><input id="new-class" maxlength="64" placeholder="new class" aria-label="new class name">
 <button type="submit">add class</button></form>
 <p id="message" role="status"></p>
+<p id="retrain-box" hidden><button type="button" id="retrain">Retrain</button>
+<span id="retrain-status" role="status"></span></p>
 </aside>
 </main>
 <ol id="inbox"></ol>
@@ -341,6 +343,29 @@ document.addEventListener("keydown", (e) => {
   e.preventDefault();
 });
 
+function showRetrain(s) {
+  if (!s.retrain) return;
+  $("retrain-box").hidden = false;
+  $("retrain").disabled = s.retrain.state === "running";
+  $("retrain-status").textContent = s.retrain.state === "idle" ? "" : s.retrain.message;
+}
+
+function retrainState() {
+  return fetch("api/state", {credentials: "same-origin"}).then((r) => r.json()).then(showRetrain).catch(() => {});
+}
+
+$("retrain").addEventListener("click", () => {
+  $("retrain").disabled = true;
+  $("retrain-status").textContent = "starting...";
+  fetch("api/model/retrain", {method: "POST", headers: {"X-Catdog-Action": "retrain"}, credentials: "same-origin"})
+    .then((r) => r.headers.get("Content-Type") === "application/json" ? r.json() : r.text().then((t) => ({message: t})))
+    .then((d) => { $("retrain-status").textContent = d.message.trim(); })
+    .catch((error) => { $("retrain-status").textContent = error.message; })
+    .finally(retrainState);
+});
+
 run(refresh);
+retrainState();
 setInterval(() => run(() => refresh()), 5000);
+setInterval(retrainState, 2000);
 """

@@ -28,6 +28,7 @@ from .live import LiveView, public_source
 from .page import render_page
 from .preview_config import PreviewConfig
 from .preview_handler import HEAD_BYTES, Handler
+from .retrain import Retrainer
 from .review import Review
 from .swap import ModelSwitch
 
@@ -74,9 +75,10 @@ class _Server(socketserver.TCPServer):
     request_queue_size = 64
 
     def __init__(self, config: PreviewConfig, live: LiveView, page: bytes, review: Review | None = None,
-                 switch: ModelSwitch | None = None):
+                 switch: ModelSwitch | None = None, retrainer: Retrainer | None = None):
         self.address_family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
         self.config, self.live, self.page, self.review, self.switch = config, live, page, review, switch
+        self.retrainer = retrainer
         self.failures: deque[str] = deque(maxlen=20)
         """Unexpected errors of request handlers (a bug if any): kept for tests and the fuzz harness."""
         self._lock = threading.Lock()
@@ -227,7 +229,8 @@ class Preview:
     def __init__(self, config: PreviewConfig, info: dict[str, Any], save_dir: Path | None = None,
                  review: Review | None = None, switch: ModelSwitch | None = None):
         """Listen on config.host:config.port and start serving; with review (--collect), also the review view; with
-        switch, the model's reload action (POST /api/model/reload) and the running model in /api/state.
+        switch, the model's reload action (POST /api/model/reload) and the running model in /api/state; with both,
+        the retrain action (POST /api/model/retrain, edge.camera.retrain) and its progress in /api/state.
 
         Raises:
             CameraSetupError: the address cannot be listened on (in use, not this machine's, needs privileges).
@@ -236,9 +239,12 @@ class Preview:
         self.live = LiveView(config, info, save_dir)
         if switch is not None:
             self.live.model = switch.running
+        self.retrainer = None if review is None or switch is None else Retrainer(switch, review.folder)
+        if self.retrainer is not None:
+            self.live.retrain = self.retrainer.status
         try:
             self.server = _Server(config, self.live, render_page(info, config.events_kept, review is not None,
-                                                                 switch is not None), review, switch)
+                                                                 switch is not None), review, switch, self.retrainer)
         except OSError as exc:
             self.live.close()
             raise CameraSetupError(

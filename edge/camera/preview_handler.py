@@ -176,7 +176,7 @@ class Handler(BaseHTTPRequestHandler):
             self._text(request.status, request.reason, {"Allow": request.allow} if request.status == 405 else None)
         elif request.route in REVIEW_ROUTES and self.server.review is None:
             self._text(404, "no frames are collected here; start the camera with --collect DIR to review them")
-        elif request.route == "reload" and self.server.switch is None:
+        elif request.route in ("reload", "retrain") and self.server.switch is None:
             self._text(404, "this preview cannot reload its model (it is not run by catdog-edge camera)")
         elif request.allow == "POST" and (problem := post_problem(self.headers)) is not None:
             self._text(403, problem)
@@ -217,6 +217,8 @@ class Handler(BaseHTTPRequestHandler):
             self._live_events()
         elif request.route == "reload":
             self._reload()
+        elif request.route == "retrain":
+            self._retrain()
         else:
             self._review(request)
 
@@ -259,6 +261,16 @@ class Handler(BaseHTTPRequestHandler):
         takes it at its next frame), or 422 with why not (the old model keeps running)."""
         result = self.server.switch.reload()
         self._send(200 if result.ok else 422, json.dumps(result.to_dict()).encode(), "application/json")
+
+    def _retrain(self) -> None:
+        """Start learning a new model from the labelled frames (edge.camera.retrain) and answer at once: 202 when it
+        started, 409 while one runs; /api/state's "retrain" says how it goes."""
+        retrainer = self.server.retrainer
+        if retrainer.start():
+            self._send(202, json.dumps({"ok": True, "message": "started"}).encode(), "application/json")
+        else:
+            self._send(409, json.dumps({"ok": False, "message": "a retrain is already running; wait for it to end "
+                                                                "(see /api/state)"}).encode(), "application/json")
 
     def _start_stream(self, content_type: str) -> bool:
         self.send_response(200)

@@ -33,10 +33,12 @@ REVIEW_ACTIONS = {
     "/api/review/undo": "undo",
     "/api/review/class": "add-class",
 }
-#: Every change: the review's, and reading the camera's model file again (edge.camera.swap); POST only.
-ACTIONS = {**REVIEW_ACTIONS, "/api/model/reload": "reload"}
+#: Every change: the review's, reading the camera's model file again (edge.camera.swap) and learning a new one
+#: from the labelled frames (edge.camera.retrain); POST only.
+ACTIONS = {**REVIEW_ACTIONS, "/api/model/reload": "reload", "/api/model/retrain": "retrain"}
 #: Routes that exist only while frames are collected (--collect).
-REVIEW_ROUTES = frozenset({"review", "review-script", "review-state", "inbox-image", *REVIEW_ACTIONS.values()})
+REVIEW_ROUTES = frozenset({"review", "review-script", "review-state", "inbox-image", "retrain",
+                           *REVIEW_ACTIONS.values()})
 #: A POST must carry this header (any value): a page of another site cannot send it without asking first (a CORS
 #: preflight, which is refused), so it cannot make a browser change the review or the model, even on loopback
 #: without a token.

@@ -3,6 +3,7 @@ over between two frames, and keep the old model running when the new one cannot 
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import warnings
@@ -102,6 +103,7 @@ class ModelSwitch:
         self._pending: "Classifier | None" = None
         self._messages: list[str] = []
         self._running = ModelInfo.of(classifier)
+        self._running_path = Path(classifier.model_path)
         self._loading = threading.Lock()  # one load at a time: two at once only cost the loop CPU
         self._requested = threading.Event()  # wakes the reload thread: a reload is wanted, or closing
         self._wanted = False
@@ -121,18 +123,40 @@ class ModelSwitch:
         with self._lock:
             return self._running
 
+    def running_path(self) -> Path:
+        """The file of the model the loop runs now (the base of a retrain, edge.camera.retrain)."""
+        with self._lock:
+            return self._running_path
+
     def reload(self) -> ReloadResult:
         """Load the model of options again (same file, same options) on this thread and swap() it in when it loads
         and passes its checks; otherwise keep the running model and say why (also to the loop, as a Notice)."""
         if self.options is None:
             return self._failed("no model file to reload: this camera was given its model in code")
+        return self._load(self.options)
+
+    def switch_to(self, path: Path) -> ReloadResult:
+        """Load the model at path with the camera's options (path replaced) and swap() it in, as reload() does; when
+        it loads, later reloads (SIGHUP, the page's button) read path (e.g. a model edge.camera.retrain learned)."""
+        options = dataclasses.replace(self.options or ModelOptions(), path=Path(path))
+        result = self._load(options)
+        if result.ok:
+            self.options = options
+        return result
+
+    def note(self, message: str) -> None:
+        """Pass a one-line message to the loop, reported as a Notice before its next frame."""
+        with self._lock:
+            self._messages.append(message)
+
+    def _load(self, options: ModelOptions) -> ReloadResult:
         with self._loading:
             try:
                 # One load at a time, so these never nest: the warnings (e.g. a contract written by a newer catdog)
                 # reach the loop as Notices, one line each, as at the start.
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
-                    classifier = self.options.load()
+                    classifier = options.load()
             except Exception as exc:  # any failure (a damaged file can fail inside the runtime): the old model stays
                 text = str(exc) or type(exc).__name__
                 return self._failed(f"model not reloaded, the old one keeps running: {text}")
@@ -171,6 +195,7 @@ class ModelSwitch:
             classifier, self._pending = self._pending, None
             if classifier is not None:
                 self._running = ModelInfo.of(classifier)
+                self._running_path = Path(classifier.model_path)
             return classifier
 
     def drain_messages(self) -> list[str]:
@@ -183,8 +208,7 @@ class ModelSwitch:
     # --- private ---
 
     def _failed(self, message: str) -> ReloadResult:
-        with self._lock:
-            self._messages.append(message)
+        self.note(message)
         return ReloadResult(False, message)
 
     def _serve_requests(self) -> None:
