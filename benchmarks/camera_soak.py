@@ -29,6 +29,7 @@ from catdog.edge.camera import SourceConfig, WatchConfig, WatchSummary, import_c
 from catdog.edge.camera.preview import Preview
 from catdog.edge.camera.preview_config import PreviewConfig
 from catdog.edge.inputs import expand_inputs
+from catdog.edge.pipeline import usable_cores
 from _paths import DATA
 
 FRAME_HW = (480, 640)
@@ -112,7 +113,7 @@ def viewers_client(url: str, readers: int, stalled: int) -> None:
     print(counted[0], flush=True)
 
 
-def preview_run(model: Path | None, video: Path, preview_fps: float, readers: int | None, stalled: int) -> tuple:
+def preview_run(model: str | None, video: Path, preview_fps: float, readers: int | None, stalled: int) -> tuple:
     """One frame-by-frame run: without the preview (readers None), or with it and readers + stalled clients.
     Returns (summary, MB sent to the readers, rss before, after, peak, CPU seconds)."""
     classifier = Classifier.load(model)
@@ -138,7 +139,7 @@ PREVIEW_RUNS = (("no --http", None, 0), ("--http, 0 viewers", 0, 0), ("--http, 5
                 ("--http, 5 viewers + 5 stalled clients", 5, 5))
 
 
-def preview_rows(model: Path | None, video: Path, preview_fps: float, repeat: int) -> list[tuple]:
+def preview_rows(model: str | None, video: Path, preview_fps: float, repeat: int) -> list[tuple]:
     """Each of PREVIEW_RUNS `repeat` times, interleaved (so a busy moment of the machine hits them all alike); per
     run, the repetition with the median fps: (name, summary, MB sent, rss before, after, peak, CPU seconds)."""
     results: dict[str, list[tuple]] = {name: [] for name, *_ in PREVIEW_RUNS}
@@ -158,7 +159,7 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA / "val")
-    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--model", default=None, help="a .tflite file or a bundled model's name (default, compact)")
     parser.add_argument("--frames", type=int, default=5000)
     parser.add_argument("--live-fps", type=float, default=150.0, help="frame rate of the video, the pace of the --realtime row")
     parser.add_argument("--preview-fps", type=float, default=10.0, help="--preview-fps of the preview rows")
@@ -166,7 +167,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each preview row (the median is shown)")
     args = parser.parse_args()
     photos = expand_inputs([args.data], recursive=True).photos[:400]
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
+    load_before = os.getloadavg()[0]
 
     with tempfile.TemporaryDirectory(prefix="catdog-soak-") as tmp:
         # recorded at --live-fps, so that --realtime plays it at that pace
@@ -174,7 +176,7 @@ def main() -> None:
         rows = []
         for name, threads, source, config in () if args.preview_only else (
             ("file, frame by frame, every frame", None, SourceConfig(str(video)), WatchConfig()),
-            ("file, frame by frame, 1 interpreter thread", 1, SourceConfig(str(video)), WatchConfig()),
+            (f"file, frame by frame, {cores} interpreter threads", cores, SourceConfig(str(video)), WatchConfig()),
             ("file, frame by frame, --every 3", None, SourceConfig(str(video)), WatchConfig(every=3)),
             (f"live-like: --realtime, video at {args.live_fps:g} fps", None,
              SourceConfig(str(video), realtime=True), WatchConfig()),
@@ -185,6 +187,7 @@ def main() -> None:
         previews = preview_rows(args.model, video, args.preview_fps, args.repeat)
 
     classifier = Classifier.load(args.model)
+    print(f"model {classifier.model_path.name}; load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
     print(f"{platform.machine()}, {cores} cores, Python {platform.python_version()}, "
           f"{classifier.runtime.name} {classifier.runtime.version}, OpenCV {import_cv2().__version__}, "
           f"{args.frames} frames of {FRAME_HW[1]}x{FRAME_HW[0]}\n")
