@@ -6,7 +6,8 @@ Goals: >= 100 fps on 2 cores and RSS growth < 5 MiB over the run; with the previ
 a few frames, like a scene in front of a camera). Viewers are MJPEG clients in another process (as a phone's
 browser would be), reading as fast as they can; "stalled" clients open the stream and never read.
 
-    .venv/bin/python benchmarks/camera_soak.py [--data ../shared/datasets/catdog/val] [--frames 5000] [--preview-only]
+    .venv/bin/python benchmarks/camera_soak.py [--data ../shared/datasets/catdog/val] [--frames 5000] [--model compact]
+        [--preview-only | --no-preview]
 Prints Markdown tables.
 """
 
@@ -164,6 +165,7 @@ def main() -> None:
     parser.add_argument("--live-fps", type=float, default=150.0, help="frame rate of the video, the pace of the --realtime row")
     parser.add_argument("--preview-fps", type=float, default=10.0, help="--preview-fps of the preview rows")
     parser.add_argument("--preview-only", action="store_true", help="only the table with and without the preview")
+    parser.add_argument("--no-preview", action="store_true", help="only the loop's table, not the preview's")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each preview row (the median is shown)")
     args = parser.parse_args()
     photos = expand_inputs([args.data], recursive=True).photos[:400]
@@ -184,7 +186,7 @@ def main() -> None:
             classifier = Classifier.load(args.model, threads=threads)
             summary, before, after, peak, _ = soak(classifier, source, config)
             rows.append((name, summary, before, after, peak))
-        previews = preview_rows(args.model, video, args.preview_fps, args.repeat)
+        previews = [] if args.no_preview else preview_rows(args.model, video, args.preview_fps, args.repeat)
 
     classifier = Classifier.load(args.model)
     print(f"model {classifier.model_path.name}; load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
@@ -202,6 +204,8 @@ def main() -> None:
         growth = max(after - before for _, _, before, after, _ in rows)
         print(f"\ngoal >= 100 fps (file rows): {'met' if worst >= 100 else 'NOT met'} (slowest {worst:.1f}); "
               f"RSS growth < 5 MiB: {'met' if growth < 5 else 'NOT met'} (largest {growth:+.2f} MiB)\n")
+    if not previews:
+        return
     base = previews[0][1].fps
     print(f"Browser preview (--preview-fps {args.preview_fps:g}), file frame by frame, every frame; "
           f"median of {args.repeat} interleaved runs:\n")

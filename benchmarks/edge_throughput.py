@@ -6,8 +6,10 @@ what the choice of threads buys: the same pipeline held to one interpreter (as b
 and one interpreter running on every core instead of copies of it.
 
 The rows take turns, run by run (naive, catdog, ..., naive, catdog, ...), so a machine that slows
-down or speeds up during the measurement moves them alike; each row shows the median of its runs.
-The load average before and after is printed: measure on a quiet machine.
+down or speeds up during the measurement moves them alike. On a shared machine each run also
+measures how much CPU other processes took meanwhile (from /proc/stat, less this process's own);
+each row shows the median of its quiet runs (others below QUIET cores), and of all runs when none
+was quiet. The load average before and after is printed: measure on a quiet machine.
 
     .venv/bin/python benchmarks/edge_throughput.py [--data ../shared/datasets/catdog/val] [--model M] [--repeats 5]
 Prints a Markdown table.
@@ -33,6 +35,26 @@ from catdog.edge.pipeline import Plan, usable_cores
 from _paths import DATA
 
 Run = Callable[[], tuple[float, list[Prediction], str]]
+
+#: A run is quiet when other processes used less than this many cores on average while it ran.
+QUIET = 0.1
+
+
+def busy_seconds() -> float:
+    """CPU seconds all processes of the machine have spent busy since boot (Linux /proc/stat)."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(run: Run) -> tuple[float, list[Prediction], str, float]:
+    """run(), plus the cores other processes kept busy meanwhile on average."""
+    busy, own, start = busy_seconds(), os.times(), time.perf_counter()
+    rate, results, plan = run()
+    wall, after = time.perf_counter() - start, os.times()
+    own_cpu = after.user + after.system - own.user - own.system
+    return rate, results, plan, max(0.0, (busy_seconds() - busy - own_cpu) / wall)
 
 
 def naive(model: Path, photos: tuple[Path, ...]) -> tuple[float, list[Prediction], str]:
@@ -78,30 +100,37 @@ def main() -> None:
         "catdog, JPEG draft >= 1x input (rejected)": lambda: pipelined(model, photos, draft=True, oversample=1),
     }
     load_before = os.getloadavg()
-    rates: dict[str, list[float]] = {name: [] for name in runs}
+    rates: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}  # (photos/s, others' cores) per run
     last: dict[str, tuple[list[Prediction], str]] = {}
     for _ in range(args.repeats):
         for name, run in runs.items():
-            rate, results, plan = run()
-            rates[name].append(rate)
+            rate, results, plan, others = timed(run)
+            rates[name].append((rate, others))
             last[name] = (results, plan)
     load_after = os.getloadavg()
 
-    baseline = statistics.median(rates["naive loop (full decode, 1 thread)"])
+    def typical(name: str) -> tuple[float, int]:
+        quiet = [rate for rate, others in rates[name] if others < QUIET]
+        return statistics.median(quiet or [rate for rate, _ in rates[name]]), len(quiet)
+
+    baseline = typical("naive loop (full decode, 1 thread)")[0]
     reference = last["naive loop (full decode, 1 thread)"][0]
     print(f"{len(photos)} photos from {args.data}, model {model.name}, {platform.machine()} with {cores} cores, "
-          f"runtime {Classifier.load(model).runtime.name}; median of {args.repeats} runs per row, taking turns; "
+          f"runtime {Classifier.load(model).runtime.name}; {args.repeats} runs per row, taking turns; "
           f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
-    print("| pipeline | threads | photos/s | vs naive | runs min-max | label agreement | mean abs score diff "
-          "| max abs score diff |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| pipeline | threads | photos/s | vs naive | quiet runs | all runs min-max | label agreement "
+          "| mean abs score diff | max abs score diff |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name in runs:
         results, plan = last[name]
-        rate = statistics.median(rates[name])
+        rate, quiet = typical(name)
+        all_rates = [r for r, _ in rates[name]]
         agree = np.mean([a.label == b.label for a, b in zip(reference, results)])
         diff = np.array([abs(a.scores[a.label] - b.scores[a.label]) for a, b in zip(reference, results)])
-        print(f"| {name} | {plan} | {rate:.1f} | {rate / baseline:.2f}x | {min(rates[name]):.0f}-{max(rates[name]):.0f} "
-              f"| {agree * 100:.2f}% | {diff.mean():.4f} | {diff.max():.4f} |")
+        print(f"| {name} | {plan} | {rate:.1f} | {rate / baseline:.2f}x | {quiet} of {len(all_rates)} "
+              f"| {min(all_rates):.0f}-{max(all_rates):.0f} | {agree * 100:.2f}% | {diff.mean():.4f} | {diff.max():.4f} |")
+    print(f"\n(photos/s: the median of the quiet runs, in which other processes used < {QUIET} core on average; "
+          "of all runs when a row had none)")
 
 
 if __name__ == "__main__":
