@@ -6,7 +6,8 @@ Goals: >= 100 fps on 2 cores and RSS growth < 5 MiB over the run; with the previ
 a few frames, like a scene in front of a camera). Viewers are MJPEG clients in another process (as a phone's
 browser would be), reading as fast as they can; "stalled" clients open the stream and never read.
 
-    .venv/bin/python benchmarks/camera_soak.py [--data ../shared/datasets/catdog/val] [--frames 5000] [--preview-only]
+    .venv/bin/python benchmarks/camera_soak.py [--data ../shared/datasets/catdog/val] [--frames 5000] [--model compact]
+        [--preview-only | --no-preview]
 Prints Markdown tables.
 """
 
@@ -29,6 +30,7 @@ from catdog.edge.camera import SourceConfig, WatchConfig, WatchSummary, import_c
 from catdog.edge.camera.preview import Preview
 from catdog.edge.camera.preview_config import PreviewConfig
 from catdog.edge.inputs import expand_inputs
+from catdog.edge.pipeline import usable_cores
 from _paths import DATA
 
 FRAME_HW = (480, 640)
@@ -112,7 +114,7 @@ def viewers_client(url: str, readers: int, stalled: int) -> None:
     print(counted[0], flush=True)
 
 
-def preview_run(model: Path | None, video: Path, preview_fps: float, readers: int | None, stalled: int) -> tuple:
+def preview_run(model: str | None, video: Path, preview_fps: float, readers: int | None, stalled: int) -> tuple:
     """One frame-by-frame run: without the preview (readers None), or with it and readers + stalled clients.
     Returns (summary, MB sent to the readers, rss before, after, peak, CPU seconds)."""
     classifier = Classifier.load(model)
@@ -138,7 +140,7 @@ PREVIEW_RUNS = (("no --http", None, 0), ("--http, 0 viewers", 0, 0), ("--http, 5
                 ("--http, 5 viewers + 5 stalled clients", 5, 5))
 
 
-def preview_rows(model: Path | None, video: Path, preview_fps: float, repeat: int) -> list[tuple]:
+def preview_rows(model: str | None, video: Path, preview_fps: float, repeat: int) -> list[tuple]:
     """Each of PREVIEW_RUNS `repeat` times, interleaved (so a busy moment of the machine hits them all alike); per
     run, the repetition with the median fps: (name, summary, MB sent, rss before, after, peak, CPU seconds)."""
     results: dict[str, list[tuple]] = {name: [] for name, *_ in PREVIEW_RUNS}
@@ -158,15 +160,17 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA / "val")
-    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--model", default=None, help="a .tflite file or a bundled model's name (default, compact)")
     parser.add_argument("--frames", type=int, default=5000)
     parser.add_argument("--live-fps", type=float, default=150.0, help="frame rate of the video, the pace of the --realtime row")
     parser.add_argument("--preview-fps", type=float, default=10.0, help="--preview-fps of the preview rows")
     parser.add_argument("--preview-only", action="store_true", help="only the table with and without the preview")
+    parser.add_argument("--no-preview", action="store_true", help="only the loop's table, not the preview's")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each preview row (the median is shown)")
     args = parser.parse_args()
     photos = expand_inputs([args.data], recursive=True).photos[:400]
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
+    load_before = os.getloadavg()[0]
 
     with tempfile.TemporaryDirectory(prefix="catdog-soak-") as tmp:
         # recorded at --live-fps, so that --realtime plays it at that pace
@@ -174,7 +178,7 @@ def main() -> None:
         rows = []
         for name, threads, source, config in () if args.preview_only else (
             ("file, frame by frame, every frame", None, SourceConfig(str(video)), WatchConfig()),
-            ("file, frame by frame, 1 interpreter thread", 1, SourceConfig(str(video)), WatchConfig()),
+            (f"file, frame by frame, {cores} interpreter threads", cores, SourceConfig(str(video)), WatchConfig()),
             ("file, frame by frame, --every 3", None, SourceConfig(str(video)), WatchConfig(every=3)),
             (f"live-like: --realtime, video at {args.live_fps:g} fps", None,
              SourceConfig(str(video), realtime=True), WatchConfig()),
@@ -182,9 +186,10 @@ def main() -> None:
             classifier = Classifier.load(args.model, threads=threads)
             summary, before, after, peak, _ = soak(classifier, source, config)
             rows.append((name, summary, before, after, peak))
-        previews = preview_rows(args.model, video, args.preview_fps, args.repeat)
+        previews = [] if args.no_preview else preview_rows(args.model, video, args.preview_fps, args.repeat)
 
     classifier = Classifier.load(args.model)
+    print(f"model {classifier.model_path.name}; load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
     print(f"{platform.machine()}, {cores} cores, Python {platform.python_version()}, "
           f"{classifier.runtime.name} {classifier.runtime.version}, OpenCV {import_cv2().__version__}, "
           f"{args.frames} frames of {FRAME_HW[1]}x{FRAME_HW[0]}\n")
@@ -199,6 +204,8 @@ def main() -> None:
         growth = max(after - before for _, _, before, after, _ in rows)
         print(f"\ngoal >= 100 fps (file rows): {'met' if worst >= 100 else 'NOT met'} (slowest {worst:.1f}); "
               f"RSS growth < 5 MiB: {'met' if growth < 5 else 'NOT met'} (largest {growth:+.2f} MiB)\n")
+    if not previews:
+        return
     base = previews[0][1].fps
     print(f"Browser preview (--preview-fps {args.preview_fps:g}), file frame by frame, every frame; "
           f"median of {args.repeat} interleaved runs:\n")

@@ -10,6 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .classify import Classifier, Failure
+from .pipeline import Plan
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,9 @@ class BenchResult:
     photos_per_second: float | None
     """End-to-end throughput: decode, preprocess, inference."""
     workers: int
-    """Decoding threads used for the end-to-end run."""
+    """Threads that decoded and classified the photos of the end-to-end run (chosen unless given)."""
+    interpreters: int
+    """Interpreters those threads shared (the classifier's own and copies; chosen unless given)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -54,7 +57,7 @@ class BenchResult:
             "invoke_ms": {k: round(v, 4) if isinstance(v, float) else v for k, v in vars(self.invoke).items()},
             "photos": self.photos, "failed": self.failed,
             "photos_per_second": None if self.photos_per_second is None else round(self.photos_per_second, 2),
-            "workers": self.workers,
+            "workers": self.workers, "interpreters": self.interpreters,
         }
 
 
@@ -80,19 +83,25 @@ def time_invoke(classifier: Classifier, runs: int, warmup: int = 5) -> LatencySt
 
 
 def bench(
-    classifier: Classifier, runs: int = 200, photos: Sequence[Path] = (), workers: int = 1
+    classifier: Classifier, runs: int = 200, photos: Sequence[Path] = (), workers: int | None = None
 ) -> BenchResult:
-    """Time invoke() runs times, then classify the photos end to end (if any) with workers threads."""
+    """Time invoke() runs times, then classify the photos end to end (if any) as classify_many does.
+
+    workers: threads for the end-to-end run; None lets classify_many choose from the model's cost.
+    """
     invoke = time_invoke(classifier, runs)
     failed = 0
     rate = None
+    plan = Plan(workers=1, interpreters=1)
     if photos:
         start = time.perf_counter()
         for result in classifier.classify_many(photos, workers=workers):
             failed += isinstance(result, Failure)
         rate = len(photos) / (time.perf_counter() - start)
+        plan = classifier.last_plan or plan
     return BenchResult(
         model=str(classifier.model_path), runtime=classifier.runtime.name,
         runtime_version=classifier.runtime.version, threads=classifier.threads, xnnpack=classifier.xnnpack, invoke=invoke,
-        photos=len(photos), failed=failed, photos_per_second=rate, workers=workers,
+        photos=len(photos), failed=failed, photos_per_second=rate,
+        workers=plan.workers, interpreters=plan.interpreters,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,16 +17,20 @@ from .contract import ModelContract, check_threshold, contract_for_model
 from .errors import CatDogError, ModelError
 from .preprocess import ImageSource, prepare
 from .models import is_bundled, resolve_model
+from .pipeline import Plan, plan_pipeline, usable_cores
 from .runtime import Runtime, RuntimeName, find_runtime, load_interpreter, read_model
 from .signature import output_names
 
 if TYPE_CHECKING:
+    import queue
     from concurrent.futures import Future
 
-#: Photos decoded ahead of inference per worker thread: enough that no thread waits for the
-#: next job, few enough (a few MB) that memory stays flat on any folder size.
+#: Photos queued ahead per worker thread: enough that no thread waits for the next job, few enough
+#: that memory stays flat on any folder size.
 READ_AHEAD = 8
-
+#: Photos classified and timed on the calling thread before classify_many chooses its threads: the
+#: fastest of their decode and model times is the cost it balances (the first pays the warm-ups).
+PROBE = 3
 
 
 @dataclass(frozen=True)
@@ -95,9 +100,13 @@ class Failure:
 class Classifier:
     """A loaded .tflite model with its contract.
 
-    Inference runs on the calling thread; classify_many decodes photos on worker threads meanwhile.
-    One instance must not be used from several threads at once.
+    classify and predict run on the calling thread; classify_many spreads photos over worker threads
+    and, when the model's cost calls for it, over copies of the interpreter. One instance must not be
+    used from several threads at once.
     """
+
+    last_plan: Plan | None = None
+    """The threads and interpreters of the latest classify_many run (None before the first)."""
 
     def __init__(
         self,
@@ -315,46 +324,107 @@ class Classifier:
         path = str(source) if isinstance(source, (str, Path)) else None
         return self._predict_timed(path, pixels, decode_ms)
 
-    def classify_many(self, paths: Iterable[str | Path], workers: int = 1) -> Iterator[Prediction | Failure]:
-        """Classify photos in order; a photo that fails yields a Failure and the rest go on.
+    def classify_many(
+        self, paths: Iterable[str | Path], workers: int | None = None, interpreters: int | None = None,
+    ) -> Iterator[Prediction | Failure]:
+        """Classify photo files, yielding their results in order; a photo that fails yields a Failure and the rest go on.
+
+        The first photos run on the calling thread and are timed. From their decode and model times and
+        the usable cores, catdog.edge.pipeline.plan_pipeline then chooses how many worker threads decode
+        and classify the rest, and how many interpreters (this one and copies of it) they share; the plan
+        is kept in last_plan. Explicit workers and interpreters are used as given.
 
         Args:
             paths: photo files.
-            workers: threads decoding photos ahead of inference (Pillow releases the GIL while it
-                decodes and resizes); 1 decodes on the calling thread.
+            workers: threads that decode photos and run the model on them (Pillow and the interpreter
+                release the GIL); 1 runs everything on the calling thread; None chooses.
+            interpreters: how many invokes may run at once, each on its own interpreter (up to workers;
+                copies are loaded like this one); None chooses from the measured cost.
         """
         iterator = iter(paths)
-        first = list(itertools.islice(iterator, 2))
-        if workers <= 1 or len(first) < 2:  # one photo: no threads to start (and none to import)
-            for path in itertools.chain(first, iterator):
-                try:
-                    yield self.classify(path)
-                except CatDogError as exc:
-                    yield Failure(path=str(path), error=str(exc))
+        self.last_plan = Plan(workers=1, interpreters=1)
+        if workers == 1:
+            for path in iterator:
+                yield self._classify_path(path)[0]
             return
+        costs: list[tuple[float, float]] = []  # (decode ms, model ms) of each photo classified so far
+        for path in iterator:  # the probe: also spares a lone photo any thread start
+            result, decode_ms = self._classify_path(path)
+            if isinstance(result, Prediction):
+                costs.append((decode_ms, result.ms - decode_ms))
+            yield result
+            if len(costs) >= (PROBE if interpreters is None else 1):
+                break
+        else:
+            return  # every photo is done
+        # The fastest of each: the first photo pays the runtime's and Pillow's warm-ups.
+        plan = plan_pipeline(min(d for d, _ in costs), min(m for _, m in costs), usable_cores(), self.threads or 1,
+                             workers, interpreters)
+        self.last_plan = plan
+        if plan.workers == 1:
+            for path in iterator:
+                yield self._classify_path(path)[0]
+        else:
+            yield from self._pipelined(iterator, plan)
+
+    def _pipelined(self, iterator: Iterator[str | Path], plan: Plan) -> Iterator[Prediction | Failure]:
+        """Classify the rest of the photos on plan.workers threads sharing plan.interpreters interpreters."""
+        first = next(iterator, None)
+        if first is None:
+            return  # the probe took the last photo: no copies to load, no threads to start
+        import queue
         from concurrent.futures import ThreadPoolExecutor
 
-        iterator = itertools.chain(first, iterator)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="catdog-decode") as pool:
-            pending: deque[tuple[str, Future]] = deque()
-            exhausted = False
-            while True:
-                while not exhausted and len(pending) < READ_AHEAD * workers:  # bounded read-ahead
-                    try:
-                        path = next(iterator)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    pending.append((str(path), pool.submit(self._timed_preprocess, path)))
-                if not pending:
-                    return
-                path, future = pending.popleft()
-                try:
-                    pixels, decode_ms = future.result()
-                except CatDogError as exc:
-                    yield Failure(path=path, error=str(exc))
-                    continue
-                yield self._predict_timed(path, pixels, decode_ms)
+        idle: queue.SimpleQueue[Classifier] = queue.SimpleQueue()  # each interpreter used by one thread at a time
+        for classifier in [self, *self._copies(plan.interpreters - 1)]:
+            idle.put(classifier)
+        with ThreadPoolExecutor(max_workers=plan.workers, thread_name_prefix="catdog-classify") as pool:
+            pending: deque[Future] = deque()
+            for path in itertools.chain([first], iterator):
+                pending.append(pool.submit(self._classify_path, path, idle))
+                if len(pending) >= READ_AHEAD * plan.workers:  # bounded read-ahead
+                    yield pending.popleft().result()[0]
+            while pending:
+                yield pending.popleft().result()[0]
+
+    def _copies(self, n: int) -> list["Classifier"]:
+        """Up to n more Classifiers of this model and options, each with its own interpreter.
+
+        Each is loaded as this one was (so with the same checks of a file of one's own); fewer come back
+        when the file cannot be loaded again or no longer holds the same model, and the run goes on with
+        the interpreters there are. Warnings were given when this one was loaded, so they are not repeated.
+        """
+        copies: list[Classifier] = []
+        for _ in range(n):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    copy = Classifier.load(self.model_path, runtime=self.runtime.name, threads=self.threads,
+                                           threshold=self.threshold, draft=self.draft, xnnpack=self.xnnpack,
+                                           flip=self.flip, presence=self.presence is not None,
+                                           presence_threshold=self.presence_threshold)
+            except CatDogError:
+                break
+            if copy.contract != self.contract:
+                break
+            copies.append(copy)
+        return copies
+
+    def _classify_path(
+        self, path: str | Path, idle: "queue.SimpleQueue[Classifier] | None" = None
+    ) -> tuple[Prediction | Failure, float]:
+        """Classify one photo file: (result, decode ms). Decodes on this thread, then runs the model on
+        this classifier or, given idle, on whichever classifier in it is free."""
+        try:
+            pixels, decode_ms = self._timed_preprocess(path)
+        except CatDogError as exc:
+            return Failure(path=str(path), error=str(exc)), 0.0
+        classifier = self if idle is None else idle.get()
+        try:
+            return classifier._predict_timed(str(path), pixels, decode_ms), decode_ms
+        finally:
+            if idle is not None:
+                idle.put(classifier)
 
     def _timed_preprocess(self, source: ImageSource) -> tuple[np.ndarray, float]:
         start = time.perf_counter()

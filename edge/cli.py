@@ -64,7 +64,11 @@ runtime_option = click.option(
     help="Interpreter package: auto prefers ai-edge-litert.",
 )
 threads_option = click.option(
-    "--threads", type=click.IntRange(min=1), default=None, help="Interpreter threads (default: the runtime's)."
+    "--threads", type=click.IntRange(min=1), default=None, help="Interpreter threads (default: the runtime's, 1)."
+)
+workers_option = click.option(  # the choice: catdog.edge.pipeline.plan_pipeline
+    "--workers", type=click.IntRange(min=1), default=None,
+    help="Threads decoding and classifying photos (default: chosen from the model's measured cost and the cores).",
 )
 xnnpack_option = click.option(
     "--xnnpack/--no-xnnpack", default=True,
@@ -131,8 +135,7 @@ def app(verbose: bool) -> None:
 @click.option("--recursive", "-r", is_flag=True, help="Descend into sub-directories.")
 @threshold_option
 @click.option("--top-k", type=click.IntRange(min=1), default=1, help="Show the k best labels (N-class models).")
-@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1,
-              help="Threads decoding photos ahead of inference.")
+@workers_option
 @click.option("--draft/--no-draft", default=True,
               help="Fast reduced-scale JPEG decoding for photos much larger than the model input.")
 @runtime_option
@@ -144,8 +147,8 @@ def app(verbose: bool) -> None:
 @presence_threshold_option
 def classify(
     paths: tuple[str, ...], model: Optional[Path], format: OutputFormat, recursive: bool, threshold: Optional[float],
-    top_k: int, workers: int, draft: bool, runtime: RuntimeName, threads: Optional[int], xnnpack: bool, flip: bool,
-    presence: bool, presence_threshold: Optional[float],
+    top_k: int, workers: Optional[int], draft: bool, runtime: RuntimeName, threads: Optional[int], xnnpack: bool,
+    flip: bool, presence: bool, presence_threshold: Optional[float],
 ) -> None:
     """Classify photos. Exit 0 when every photo was classified, 1 when any failed, 2 on usage or model errors.
 
@@ -258,14 +261,13 @@ def info(model: Optional[Path], format: OutputFormat, runtime: RuntimeName) -> N
 @click.option("--runs", type=click.IntRange(min=1), default=200, help="Timed invoke() runs.")
 @click.option("--photos", type=click.Path(path_type=Path), default=None,
               help="A folder of photos to classify end to end (recursive).")
-@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1,
-              help="Decoding threads for the end-to-end run.")
+@workers_option
 @format_option(OutputFormat, OutputFormat.text, "text or json.")
 @runtime_option
 @threads_option
 @xnnpack_option
 def bench(
-    model: Optional[Path], runs: int, photos: Optional[Path], workers: int, format: OutputFormat, runtime: RuntimeName,
+    model: Optional[Path], runs: int, photos: Optional[Path], workers: Optional[int], format: OutputFormat, runtime: RuntimeName,
     threads: Optional[int], xnnpack: bool,
 ) -> None:
     """Invoke latency (min/p50/p95/p99) and end-to-end photos per second on this device."""
@@ -291,7 +293,7 @@ def bench(
     click.echo(f"| | {inv.min:.3f} | {inv.p50:.3f} | {inv.p95:.3f} | {inv.p99:.3f} | {inv.runs} |")
     if result.photos_per_second is not None:
         click.echo(f"end to end: {result.photos} photos ({result.failed} failed), {result.photos_per_second:.1f} photos/s "
-                   f"with {result.workers} decoding thread(s)")
+                   f"with {result.workers} worker thread(s) sharing {result.interpreters} interpreter(s)")
 
 
 @app.command()

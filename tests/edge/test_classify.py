@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from catdog.edge import Classifier, Failure, ModelError, Prediction
+from catdog.edge.pipeline import Plan
 from tests.conftest import copy_model_with_contract
 
 
@@ -64,16 +65,56 @@ def test_missing_and_invalid_models(tmp_path):
         Classifier.load(fake)
 
 
-def test_workers_keep_input_order_and_results(compact_model, val_photos, tmp_path):
+@pytest.mark.parametrize("model", ["bundled_model", "compact_model"])
+def test_workers_and_interpreter_copies_keep_input_order_and_results(model, val_photos, tmp_path, request):
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"")
-    paths = val_photos["cat"][30:36] + [bad] + val_photos["dog"][30:36]
-    classifier = Classifier.load(compact_model)
+    paths = val_photos["cat"][30:36] + [bad] + val_photos["dog"][30:46]
+    classifier = Classifier.load(request.getfixturevalue(model))
     serial = list(classifier.classify_many(paths, workers=1))
-    parallel = list(classifier.classify_many(paths, workers=3))
-    assert [r.path for r in parallel] == [str(p) for p in paths]
-    assert [getattr(r, "label", None) for r in parallel] == [getattr(r, "label", None) for r in serial]
-    assert isinstance(parallel[6], Failure)
+    assert classifier.last_plan == Plan(workers=1, interpreters=1)
+    assert [r.path for r in serial] == [str(p) for p in paths] and isinstance(serial[6], Failure)
+    for workers, interpreters in ((3, 1), (3, 2), (2, 2), (None, None)):  # (None, None): chosen from the measured cost
+        parallel = list(classifier.classify_many(paths, workers=workers, interpreters=interpreters))
+        assert [r.path for r in parallel] == [str(p) for p in paths]
+        assert [getattr(r, "scores", None) for r in parallel] == [getattr(r, "scores", None) for r in serial]
+        assert isinstance(parallel[6], Failure)
+        if workers is not None:
+            assert classifier.last_plan == Plan(workers=workers, interpreters=interpreters)
+
+
+def test_classify_many_chooses_its_plan_from_the_measured_cost(compact_model, val_photos, monkeypatch):
+    import catdog.edge.classify as classify
+
+    seen = []
+
+    def plan(decode_ms, invoke_ms, cores, threads, workers, interpreters):
+        seen.append((decode_ms, invoke_ms, cores, threads, workers, interpreters))
+        return Plan(workers=2, interpreters=2)
+
+    monkeypatch.setattr(classify, "plan_pipeline", plan)
+    monkeypatch.setattr(classify, "usable_cores", lambda: 7)
+    classifier = Classifier.load(compact_model, threads=1)
+    photos = val_photos["cat"][:10]
+    results = list(classifier.classify_many(photos))
+    assert [r.path for r in results] == [str(p) for p in photos]
+    (decode_ms, invoke_ms, cores, threads, workers, interpreters), = seen  # chosen once, after the probe
+    assert decode_ms > 0 and invoke_ms > 0 and (cores, threads, workers, interpreters) == (7, 1, None, None)
+    assert classifier.last_plan == Plan(workers=2, interpreters=2)
+    seen.clear()
+    few = photos[: classify.PROBE - 1]  # all classified while probing: nothing left to plan for
+    assert [r.path for r in classifier.classify_many(few)] == [str(p) for p in few]
+    assert seen == [] and classifier.last_plan == Plan(workers=1, interpreters=1)
+
+
+def test_a_model_file_that_changes_mid_run_leaves_the_run_on_its_own_interpreter(compact_model, val_photos, tmp_path):
+    model = copy_model_with_contract(compact_model, tmp_path / "m.tflite", {})
+    classifier = Classifier.load(model)
+    model.write_bytes(b"not a model any more")
+    photos = val_photos["dog"][:8]
+    results = list(classifier.classify_many(photos, workers=2, interpreters=2))
+    assert [type(r) for r in results] == [Prediction] * 8
+    assert [r.label for r in results] == [classifier.classify(p).label for p in photos]
 
 
 def test_python_api_accepts_paths_pil_images_and_arrays(bundled_model, val_photos):

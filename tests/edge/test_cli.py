@@ -145,6 +145,8 @@ def test_info_and_bench(bundled_model, compact_model, val_photos, tmp_path):
     assert ms["runs"] == 20 and 0 < ms["min"] <= ms["p50"] <= ms["p95"] <= ms["p99"]
     assert result["photos"] == 2 and result["failed"] == 0 and result["photos_per_second"] > 0
     assert result["threads"] == 1
+    # Two photos are both classified while classify_many times its first photos: no threads were started.
+    assert (result["workers"], result["interpreters"]) == (1, 1)
 
 
 def test_installed_console_script_finds_the_bundled_model(val_photos, tmp_path):
