@@ -183,3 +183,13 @@ def test_flip_averages_the_presence_score_too(bundled_model, val_photos):
     mirror = plain.outputs(np.ascontiguousarray(pixels[:, ::-1]))
     both = flipped.outputs(pixels)
     assert both.presence == pytest.approx((plain.outputs(pixels).presence + mirror.presence) / 2)
+
+
+def test_copies_of_the_interpreter_keep_the_presence_options(bundled_model, val_photos):
+    photos = val_photos["cat"][:4] + val_photos["dog"][:4]
+    always_none = Classifier.load(bundled_model, presence_threshold=1e9)
+    answers = list(always_none.classify_many(photos, workers=2, interpreters=2))
+    assert always_none.last_plan.interpreters == 2 and [a.label for a in answers] == ["none"] * len(photos)
+    forced = Classifier.load(bundled_model, presence=False)
+    answers = list(forced.classify_many(photos, workers=2, interpreters=2))
+    assert all(a.present is None for a in answers) and {a.label for a in answers} <= {"cat", "dog"}
