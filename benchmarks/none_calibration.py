@@ -12,7 +12,6 @@ val/ accuracy with "none" counted as wrong, and the share of held-out empty phot
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -25,16 +24,13 @@ from catdog.trainer.pth import read_state_dict
 from catdog.trainer.presence import calibrate_with_none, combine, familiarity_part, imagenet_part, scores_of
 from catdog.trainer.transfer import features
 
-from _paths import DATA, NOTHING, ROOT, scene_kind
+from _paths import ROOT, data_and_nothing, scene_kind
 
 DOOR_KINDS = ("doorstep", "front", "street")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--nothing", type=Path, default=NOTHING)
-    args = parser.parse_args()
+    args = data_and_nothing(__doc__.splitlines()[0])
     model, contract = load_keras(ROOT / "models" / "catdog.keras")
     train, val = scan_folder(args.data / "train"), scan_folder(args.data / "val")
     empty = sorted(args.nothing.glob("*.jpg"))

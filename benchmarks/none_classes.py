@@ -14,7 +14,6 @@ look like house fronts).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -25,17 +24,14 @@ from catdog.trainer.keras_model import load_keras
 from catdog.trainer.presence import combine, familiarity_part, scores_of
 from catdog.trainer.transfer import features
 
-from _paths import DATA, NOTHING, ROOT, scene_kind
+from _paths import ROOT, data_and_nothing, scene_kind
 
 SCENES = {"indoor": "room", "front": "house front", "street": "street"}
 OTHERS = ("objects", "doorstep")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--nothing", type=Path, default=NOTHING)
-    args = parser.parse_args()
+    args = data_and_nothing(__doc__.splitlines()[0])
     model, contract = load_keras(ROOT / "models" / "catdog.keras")
     empty = sorted(args.nothing.glob("*.jpg"))
     pets = per_class_sample(scan_folder(args.data / "train"), 120, 1337)

@@ -18,12 +18,7 @@ from catdog.trainer.presence import (
     imagenet_rows,
     scores_of,
 )
-
-
-def _clusters(rng, centres: int, per: int, dim: int = 32, spread: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    means = rng.normal(size=(centres, dim))
-    x = np.concatenate([m + spread * rng.normal(size=(per, dim)) for m in means])
-    return x.astype(np.float32), np.repeat(np.arange(centres), per)
+from tests.edge.test_familiarity import _clusters  # feature clusters, the same as for edge.familiarity's tests
 
 
 def test_familiarity_threshold_comes_from_out_of_fold_scores():
