@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from catdog.trainer.data import PhotoSet, load_for, scan_folder, per_class_sample
-from catdog.trainer.head import search_head
+from catdog.edge.head import search_head
 from catdog.trainer.keras_model import load_keras
 from catdog.trainer.presence import combine, familiarity_part, scores_of
 from catdog.trainer.transfer import features
