@@ -2,7 +2,7 @@
 
 Five classes from the photos at hand: cat and dog (120 training photos each from DATA/train), and three
 kinds of scene from nothing/ (room, house front, street: every other photo of each kind to train, the
-rest held out). The head and the familiarity score are fitted as catdog-train fit fits them (trainer.head,
+rest held out). The head and the familiarity score are fitted as catdog-train fit fits them (edge.head,
 trainer.presence; features of the bundled model's frozen backbone, float), the threshold from
 out-of-fold training scores only. Measured: accuracy on the held-out photos of the five classes with and
 without "none", the share of them answered "none", and the share of photos of none of the classes
