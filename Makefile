@@ -182,6 +182,9 @@ benchmarks: install $(EDGE_VENV)/.installed $(LEGACY_VENV)/.installed $(MEDIAPIP
 	$(BIN)/python benchmarks/camera_soak.py
 	$(BIN)/python benchmarks/install_footprint.py
 	$(BIN)/python benchmarks/mediapipe_agreement.py --mediapipe $(MEDIAPIPE_VENV)
+	$(BIN)/python benchmarks/none_there.py
+	$(BIN)/python benchmarks/none_calibration.py
+	$(BIN)/python benchmarks/none_classes.py
 
 ## make fuzz: a coverage-guided campaign (atheris) of every harness in fuzz/, FUZZ_SECONDS each;
 ## corpora grow under fuzz/corpus/<harness>/ (only seed-* files are committed), logs in fuzz/logs/;
