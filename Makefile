@@ -185,6 +185,7 @@ benchmarks: install $(EDGE_VENV)/.installed $(LEGACY_VENV)/.installed $(MEDIAPIP
 	$(BIN)/python benchmarks/none_there.py
 	$(BIN)/python benchmarks/none_calibration.py
 	$(BIN)/python benchmarks/none_classes.py
+	$(BIN)/python benchmarks/learn.py
 
 ## make fuzz: a coverage-guided campaign (atheris) of every harness in fuzz/, FUZZ_SECONDS each;
 ## corpora grow under fuzz/corpus/<harness>/ (only seed-* files are committed), logs in fuzz/logs/;
