@@ -88,6 +88,11 @@ NATIVE_ONLY = (
     "tests/edge/camera/test_sinks*.py",
     "tests/edge/camera/test_spool.py",
     "tests/edge/camera/test_streams.py",
+    # the review view's, the model switch's and the retrain's HTTP routes, browser and SIGHUP tests (the switch
+    # itself, test_swap.py, and learn, test_learn.py, run emulated)
+    "tests/edge/camera/test_review*.py",
+    "tests/edge/camera/test_swap_*.py",
+    "tests/edge/camera/test_retrain*.py",
 )
 
 #: tests/edge tests that pass natively and failed under emulation, deselected there and reported
