@@ -55,7 +55,9 @@ def test_a_crash_in_the_child_is_one_line_naming_the_signal_and_is_not_remembere
         check_survives(CONTENT, RUNTIME, True, "m.tflite")
     message = str(refused.value)
     assert message.startswith("m.tflite: the TFLite runtime crashed") and "\n" not in message
-    assert "SIGABRT: double free or corruption (!prev)" in message and "catdog-train export" in message
+    assert "SIGABRT: " in message and "catdog-train export" in message
+    # the child's last line on stderr; under qemu-user (make test-pi) qemu's own report of the signal comes last
+    assert "double free or corruption (!prev)" in message or "qemu: uncaught target signal 6" in message
     assert not own_cache.exists()
 
 
