@@ -221,9 +221,8 @@ def info(model: Optional[Path], format: OutputFormat, runtime: RuntimeName) -> N
     _say(f"output is  {c.activation}" + (f", threshold {c.threshold} for {c.labels[1]}" if len(c.labels) == 2 else ""))
     if c.presence is not None:
         p = c.presence
-        how = p.calibration.get("rule") or f"percentile {p.calibration.get('percentile', '?')} of the training photos' scores"
         _say(f"presence   {p.method} score (output {p.output!r}): a label at >= {p.threshold:g}, else {p.label!r} "
-             f"({how})")
+             f"({p.how_chosen})")
     if c.features is not None:
         _say(f"features   {c.features.size} pooled backbone features (output {c.features.output!r}): "
              "catdog-edge learn fits a new head on them")

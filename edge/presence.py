@@ -73,6 +73,13 @@ class Presence:
             values = self.quantization.dequantize(values)
         return float(values[0])
 
+    @property
+    def how_chosen(self) -> str:
+        """How the threshold was chosen, in a few words (catdog-edge info, fit's log)."""
+        percentile = self.calibration.get("percentile")
+        shown = f"{percentile:g}" if isinstance(percentile, (int, float)) else "?"
+        return self.calibration.get("rule") or f"percentile {shown} of the training photos' scores"
+
     def probability(self, score: float, threshold: float | None = None) -> float:
         """Soft confidence that one of the labels is present: 0.5 at the threshold (this record's unless given)."""
         z = (score - (self.threshold if threshold is None else threshold)) / self.scale

@@ -24,7 +24,7 @@ from .data import LoadedPhotos
 from .efficientnet import Weights, backbone, build_lite0
 from .errors import DataError
 from .presence import (
-    BOTH_FROM_PHOTOS, PERCENTILE, PresenceFit, calibrate_with_none, combine, familiarity_part, imagenet_part,
+    BOTH_FROM_PHOTOS, PresenceFit, calibrate_with_none, combine, familiarity_part, imagenet_part,
     imagenet_rows, scores_of, with_presence,
 )
 
@@ -108,8 +108,7 @@ def fit_transfer(
     present = scores_of(presence, val_features) >= p.threshold
     right = search.head.predict(val_features) == val.labels if len(contract.labels) > 2 else np.array(
         [contract.decide(s) == label for s, label in zip(search.head.probabilities(val_features), val.labels)])
-    rule = p.calibration.get("rule", f"percentile {PERCENTILE:g} of the training photos' scores")
-    log(f"presence: {p.method} score, threshold {p.threshold:g} ({rule}); "
+    log(f"presence: {p.method} score, threshold {p.threshold:g} ({p.how_chosen}); "
         f"answers none on {np.mean(~present):.2%} of the validation photos")
     return TransferFit(with_presence(model, presence), search, train_accuracy, val_accuracy, presence,
                        float(np.mean(~present)), float(np.mean(right & present)))
