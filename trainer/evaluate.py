@@ -281,15 +281,14 @@ def record_evaluation(model_path: Path, contract: ModelContract, report: Evaluat
     """
     import json
 
-    from catdog.edge.contract import contract_for_model, sidecar_path
+    from catdog.edge.contract import sidecar_path
     from catdog.edge.files import atomic_write_bytes
     from catdog.edge.metadata import embed_contract
 
     figures = {"data": Path(config.data_dir).name, **report.none_figures()}
     if config.negatives_dir is not None:
         figures["negatives_dir"] = Path(config.negatives_dir).name
-    base = contract_for_model(model_path) if model_path.suffix == ".tflite" else contract
-    updated = base.replace(metrics={**base.metrics, "evaluation": figures})
+    updated = contract.replace(metrics={**contract.metrics, "evaluation": figures})
     if model_path.suffix == ".tflite":
         payload = json.dumps(updated.to_dict(), separators=(",", ":")).encode()
         atomic_write_bytes(model_path, embed_contract(model_path.read_bytes(), payload))

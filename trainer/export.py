@@ -134,7 +134,7 @@ def _contract_for(tflite_path: Path, base: ModelContract, mode: ExportMode) -> M
     interpreter = load_interpreter(tflite_path, find_runtime())
     outputs = interpreter.get_output_details()
     by_index = {detail["index"]: detail for detail in outputs}
-    named = output_names(tflite_path.read_bytes(), str(tflite_path)) if base.output_name else {}
+    named = output_names(tflite_path, str(tflite_path)) if base.output_name else {}  # mapped, not read
     details = {"input": interpreter.get_input_details()[0],
                "output": by_index[named[base.output_name]] if base.output_name else outputs[0]}
     values: dict[str, Any] = {"mode": mode.stored_as}
