@@ -107,7 +107,7 @@ def search_head(
     Ties go to the stronger regularisation (the simpler model). With fewer photos per class than
     folds, the folds shrink to the smallest class's count (at least 2).
     """
-    labels = np.asarray(labels)
+    labels = np.asarray(labels, dtype=np.intp)  # intp: 32-bit numpy's bincount refuses int64 (armhf Pi OS)
     folds = max(2, min(folds, int(np.bincount(labels, minlength=n_classes).min())))
     fold_of = _stratified_folds(labels, folds, seed)
     cv = {}

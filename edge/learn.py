@@ -164,7 +164,7 @@ def learn(config: LearnConfig, log: Callable[[str], None] = lambda _: None,
             progress(done, len(photos))
     features_seconds = time.perf_counter() - start
     names = tuple(folder.name for folder in folders)
-    y = np.asarray(labels, np.int64)
+    y = np.asarray(labels, np.intp)  # the platform's index type: int32 on 32-bit Pi OS
     counts = {name: int(np.sum(y == i)) for i, name in enumerate(names)}
     few = [name for name, n in counts.items() if n < MIN_PER_CLASS]
     if few:
