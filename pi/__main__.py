@@ -119,7 +119,8 @@ def command_run(args) -> int:
 
     scale, threshold = output_scale(REPO / "models" / "catdog.json")
     plan = Plan(wheel=wheel, data=data, photos=tuple(photos), references=references, scale=scale,
-                threshold=threshold, cache=CACHE, work=work)
+                threshold=threshold, cache=CACHE, work=work,
+                tests=tuple(t for t in args.tests.split(",") if t))
     source = debian_mirror()
 
     def one(target):
@@ -140,7 +141,7 @@ def command_run(args) -> int:
     # Every target is set up at once (root filesystems, installs), while the emulated steps, a tests/edge
     # run or an end-to-end run each, take one of --jobs slots; a freed slot goes to the target with the
     # most work (the Pi 4: two environments, and the slowest emulated CPU), tests/edge before end to end.
-    order = sorted(targets, key=lambda t: -sum(2 * e.tests + e.e2e for e in t.environments))
+    order = sorted(targets, key=lambda t: -sum({"all": 3, "runtime": 1, "": 0}[e.tests] + e.e2e for e in t.environments))
     slots = Slots(args.jobs)
     pool = ThreadPoolExecutor(max_workers=len(order))
     try:
@@ -206,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--wheel", required=True, help="catdog's wheel (make wheel)")
     run.add_argument("--photos", type=int, default=0, help="val/ photos classified end to end (0: all)")
     run.add_argument("--jobs", type=int, default=2, help="emulated steps (tests/edge, end to end) at once: the host's cores")
+    run.add_argument("--tests", default="",
+                     help="comma-separated test paths or node ids relative to the checkout, run in every environment "
+                          "instead of its own selection (default: each environment's, pi/targets.py)")
     run.add_argument("--x86-litert", default=str(REPO / ".venv-edge" / "bin" / "catdog-edge"))
     run.add_argument("--x86-tflite", default=str(REPO / ".venv-legacy" / "bin" / "catdog-edge"))
     sub.add_parser("report", help="print the rows of docs/tested-on.md from pi/out/results.json")

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from . import compare, rootfs
 from .chroot import Chroot, Stopped, remove_root, stopping, unmount_all
-from .targets import CLICK, COVERED_BY_END_TO_END, EMULATION_FAILURES, NATIVE_ONLY, Environment, Target
+from .targets import (CLICK, COVERED_BY_END_TO_END, EMULATION_FAILURES, NATIVE_ONLY, NATIVE_ONLY_TESTS, RUNTIME_TESTS,
+                      Environment, Target)
 
 REPO = Path(__file__).resolve().parent.parent
 CPUINFO = Path(__file__).resolve().parent / "cpuinfo"
@@ -106,6 +107,9 @@ class Plan:
     threshold: float
     cache: Path
     work: Path
+    tests: tuple[str, ...] = ()
+    """What every environment's pytest run collects instead of its own selection (Environment.tests),
+    relative to the checkout (python -m pi run --tests, to rerun one failure)."""
 
 
 def cpuinfo_file(target: Target, work: Path) -> Path:
@@ -257,7 +261,7 @@ class Slots:
                 self._changed.notify_all()
 
 
-def run_tests(chroot: Chroot, target: Target, env: Environment, log: Log, result: EnvResult) -> None:
+def run_tests(chroot: Chroot, target: Target, env: Environment, plan: Plan, log: Log, result: EnvResult) -> None:
     """tests/edge in an installed environment (every environment of the target is installed first: the
     litert one's cross-runtime test calls the legacy one's catdog-edge)."""
     python = f"{env.venv}/bin/python"
@@ -274,9 +278,10 @@ def run_tests(chroot: Chroot, target: Target, env: Environment, log: Log, result
     run_dir = f"/root/run-{env.name}"
     chroot.run(["mkdir", "-p", "/root/out", run_dir])
     shutil.copy(Path(__file__).with_name("pytest_emulated.py"), chroot.root / run_dir.lstrip("/") / "catdog_pi_plugin.py")
-    chroot.run([python, "-m", "pytest", "/catdog/tests/edge", "-p", "no:cacheprovider", "-p", "catdog_pi_plugin", "-q", "-rfEs",
+    selection = plan.tests or (("tests/edge",) if env.tests == "all" else RUNTIME_TESTS)
+    chroot.run([python, "-m", "pytest", *(f"/catdog/{t}" for t in selection), "-p", "no:cacheprovider", "-p", "catdog_pi_plugin", "-q", "-rfEs",
                 *(f"--ignore-glob=/catdog/{pattern}" for pattern in NATIVE_ONLY),
-                *(f"--deselect={test}" for test in EMULATION_FAILURES + COVERED_BY_END_TO_END),  # relative to the rootdir
+                *(f"--deselect={test}" for test in EMULATION_FAILURES + COVERED_BY_END_TO_END + tuple(NATIVE_ONLY_TESTS)),  # relative to the rootdir
                 "--durations=5", f"--junitxml={out}"], cwd=f"/root/run-{env.name}", env=variables, log=log,
                timeout=2400)
     report = chroot.root / out.lstrip("/")
@@ -285,7 +290,7 @@ def run_tests(chroot: Chroot, target: Target, env: Environment, log: Log, result
     if durations.is_file():  # kept beside the log: the root filesystem is deleted after the run
         shutil.copy(durations, log.path.parent / f"{target.name}-{env.name}-durations.txt")
     t = result.tests
-    log.say(f"{env.name}: tests/edge {t.get('passed')} passed, {t.get('failed')} failed, {t.get('errors')} errors, "
+    log.say(f"{env.name}: tests/edge ({env.tests if not plan.tests else 'chosen'}) {t.get('passed')} passed, {t.get('failed')} failed, {t.get('errors')} errors, "
             f"{t.get('skipped')} skipped in {t.get('seconds')} s" + (f": {t['failing']}" if t.get("failing") else ""))
 
 
@@ -297,7 +302,7 @@ def run_steps(chroot: Chroot, target: Target, ready: list, plan: Plan, slots: Sl
     def step(env: Environment, result: EnvResult, kind: str) -> None:
         with slots.hold((rank, kind != "tests")):  # tests/edge is the longer step
             if kind == "tests":
-                run_tests(chroot, target, env, log, result)
+                run_tests(chroot, target, env, plan, log, result)
             else:
                 result.e2e = end_to_end(chroot, env, plan, log)
 
