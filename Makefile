@@ -107,10 +107,13 @@ $(MEDIAPIPE_VENV)/.installed:
 ## Pis: Pi 4 bookworm arm64 (ai-edge-litert; tflite-runtime), Pi 5 trixie arm64, 32-bit armhf (pi/, docs/pi.md).
 ## Needs root and Debian's qemu-user-static binfmt-support mmdebstrap; root filesystems and wheels are
 ## cached under ~/.cache/catdog (rm -rf ~/.cache/catdog/pi-rootfs to rebuild), logs in pi/out/.
+## Each environment runs its own selection of tests/edge (pi/targets.py); PI_TESTS=tests/edge runs all of it
+## (less the native-only modules) in every environment, PI_TESTS=tests/edge/test_learn.py one module.
 PI_PHOTOS ?= 200
 PI_JOBS   ?= 2
+PI_TESTS  ?=
 test-pi: $(WHEEL) $(EDGE_VENV)/.installed $(LEGACY_VENV)/.installed
-	$(PYTHON) -m pi run --wheel $(WHEEL) --data $(DATA_ABS) --photos $(PI_PHOTOS) --jobs $(PI_JOBS) \
+	$(PYTHON) -m pi run --wheel $(WHEEL) --data $(DATA_ABS) --photos $(PI_PHOTOS) --jobs $(PI_JOBS) --tests '$(PI_TESTS)' \
 	  --x86-litert $(abspath $(EDGE_VENV))/bin/catdog-edge --x86-tflite $(abspath $(LEGACY_VENV))/bin/catdog-edge
 
 ## make demo: the recommended path once, small: the pretrained EfficientNet-Lite0 with a new head fitted

@@ -18,8 +18,7 @@ from pathlib import Path
 
 from . import compare, rootfs
 from .chroot import Chroot, Stopped, remove_root, stopping, unmount_all
-from .targets import (CLICK, COVERED_BY_END_TO_END, EMULATION_FAILURES, NATIVE_ONLY, NATIVE_ONLY_TESTS, RUNTIME_TESTS,
-                      Environment, Target)
+from .targets import CLICK, COVERED_BY_END_TO_END, EMULATION_FAILURES, NATIVE_ONLY, NATIVE_ONLY_TESTS, Environment, Target
 
 REPO = Path(__file__).resolve().parent.parent
 CPUINFO = Path(__file__).resolve().parent / "cpuinfo"
@@ -278,7 +277,7 @@ def run_tests(chroot: Chroot, target: Target, env: Environment, plan: Plan, log:
     run_dir = f"/root/run-{env.name}"
     chroot.run(["mkdir", "-p", "/root/out", run_dir])
     shutil.copy(Path(__file__).with_name("pytest_emulated.py"), chroot.root / run_dir.lstrip("/") / "catdog_pi_plugin.py")
-    selection = plan.tests or (("tests/edge",) if env.tests == "all" else RUNTIME_TESTS)
+    selection = plan.tests or env.tests
     chroot.run([python, "-m", "pytest", *(f"/catdog/{t}" for t in selection), "-p", "no:cacheprovider", "-p", "catdog_pi_plugin", "-q", "-rfEs",
                 *(f"--ignore-glob=/catdog/{pattern}" for pattern in NATIVE_ONLY),
                 *(f"--deselect={test}" for test in EMULATION_FAILURES + COVERED_BY_END_TO_END + tuple(NATIVE_ONLY_TESTS)),  # relative to the rootdir
@@ -290,7 +289,7 @@ def run_tests(chroot: Chroot, target: Target, env: Environment, plan: Plan, log:
     if durations.is_file():  # kept beside the log: the root filesystem is deleted after the run
         shutil.copy(durations, log.path.parent / f"{target.name}-{env.name}-durations.txt")
     t = result.tests
-    log.say(f"{env.name}: tests/edge ({env.tests if not plan.tests else 'chosen'}) {t.get('passed')} passed, {t.get('failed')} failed, {t.get('errors')} errors, "
+    log.say(f"{env.name}: tests/edge ({len(selection)} module(s) or paths) {t.get('passed')} passed, {t.get('failed')} failed, {t.get('errors')} errors, "
             f"{t.get('skipped')} skipped in {t.get('seconds')} s" + (f": {t['failing']}" if t.get("failing") else ""))
 
 

@@ -29,9 +29,10 @@ class Environment:
     """Classify the end-to-end photo set and compare with x86 (False: a few photos as a check)."""
     runtime: str = "litert"
     """catdog-edge --runtime for the end-to-end run ("litert" or "tflite-runtime")."""
-    tests: str = "all"
-    """Which tests/edge run in this environment: "all" (tests/edge less NATIVE_ONLY and the deselected
-    tests below), "runtime" (RUNTIME_TESTS) or "" (none: only the checks written for it)."""
+    tests: tuple[str, ...] = ()
+    """The tests/edge modules run in this environment, relative to the checkout (RUNTIME_TESTS, PAIR_TESTS;
+    ("tests/edge",) for all of it), less NATIVE_ONLY and the tests deselected below; empty: only the checks
+    written for it. python -m pi run --tests (make test-pi PI_TESTS=...) runs other tests in every environment."""
     note: str = ""
     """What this environment stands for, for the report."""
 
@@ -98,13 +99,12 @@ NATIVE_ONLY = (
 
 #: tests/edge modules whose work is the runtime's, numpy's or Pillow's on this processor: loading and
 #: invoking models, their outputs and presence score, preprocessing, learn's numerics and the models it
-#: writes, the child-process model probe, the installed package. The environments whose Python and
-#: numpy the native runs already have (the Pi 4's: Python 3.11 with numpy 2.4 or 1.26, as .venv and
-#: .venv-legacy) run these instead of all of tests/edge ("runtime"); the Pi 5 (Python 3.13, numpy 2.5) and
-#: the 32-bit Pi (armhf, apt's numpy 1.24 and Pillow 9.4) run everything that is not NATIVE_ONLY.
+#: writes, the child-process model probe, the installed package. The Pi 5 (Python 3.13, numpy 2.5) and the
+#: 32-bit Pi (armhf, apt's numpy 1.24 and Pillow 9.4) run them. The rest of tests/edge is Python over
+#: these answers (CLI, camera loop, contracts) and runs natively in three environments; under emulation
+#: it took as long as all of make test's native suites (docs/pi.md#tests-edge-under-emulation).
 RUNTIME_TESTS = (
     "tests/edge/test_runtime.py",
-    "tests/edge/test_runtimes_agree.py",
     "tests/edge/test_classify.py",
     "tests/edge/test_bundled.py",
     "tests/edge/test_signature.py",
@@ -120,6 +120,18 @@ RUNTIME_TESTS = (
     "tests/edge/test_no_tensorflow.py",
     "tests/edge/camera/test_smoothing.py",
     "tests/edge/camera/test_picamera.py",
+)
+
+#: What only the Pi 4 can run, the one target with both runtimes: their cross-runtime comparison on ARM
+#: (its litert environment's tests call the legacy environment's catdog-edge), and the installed package's
+#: checks. Its two end-to-end runs compare each runtime with x86 on 200 photos; the Pi 4's Python 3.11 and
+#: numpy (2.4 and 1.26) are the native .venv-edge's and .venv-legacy's, and its emulated processor is the
+#: slowest (about twice the Pi 5's time per test), so it runs no more than that.
+PAIR_TESTS = (
+    "tests/edge/test_runtimes_agree.py",
+    "tests/edge/test_bundled.py",
+    "tests/edge/test_install.py",
+    "tests/edge/test_no_tensorflow.py",
 )
 
 #: tests/edge tests that pass natively and failed under emulation, deselected there and reported
@@ -157,6 +169,7 @@ CAMERA_PIN = ("numpy<2",)
 CLICK = "click>=8.4"
 LEGACY = ("numpy<2", "tflite-runtime==2.14.*", "pillow", CLICK)
 
+#: The targets, the one with the most emulated work first (make test-pi starts its steps first).
 TARGETS = (
     Target(
         name="pi4-bookworm-arm64",
@@ -164,14 +177,14 @@ TARGETS = (
         suite="bookworm", arch="arm64", python="3.11", qemu_cpu="cortex-a72", cpuinfo="pi4-arm64.txt",
         apt=("python3", "python3-venv", "python3-numpy"),
         environments=(
-            Environment("litert", DEV, extras="edge,camera,dev", tests="runtime", note="the README's install line"),
-            Environment("legacy", LEGACY + DEV, runtime="tflite-runtime", tests="",
-                        note="older Pi OS: tflite-runtime 2.14, numpy < 2 (its tests: the litert environment's "
-                             "cross-runtime tests call its catdog-edge; tests/edge in full on the 32-bit Pi)"),
+            Environment("litert", DEV, extras="edge,camera,dev", tests=PAIR_TESTS, note="the README's install line"),
+            Environment("legacy", LEGACY + DEV, runtime="tflite-runtime",
+                        note="older Pi OS: tflite-runtime 2.14, numpy < 2 (tested by the litert environment's "
+                             "cross-runtime tests, which call its catdog-edge)"),
             # ai-edge-litert needs ml_dtypes, whose 0.6 needs numpy >= 2: without the pin pip replaces
             # apt's numpy 1.24 (breaking picamera2's simplejpeg); with it, ml_dtypes 0.5 and apt's numpy.
             Environment("camera", CAMERA_PIN, extras="edge", offer=("numpy>=2",), system_site_packages=True,
-                        tests="", e2e=False, note="Pi camera set-up: --system-site-packages, apt's python3-numpy"),
+                        e2e=False, note="Pi camera set-up: --system-site-packages, apt's python3-numpy"),
         ),
     ),
     Target(
@@ -179,7 +192,8 @@ TARGETS = (
         title="Raspberry Pi 5, Pi OS trixie",
         suite="trixie", arch="arm64", python="3.13", qemu_cpu="cortex-a76", cpuinfo="pi5-arm64.txt",
         apt=("python3", "python3-venv"),
-        environments=(Environment("litert", DEV, extras="edge,camera,dev", note="the README's install line"),),
+        environments=(Environment("litert", DEV, extras="edge,camera,dev", tests=RUNTIME_TESTS,
+                                  note="the README's install line"),),
     ),
     Target(
         name="pi3-bookworm-armhf",
@@ -189,7 +203,7 @@ TARGETS = (
         apt=("python3", "python3-venv", "python3-numpy", "python3-pil"),
         environments=(
             Environment("legacy", (CLICK,) + DEV, no_deps=("tflite-runtime==2.14.*",),
-                        system_site_packages=True,
+                        system_site_packages=True, tests=RUNTIME_TESTS,
                         runtime="tflite-runtime", note="tflite-runtime 2.14, apt's numpy and Pillow"),
         ),
         cannot=("ai-edge-litert",),

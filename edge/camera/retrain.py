@@ -14,10 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..contract import sidecar_path
 from .swap import ModelSwitch
 
 #: Where the learned models go, inside the collect folder.
 MODELS = ".models"
+#: Learned models kept there after a retrain: the one now running and the ones before it, to go back to
+#: (each is about 4 MB; without a bound every retrain would take more of a Pi's SD card).
+KEEP = 3
 
 
 @dataclass(frozen=True)
@@ -102,4 +106,24 @@ class Retrainer:
         loaded = self.switch.switch_to(result.out_path)  # a failure here is already the loop's Notice
         if not loaded.ok:
             return False, f"failed: {loaded.message}"
+        for path in prune_learned(out.parent, KEEP, keep_also=self.switch.running_path()):
+            self.switch.note(f"retrain removed the older learned model {path.name} (the newest {KEEP} are kept)")
         return True, f"done: now {result.out_path.name} (labels {', '.join(result.labels)})"
+
+
+def prune_learned(folder: Path, keep: int, keep_also: Path | None = None) -> list[Path]:
+    """Delete all but the keep newest learned-*.tflite models in folder (their names sort by time), with their
+    JSON sidecars; never keep_also (the running model). Returns the models deleted; one that cannot be deleted
+    is left for the next retrain."""
+    learned = sorted(folder.glob("learned-*.tflite"), key=lambda p: p.name)
+    removed = []
+    for path in learned[:-keep] if keep > 0 else learned:
+        if keep_also is not None and path.resolve() == Path(keep_also).resolve():
+            continue
+        try:
+            path.unlink()
+            sidecar_path(path).unlink(missing_ok=True)
+        except OSError:
+            continue
+        removed.append(path)
+    return removed

@@ -18,7 +18,7 @@ from catdog.edge.camera.frames import SourceConfig
 from catdog.edge.camera.loop import LabelEvent, ModelNotice, WatchConfig, watch
 from catdog.edge.camera.preview import Preview
 from catdog.edge.camera.preview_config import PreviewConfig
-from catdog.edge.camera.retrain import MODELS
+from catdog.edge.camera.retrain import KEEP, MODELS, prune_learned
 from catdog.edge.camera.review import Review
 from catdog.edge.camera.routes import ACTION_HEADER, parse_request
 from catdog.edge.camera.streams import open_stream
@@ -152,3 +152,21 @@ def test_retrain_needs_the_token_and_the_header_and_get_changes_nothing(switch, 
         reply = get(f"http://127.0.0.1:{plain.port}/" + RETRAIN, ACT, "POST")
         assert reply.status == 404 and b"--collect" in reply.body
         assert plain.retrainer is None and "retrain" not in state_of(f"http://127.0.0.1:{plain.port}/")
+
+
+def test_older_learned_models_are_pruned_to_the_newest_but_never_the_running_one(tmp_path):
+    folder = tmp_path / MODELS
+    folder.mkdir()
+    names = [f"learned-2026120{day}-120000-000000000" for day in range(1, 7)]
+    for name in names:
+        (folder / f"{name}.tflite").write_bytes(b"model")
+        (folder / f"{name}.json").write_text("{}")
+    (folder / "mine.tflite").write_bytes(b"not learned here")
+    running = folder / f"{names[0]}.tflite"  # the camera still runs the oldest (switched back to it by hand)
+
+    removed = prune_learned(folder, KEEP, keep_also=running)
+
+    assert [p.name for p in removed] == [f"{n}.tflite" for n in names[1:-KEEP]]
+    left = sorted(p.name for p in folder.iterdir())
+    assert left == sorted([f"{n}.{ext}" for n in [names[0], *names[-KEEP:]] for ext in ("tflite", "json")] + ["mine.tflite"])
+    assert prune_learned(folder, KEEP, keep_also=running) == []  # nothing more to prune
