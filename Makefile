@@ -65,9 +65,10 @@ $(LEGACY_VENV)/.installed: $(WHEEL)
 ## Raspberry Pis (make test-pi) when this machine can emulate (root, Debian's qemu-user-static
 ## binfmt-support mmdebstrap zstd; CI=true makes their absence a failure, elsewhere one line says why
 ## they were skipped). The Pis' missing root filesystems are built in the background while the native
-## suites run (python3 -m pi prepare), so a cold machine's builds overlap them.
+## suites run (python3 -m pi prepare, at the lowest CPU priority: the suites come first), so a cold machine's
+## builds overlap them.
 test:
-	@$(PYTHON) -m pi prepare & prepare=$$!; \
+	@nice -n 19 $(PYTHON) -m pi prepare & prepare=$$!; \
 	$(MAKE) --no-print-directory test-main test-edge test-legacy test-mediapipe; status=$$?; \
 	wait $$prepare; exit $$status
 	@if reason="$$($(PYTHON) -m pi check)"; then $(MAKE) --no-print-directory test-pi; \

@@ -133,15 +133,17 @@ def command_run(args) -> int:
             return TargetResult(target.name, target.title, target.qemu_cpu, error=f"rootfs: {exc}")
         log.say(f"root filesystem {tarball.name}: " + (f"built in {built:.0f} s" if built else "cached"))
         result = run_target(target, plan, tarball, wheel_dirs[target.name], no_wheels[target.name], log, slots,
-                            rank=order.index(target))
+                            rank={"tests": by_tests.index(target), "e2e": order.index(target)})
         result.rootfs_build_s = round(built, 1)
         log.say(f"{'ok' if result.ok else 'FAILED'}{' (known broken)' if result.broken else ''} in {result.total_s:.0f} s (+ {built:.0f} s building the root filesystem)")
         return result
 
     # Every target is set up at once (root filesystems, installs), while the emulated steps, a tests/edge
-    # run or an end-to-end run each, take one of --jobs slots; a freed slot goes to the target with the
-    # most work (the Pi 4: two environments, and the slowest emulated CPU), tests/edge before end to end.
-    order = list(targets)  # in TARGETS' order: the one with the most emulated work first
+    # run or an end-to-end run each, take one of --jobs slots. A freed slot goes to a waiting tests/edge
+    # step first, the target with the most test modules first (the longest steps); then to an end-to-end
+    # step, in TARGETS' order (the Pi 4's first: the slowest emulated processor, 200 photos).
+    order = list(targets)
+    by_tests = sorted(targets, key=lambda t: -sum(len(e.tests) for e in t.environments))
     slots = Slots(args.jobs)
     pool = ThreadPoolExecutor(max_workers=len(order))
     try:

@@ -293,13 +293,14 @@ def run_tests(chroot: Chroot, target: Target, env: Environment, plan: Plan, log:
             f"{t.get('skipped')} skipped in {t.get('seconds')} s" + (f": {t['failing']}" if t.get("failing") else ""))
 
 
-def run_steps(chroot: Chroot, target: Target, ready: list, plan: Plan, slots: Slots, rank: int, log: Log) -> None:
+def run_steps(chroot: Chroot, target: Target, ready: list, plan: Plan, slots: Slots, rank: dict, log: Log) -> None:
     """Each installed environment's tests/edge run and end-to-end run, as separate steps that may run at
-    once (in their own processes and files), each holding one of the slots while it runs."""
+    once (in their own processes and files), each holding one of the slots while it runs: every waiting
+    tests/edge step before any end-to-end step, and among each kind the target of the lowest rank[kind]."""
     steps = [(env, result, kind) for env, result in ready for kind in ("tests", "e2e") if getattr(env, kind)]
 
     def step(env: Environment, result: EnvResult, kind: str) -> None:
-        with slots.hold((rank, kind != "tests")):  # tests/edge is the longer step
+        with slots.hold((kind != "tests", rank[kind])):
             if kind == "tests":
                 run_tests(chroot, target, env, plan, log, result)
             else:
@@ -314,11 +315,21 @@ def run_steps(chroot: Chroot, target: Target, ready: list, plan: Plan, slots: Sl
             log.say(f"{env.name}: {'ok  ' if passed else 'FAIL'} {name}: {detail}")
 
 
+def spread(photos: tuple[str, ...], count: int) -> tuple[str, ...]:
+    """count of photos taken evenly over the whole list (pick_photos lists each label's in turn), all when
+    count is 0 or not smaller."""
+    if not count or count >= len(photos):
+        return tuple(photos)
+    return tuple(photos[i * len(photos) // count] for i in range(count))
+
+
 def end_to_end(chroot: Chroot, env: Environment, plan: Plan, log: Log) -> dict:
-    """Classify plan.photos inside with env's runtime and compare with the x86 run of the same runtime."""
+    """Classify plan.photos (env.e2e_photos of them, spread over the set) inside with env's runtime and compare
+    with the x86 run of the same runtime."""
+    photos = spread(plan.photos, env.e2e_photos)
     chroot.run(["mkdir", "-p", "/root/out"])
     listing = chroot.root / f"root/out/{env.name}-photos.txt"
-    listing.write_text("".join(f"/data/{p}\n" for p in plan.photos))
+    listing.write_text("".join(f"/data/{p}\n" for p in photos))
     out = f"/root/out/{env.name}-classify.jsonl"
     start = time.monotonic()
     done = chroot.run(["/bin/sh", "-c", f"{env.venv}/bin/catdog-edge classify --format json --runtime {env.runtime} "
@@ -326,8 +337,10 @@ def end_to_end(chroot: Chroot, env: Environment, plan: Plan, log: Log) -> dict:
                       timeout=3600)
     seconds = round(time.monotonic() - start, 1)
     records = compare.read_records((chroot.root / out.lstrip("/")).read_text())
-    agreement = compare.compare(records, plan.references[env.runtime], plan.scale, plan.threshold)
-    log.say(f"{env.name}: end to end, {len(plan.photos)} photos in {seconds} s emulated: "
+    reference = {key: record for key, record in plan.references[env.runtime].items()
+                 if key in {compare.photo_key(p) for p in photos}}
+    agreement = compare.compare(records, reference, plan.scale, plan.threshold)
+    log.say(f"{env.name}: end to end, {len(photos)} photos in {seconds} s emulated: "
             f"{agreement.summary()} against x86 {env.runtime} (exit {done.returncode})")
     return asdict(agreement) | {"agreement": round(agreement.agreement, 4), "ok": agreement.ok and done.returncode == 0,
                                 "seconds": seconds, "exit": done.returncode}
@@ -366,7 +379,7 @@ def target_checks(chroot: Chroot, target: Target, plan: Plan, log: Log, no_wheel
 
 
 def run_target(target: Target, plan: Plan, tarball: Path, wheel_dirs: dict, no_wheels: dict, log: Log, slots: Slots,
-               rank: int) -> TargetResult:
+               rank: dict) -> TargetResult:
     """Unpack target's root filesystem, install its environments, run their steps (holding slots, with
     rank: lower goes first), and unmount everything, also on failure."""
     result = TargetResult(name=target.name, title=target.title, qemu_cpu=target.qemu_cpu, broken=target.broken)

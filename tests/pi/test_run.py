@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from pi.chroot import Stopped
-from pi.run import Slots, cpuinfo_file, junit_counts, pick_photos
+from pi.run import Slots, cpuinfo_file, junit_counts, pick_photos, spread
 from pi.targets import TARGETS
 from tests.edge.camera.helpers import PATIENCE_S, wait_for
 
@@ -89,3 +89,11 @@ def test_a_step_waiting_for_a_slot_stops_with_the_run(monkeypatch):
         stopping.set()
         thread.join(PATIENCE_S)
     assert raised == [True] and slots.waiting == 0
+
+
+def test_spread_takes_photos_evenly_over_both_labels():
+    photos = tuple(f"val/cat/{i}.jpg" for i in range(100)) + tuple(f"val/dog/{i}.jpg" for i in range(100))
+    chosen = spread(photos, 50)
+    assert len(chosen) == len(set(chosen)) == 50
+    assert sum("/cat/" in p for p in chosen) == 25
+    assert spread(photos, 0) == photos and spread(photos, 500) == photos
