@@ -119,7 +119,8 @@ test-pi: $(WHEEL) $(EDGE_VENV)/.installed $(LEGACY_VENV)/.installed
 
 ## make demo: the recommended path once, small: the pretrained EfficientNet-Lite0 with a new head fitted
 ## on DEMO_PER_CLASS photos per class -> export --quantize (int8, calibrated on 100 of them, with its parity
-## check against the Keras model) -> classify; about a minute on 2 cores (65 s of CPU). It ends with the int8
+## check against the Keras model) -> classify; 40 s on an idle 2-core machine once installed, with every cache
+## empty (XDG_CACHE_HOME; 2026-12-07). It ends with the int8
 ## model's accuracy on the validation photos, read from the contract export wrote.
 ## make demo-compact: the small model trained from scratch instead (5 short epochs: rough answers).
 DEMO_PER_CLASS ?= 150
