@@ -337,8 +337,8 @@ def end_to_end(chroot: Chroot, env: Environment, plan: Plan, log: Log) -> dict:
                       timeout=3600)
     seconds = round(time.monotonic() - start, 1)
     records = compare.read_records((chroot.root / out.lstrip("/")).read_text())
-    reference = {key: record for key, record in plan.references[env.runtime].items()
-                 if key in {compare.photo_key(p) for p in photos}}
+    keys = {compare.photo_key(p) for p in photos}
+    reference = {key: record for key, record in plan.references[env.runtime].items() if key in keys}
     agreement = compare.compare(records, reference, plan.scale, plan.threshold)
     log.say(f"{env.name}: end to end, {len(photos)} photos in {seconds} s emulated: "
             f"{agreement.summary()} against x86 {env.runtime} (exit {done.returncode})")
@@ -381,7 +381,7 @@ def target_checks(chroot: Chroot, target: Target, plan: Plan, log: Log, no_wheel
 def run_target(target: Target, plan: Plan, tarball: Path, wheel_dirs: dict, no_wheels: dict, log: Log, slots: Slots,
                rank: dict) -> TargetResult:
     """Unpack target's root filesystem, install its environments, run their steps (holding slots, with
-    rank: lower goes first), and unmount everything, also on failure."""
+    rank {"tests": n, "e2e": n}: lower goes first among steps of that kind), and unmount everything, also on failure."""
     result = TargetResult(name=target.name, title=target.title, qemu_cpu=target.qemu_cpu, broken=target.broken)
     start = time.monotonic()
     root = plan.work / target.name / "root"

@@ -116,9 +116,10 @@ def prune_learned(folder: Path, keep: int, keep_also: Path | None = None) -> lis
     JSON sidecars; never keep_also (the running model). Returns the models deleted; one that cannot be deleted
     is left for the next retrain."""
     learned = sorted(folder.glob("learned-*.tflite"), key=lambda p: p.name)
+    running = Path(keep_also).resolve() if keep_also is not None else None
     removed = []
     for path in learned[:-keep] if keep > 0 else learned:
-        if keep_also is not None and path.resolve() == Path(keep_also).resolve():
+        if path.resolve() == running:
             continue
         try:
             path.unlink()
